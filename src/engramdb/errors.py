@@ -1,0 +1,80 @@
+"""One tree of typed errors.
+
+Bad input raises a subclass of `ValueError` whose message names the field and the problem; the
+CLI turns any `EngramError` into one `Error:` line, the server into one JSON error shape.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EngramError",
+    "InvalidInput",
+    "ModelError",
+    "ModelMismatch",
+    "NotFound",
+    "StoreError",
+]
+
+
+class EngramError(Exception):
+    """Base of every error engramdb raises on purpose."""
+
+    code = "engram_error"
+
+
+class InvalidInput(EngramError, ValueError):
+    """Input that cannot be accepted; nothing was written.
+
+    Args:
+        field: the dotted name of the offending field, e.g. ``messages[2].role``.
+        problem: what is wrong with it, in a few words.
+    """
+
+    code = "invalid_input"
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class NotFound(EngramError, KeyError):
+    """No memory (or episode) with that id in this tenant."""
+
+    code = "not_found"
+
+    def __init__(self, what: str, ident: str) -> None:
+        self.field = "id"
+        self.what = what
+        self.ident = ident
+        super().__init__(f"{what} {ident!r} not found")
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.ident!r} not found"
+
+
+class ModelMismatch(EngramError):
+    """The store's vectors were made by another embedding model than the one configured."""
+
+    code = "model_mismatch"
+
+    def __init__(self, stored: str, configured: str) -> None:
+        self.stored = stored
+        self.configured = configured
+        super().__init__(
+            f"the store's vectors come from embedding model {stored!r} but the configured "
+            f"embedder is {configured!r}; run `engramdb reembed` to re-embed every memory "
+            f"with {configured!r}, or configure {stored!r}"
+        )
+
+
+class StoreError(EngramError):
+    """The store cannot carry out an operation (schema too new, database unusable, ...)."""
+
+    code = "store_error"
+
+
+class ModelError(EngramError):
+    """A model (embedder or LLM) cannot be loaded or did not answer as its protocol says."""
+
+    code = "model_error"

@@ -1,0 +1,236 @@
+"""JSONL export and import: a documented, versioned format that moves memories between stores.
+
+Format `engramdb.jsonl` version 1, one JSON object per line, each with a `record` field:
+
+- line 1, `header`: `format`, `version`, `embedding_model`, `tenant_id` (of the source),
+  `exported_at`, `vector_encoding` (`float32-base64`: little-endian float32, base64);
+- `episode`: an `Episode` (its `scope` without `tenant_id`);
+- `memory`: a `MemoryRecord` plus `vector` (encoded as the header says);
+- `history`: a `HistoryEntry`; `entity`: an `Entity`; `edge`: an `Edge`.
+
+Import writes into the importing `Memory`'s tenant. Ids are kept when importing into the source
+tenant; into another tenant they are mapped to stable new ids (uuid5), so a file can be imported
+into several tenants of one database. Records already present are skipped, so an import can be
+re-run. Vectors are reused when the embedding model matches, otherwise the text is re-embedded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engramdb.errors import InvalidInput
+from engramdb.models.embed import Embedder
+from engramdb.store.base import MemoryFilter, Store
+from engramdb.timestamps import to_iso, utcnow
+from engramdb.types import Edge, Entity, Episode, HistoryEntry, MemoryRecord, Scope
+
+__all__ = ["FORMAT", "VERSION", "export_jsonl", "import_jsonl"]
+
+FORMAT = "engramdb.jsonl"
+VERSION = 1
+_PAGE = 1000
+
+
+def _pages(fetch: Any) -> Iterator[Any]:
+    offset = 0
+    while True:
+        page = fetch(offset)
+        yield from page
+        if len(page) < _PAGE:
+            return
+        offset += _PAGE
+
+
+def _dump(record: str, model: Any, **extra: Any) -> str:
+    data = model.model_dump(mode="json")
+    if "scope" in data:
+        data["scope"].pop("tenant_id", None)
+    return json.dumps({"record": record, **data, **extra}, ensure_ascii=False)
+
+
+def export_jsonl(store: Store, flt: MemoryFilter, model_id: str, path: Path) -> int:
+    """Write every episode, memory (with vector), history entry, entity and edge in scope."""
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        header = {
+            "record": "header", "format": FORMAT, "version": VERSION, "embedding_model": model_id,
+            "tenant_id": flt.tenant_id, "exported_at": to_iso(utcnow()),
+            "vector_encoding": "float32-base64",
+        }  # fmt: skip
+        out.write(json.dumps(header) + "\n")
+        for episode in _pages(lambda o: store.list_episodes(flt, limit=_PAGE, offset=o)):
+            out.write(_dump("episode", episode) + "\n")
+            count += 1
+        memory_ids: list[str] = []
+        for page in _batched(_pages(lambda o: store.list_memories(flt, limit=_PAGE, offset=o))):
+            vectors = store.get_vectors(flt.tenant_id, [m.id for m in page])
+            for memory, vector in zip(page, vectors, strict=True):
+                encoded = base64.b64encode(np.asarray(vector, "<f4").tobytes()).decode()
+                out.write(_dump("memory", memory, vector=encoded) + "\n")
+                memory_ids.append(memory.id)
+                count += 1
+        for memory_id in memory_ids:
+            for entry in store.history(flt.tenant_id, memory_id):
+                out.write(_dump("history", entry) + "\n")
+                count += 1
+        for entity in store.list_entities(flt):
+            out.write(_dump("entity", entity) + "\n")
+            count += 1
+        for edge in store.list_edges(flt):
+            out.write(_dump("edge", edge) + "\n")
+            count += 1
+    return count
+
+
+def _batched(items: Iterator[MemoryRecord], size: int = 256) -> Iterator[list[MemoryRecord]]:
+    batch: list[MemoryRecord] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Importer:
+    """Reads one export into one tenant, mapping ids when the tenant differs."""
+
+    def __init__(self, store: Store, embedder: Embedder, tenant_id: str, header: dict[str, Any]):
+        self.store = store
+        self.embedder = embedder
+        self.tenant_id = tenant_id
+        self.remap = header.get("tenant_id") != tenant_id
+        self.same_model = header.get("embedding_model") == embedder.model_id
+        self.imported_memories: set[str] = set()
+        self.count = 0
+
+    def id(self, old: str) -> str:
+        if not self.remap:
+            return old
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"engramdb:{self.tenant_id}:{old}").hex
+
+    def scoped(self, data: dict[str, Any]) -> dict[str, Any]:
+        data["scope"] = Scope(tenant_id=self.tenant_id, **data["scope"]).model_dump()
+        return data
+
+    def episodes(self, rows: list[dict[str, Any]]) -> None:
+        episodes = [Episode.model_validate(self.scoped({**r, "id": self.id(r["id"])})) for r in rows]
+        present = self.store.find_episodes(self.tenant_id, [e.content_hash for e in episodes])
+        fresh = [e for e in episodes if e.content_hash not in present]
+        self.store.insert_episodes(fresh)
+        self.count += len(fresh)
+
+    def memories(self, rows: list[dict[str, Any]]) -> None:
+        ids = [self.id(r["id"]) for r in rows]
+        present = {m.id for m in self.store.get_memories(self.tenant_id, ids)}
+        todo = [(i, r) for i, r in zip(ids, rows, strict=True) if i not in present]
+        if not todo:
+            return
+        vectors_in = [r.pop("vector", None) for _, r in todo]
+        memories = [
+            MemoryRecord.model_validate(
+                self.scoped(
+                    {
+                        **r, "id": i,
+                        "source_episode_ids": [self.id(e) for e in r["source_episode_ids"]],
+                        "superseded_by": r["superseded_by"] and self.id(r["superseded_by"]),
+                        "embedding_model": self.embedder.model_id,
+                    }  # fmt: skip
+                )
+            )
+            for i, r in todo
+        ]
+        if self.same_model and all(v is not None for v in vectors_in):
+            vectors = np.stack([np.frombuffer(base64.b64decode(v), "<f4") for v in vectors_in])
+        else:
+            vectors = self.embedder.embed([m.text for m in memories])
+        self.store.insert_memories(memories, vectors.astype(np.float32))
+        self.imported_memories.update(m.id for m in memories)
+        self.count += len(memories)
+
+    def history(self, rows: list[dict[str, Any]]) -> None:
+        entries = [
+            HistoryEntry.model_validate(
+                {**r, "id": None, "memory_id": self.id(r["memory_id"]),
+                 "episode_ids": [self.id(e) for e in r["episode_ids"]]}
+            )  # fmt: skip
+            for r in rows
+        ]
+        kept = [e for e in entries if e.memory_id in self.imported_memories]
+        self.store.append_history(self.tenant_id, kept)
+        self.count += len(kept)
+
+    def entities(self, rows: list[dict[str, Any]]) -> None:
+        self.store.upsert_entities(
+            [Entity.model_validate(self.scoped({**r, "id": self.id(r["id"])})) for r in rows]
+        )
+        self.count += len(rows)
+
+    def edges(self, rows: list[dict[str, Any]]) -> None:
+        edges = [
+            Edge.model_validate(
+                self.scoped(
+                    {**r, "id": self.id(r["id"]), "source_id": self.id(r["source_id"]),
+                     "target_id": self.id(r["target_id"]), "memory_id": self.id(r["memory_id"])}
+                )
+            )  # fmt: skip
+            for r in rows
+        ]
+        kept = [e for e in edges if e.memory_id in self.imported_memories]
+        self.store.insert_edges(kept)
+        self.count += len(kept)
+
+
+def _read(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{path.name}:{number}", f"not JSON: {exc.msg}") from None
+            if not isinstance(data, dict) or "record" not in data:
+                raise InvalidInput(f"{path.name}:{number}", "not an engramdb record")
+            yield number, data
+
+
+def import_jsonl(store: Store, embedder: Embedder, tenant_id: str, path: Path) -> int:
+    """Import an export file; see the module docstring for the rules."""
+    if not path.exists():
+        raise InvalidInput("path", f"no such file: {path}")
+    records = _read(path)
+    first = next(records, None)
+    if first is None or first[1].get("record") != "header" or first[1].get("format") != FORMAT:
+        raise InvalidInput("path", f"{path.name} is not an {FORMAT} file (no header line)")
+    if first[1].get("version") != VERSION:
+        raise InvalidInput("path", f"unsupported {FORMAT} version {first[1].get('version')!r}")
+    importer = _Importer(store, embedder, tenant_id, first[1])
+    handlers = {
+        "episode": importer.episodes, "memory": importer.memories, "history": importer.history,
+        "entity": importer.entities, "edge": importer.edges,
+    }  # fmt: skip
+    pending: list[dict[str, Any]] = []
+    kind = ""
+    for number, data in records:
+        record = data.pop("record")
+        if record not in handlers:
+            raise InvalidInput(f"{path.name}:{number}", f"unknown record type {record!r}")
+        if record != kind or len(pending) >= 256:
+            if pending:
+                with store.transaction():
+                    handlers[kind](pending)
+            pending, kind = [], record
+        pending.append(data)
+    if pending:
+        with store.transaction():
+            handlers[kind](pending)
+    return importer.count

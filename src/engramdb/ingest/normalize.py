@@ -1,0 +1,192 @@
+"""Check what a caller hands to `add` and turn it into episodes.
+
+Every problem is an `InvalidInput` naming the field, raised before anything is written.
+An episode's content hash covers its scope, session, speaker, content, time and position in
+the batch, so adding the same messages again finds the episodes already stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from engramdb.errors import InvalidInput
+from engramdb.timestamps import parse_time, to_iso, utcnow
+from engramdb.types import ROLES, Episode, Message, Role, Scope
+
+__all__ = [
+    "LIMITS",
+    "check_id",
+    "check_metadata",
+    "check_scope",
+    "check_text",
+    "make_episodes",
+    "read_messages",
+]
+
+#: Input limits, documented in the README; larger input is refused, never truncated silently.
+LIMITS = {
+    "id_chars": 256,
+    "messages_per_add": 1000,
+    "content_chars": 100_000,
+    "metadata_bytes": 65_536,
+    "metadata_depth": 8,
+}
+_MESSAGE_KEYS = {"role", "content", "name", "metadata"}
+
+
+def check_id(value: object, field: str, *, required: bool) -> str | None:
+    """A scope id: a non-empty string without control characters, or None when optional."""
+    if value is None:
+        if required:
+            raise InvalidInput(field, "is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"expected a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > LIMITS["id_chars"]:
+        raise InvalidInput(field, f"longer than {LIMITS['id_chars']} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput(field, "contains control characters")
+    _check_encodable(value, field)
+    return value
+
+
+def check_scope(
+    *, tenant_id: str, user_id: object, agent_id: object = None, session_id: object = None
+) -> Scope:
+    """A validated scope; `user_id` is required."""
+    return Scope(
+        tenant_id=check_id(tenant_id, "tenant_id", required=True) or tenant_id,
+        user_id=check_id(user_id, "user_id", required=True) or "",
+        agent_id=check_id(agent_id, "agent_id", required=False),
+        session_id=check_id(session_id, "session_id", required=False),
+    )
+
+
+def _check_encodable(text: str, field: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "is not valid Unicode (lone surrogate)") from None
+
+
+def check_text(value: object, field: str) -> str:
+    """Memory or message text: a non-blank string within the size limit."""
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"expected a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > LIMITS["content_chars"]:
+        raise InvalidInput(field, f"longer than {LIMITS['content_chars']} characters")
+    _check_encodable(value, field)
+    return value
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, Mapping):
+        return max([_depth(v, level + 1) for v in value.values()], default=level + 1)
+    if isinstance(value, list):
+        return max([_depth(v, level + 1) for v in value], default=level + 1)
+    return level
+
+
+def check_metadata(value: object, field: str) -> dict[str, Any]:
+    """Metadata: a JSON object with string keys, within the size and depth limits."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(field, f"expected an object, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str) or not key:
+            raise InvalidInput(field, f"keys must be non-empty strings, got {key!r}")
+    try:
+        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        encoded.encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(field, f"not JSON-serialisable: {exc}") from None
+    if len(encoded.encode("utf-8")) > LIMITS["metadata_bytes"]:
+        raise InvalidInput(field, f"larger than {LIMITS['metadata_bytes']} bytes as JSON")
+    if _depth(value) > LIMITS["metadata_depth"]:
+        raise InvalidInput(field, f"nested deeper than {LIMITS['metadata_depth']} levels")
+    result: dict[str, Any] = json.loads(encoded)
+    return result
+
+
+def read_messages(messages: object) -> list[tuple[Message, dict[str, Any]]]:
+    """Validate `add`'s messages: a string (one user message) or a list of message objects.
+
+    Returns each message with its own metadata.
+    """
+    if isinstance(messages, str):
+        return [(Message(role="user", content=check_text(messages, "messages")), {})]
+    if not isinstance(messages, list):
+        raise InvalidInput("messages", f"expected a string or a list, got {type(messages).__name__}")
+    if not messages:
+        raise InvalidInput("messages", "must not be empty")
+    if len(messages) > LIMITS["messages_per_add"]:
+        raise InvalidInput("messages", f"more than {LIMITS['messages_per_add']} messages in one add")
+    out: list[tuple[Message, dict[str, Any]]] = []
+    for i, raw in enumerate(messages):
+        field = f"messages[{i}]"
+        if not isinstance(raw, Mapping):
+            raise InvalidInput(field, f"expected an object, got {type(raw).__name__}")
+        unknown = set(raw) - _MESSAGE_KEYS
+        if unknown:
+            raise InvalidInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
+        role = raw.get("role")
+        if role not in ROLES:
+            raise InvalidInput(f"{field}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
+        if "content" not in raw:
+            raise InvalidInput(f"{field}.content", "is missing")
+        content = check_text(raw["content"], f"{field}.content")
+        name = raw.get("name")
+        if name is not None:
+            name = check_id(name, f"{field}.name", required=False)
+        metadata = check_metadata(raw.get("metadata"), f"{field}.metadata")
+        role_: Role = role
+        out.append((Message(role=role_, content=content, name=name), metadata))
+    return out
+
+
+def _content_hash(scope: Scope, message: Message, occurred_at: datetime, position: int) -> str:
+    key = json.dumps(
+        [
+            scope.tenant_id, scope.user_id, scope.agent_id, scope.session_id, message.role,
+            message.name, message.content, to_iso(occurred_at), position,
+        ],  # fmt: skip
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def make_episodes(
+    scope: Scope,
+    messages: list[tuple[Message, dict[str, Any]]],
+    *,
+    timestamp: object,
+    metadata: dict[str, Any],
+) -> list[Episode]:
+    """One episode per message, all at the batch's time, with content hashes."""
+    occurred_at = utcnow() if timestamp is None else parse_time(timestamp, "timestamp")
+    ingested_at = utcnow()
+    return [
+        Episode(
+            id=uuid.uuid4().hex,
+            scope=scope,
+            role=message.role,
+            name=message.name,
+            content=message.content,
+            occurred_at=occurred_at,
+            ingested_at=ingested_at,
+            content_hash=_content_hash(scope, message, occurred_at, position),
+            position=position,
+            metadata={**metadata, **own},
+        )
+        for position, (message, own) in enumerate(messages)
+    ]

@@ -1,0 +1,95 @@
+"""The write path: episodes in, memories out, in one transaction.
+
+Without an LLM every message becomes an episodic memory ("speaker: content") carrying its time
+and session, so its neighbours can be returned later. Embedding happens before the write lock is
+taken; the content hashes are checked again under the lock, so two writers racing on the same
+input still store it once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from engramdb.models.embed import Embedder
+from engramdb.store.base import Store
+from engramdb.timestamps import utcnow
+from engramdb.types import (
+    AddResult,
+    Episode,
+    HistoryEntry,
+    MemoryRecord,
+    Operation,
+    Role,
+    Trust,
+)
+
+__all__ = ["episodic_memory", "ingest"]
+
+TRUST_BY_ROLE: dict[Role, Trust] = {
+    "user": "user",
+    "assistant": "assistant",
+    "system": "system",
+    "tool": "tool",
+}
+
+
+def episodic_memory(episode: Episode, *, model_id: str) -> MemoryRecord:
+    """The searchable form of one message: its speaker and words, valid from when it was said."""
+    return MemoryRecord(
+        id=uuid.uuid4().hex,
+        scope=episode.scope,
+        kind="episodic",
+        text=f"{episode.name or episode.role}: {episode.content}",
+        valid_from=episode.occurred_at,
+        created_at=episode.ingested_at,
+        source_episode_ids=[episode.id],
+        trust=TRUST_BY_ROLE[episode.role],
+        metadata=episode.metadata,
+        embedding_model=model_id,
+    )
+
+
+def _already_stored(store: Store, tenant_id: str, episode_ids: list[str]) -> list[Operation]:
+    return [
+        Operation(op="NOOP", memory_id=m.id, text=m.text)
+        for m in store.memories_for_episodes(tenant_id, episode_ids)
+    ]
+
+
+def ingest(store: Store, embedder: Embedder, episodes: Sequence[Episode]) -> AddResult:
+    """Store the episodes not stored yet and the memories derived from them."""
+    tenant_id = episodes[0].scope.tenant_id
+    hashes = [e.content_hash for e in episodes]
+    stored = store.find_episodes(tenant_id, hashes)
+    if len(stored) == len(set(hashes)):
+        ids = [stored[h] for h in hashes]
+        return AddResult(episode_ids=ids, operations=_already_stored(store, tenant_id, ids), duplicate=True)
+    fresh = [e for e in episodes if e.content_hash not in stored]
+    memories = [episodic_memory(e, model_id=embedder.model_id) for e in fresh]
+    vectors = embedder.embed([m.text for m in memories])
+    now = utcnow()
+    with store.transaction():
+        stored = store.find_episodes(tenant_id, hashes)
+        keep = [i for i, e in enumerate(fresh) if e.content_hash not in stored]
+        new_episodes = [fresh[i] for i in keep]
+        new_memories = [memories[i] for i in keep]
+        store.insert_episodes(new_episodes)
+        store.insert_memories(new_memories, vectors[keep])
+        store.append_history(
+            tenant_id,
+            [
+                HistoryEntry(
+                    memory_id=m.id, op="ADD", new_text=m.text, reason="message stored",
+                    at=now, episode_ids=m.source_episode_ids,
+                )  # fmt: skip
+                for m in new_memories
+            ],
+        )
+    stored_ids = {**stored, **{e.content_hash: e.id for e in new_episodes}}
+    episode_ids = [stored_ids[h] for h in hashes]
+    old_ids = [stored[h] for h in hashes if h in stored]
+    operations = _already_stored(store, tenant_id, old_ids) + [
+        Operation(op="ADD", memory_id=m.id, text=m.text) for m in new_memories
+    ]
+    return AddResult(episode_ids=episode_ids, operations=operations)

@@ -1,0 +1,31 @@
+"""The words of a query that the lexical channel looks up.
+
+Lower-case `\\w+` tokens without English function words: a function word matches most
+memories, adds little to BM25 and makes the index walk long posting lists.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["STOPWORDS", "query_terms"]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+STOPWORDS = frozenset(
+    """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves out
+    over own same she should so some such than that the their theirs them themselves then there
+    these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself yourselves s t don
+    """.split()
+)
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct content words of the query, in order of first appearance."""
+    words = [w.lower() for w in _WORD.findall(query)]
+    return list(dict.fromkeys(w for w in words if w not in STOPWORDS))

@@ -1,0 +1,165 @@
+"""The `Store` protocol every backend implements, and the filter it takes.
+
+A store is the source of truth: episodes, memories, their vectors, the history log, entities and
+edges. Every method takes the tenant and filters by it inside the store, never only in the
+caller. Any in-process index a backend keeps is a cache rebuilt from the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.types import (
+    Edge,
+    Entity,
+    Episode,
+    HistoryEntry,
+    MemoryKind,
+    MemoryRecord,
+    MemoryStatus,
+    Stats,
+)
+
+__all__ = ["SCHEMA_VERSION", "MemoryFilter", "Store", "Vector", "Vectors"]
+
+#: The schema version this code writes; stores migrate forward to it on open.
+SCHEMA_VERSION = 1
+
+Vector = npt.NDArray[np.float32]
+Vectors = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class MemoryFilter:
+    """Which memories a read may see.
+
+    `statuses=None` means any status. With `as_of`, a memory is visible when its valid interval
+    holds that instant (`valid_from <= as_of < valid_to`) and it is active or superseded: what was
+    true then. Without it, `current=True` also hides memories whose `valid_to` has passed.
+    """
+
+    tenant_id: str
+    user_id: str | None
+    agent_id: str | None = None
+    session_id: str | None = None
+    kinds: tuple[MemoryKind, ...] | None = None
+    statuses: tuple[MemoryStatus, ...] | None = ("active",)
+    as_of: datetime | None = None
+    current: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    ids: tuple[str, ...] | None = None
+
+
+class Store(Protocol):
+    """What the pipelines need from a database."""
+
+    location: str
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """All store calls inside the block commit together or not at all (re-entrant)."""
+
+    def get_meta(self, key: str) -> str | None:
+        """A store-wide setting, such as the embedding model id."""
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a store-wide setting."""
+
+    # episodes
+    def find_episodes(self, tenant_id: str, hashes: Sequence[str]) -> dict[str, str]:
+        """Map the content hashes already stored in this tenant to their episode ids."""
+
+    def insert_episodes(self, episodes: Sequence[Episode]) -> None:
+        """Store new episodes."""
+
+    def get_episodes(self, tenant_id: str, ids: Sequence[str]) -> list[Episode]:
+        """Episodes by id, in the order asked; missing ids are left out."""
+
+    def list_episodes(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Episode]:
+        """Episodes in scope, oldest first."""
+
+    # memories
+    def insert_memories(self, memories: Sequence[MemoryRecord], vectors: Vectors) -> None:
+        """Store new memories with one vector per memory (row i for memory i)."""
+
+    def replace_memory(self, memory: MemoryRecord, vector: Vector | None = None) -> None:
+        """Overwrite a memory's mutable fields (and its vector when given)."""
+
+    def get_memories(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
+        """Memories by id, in the order asked; missing ids are left out."""
+
+    def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
+        """Memories matching the filter, oldest first."""
+
+    def memories_for_episodes(self, tenant_id: str, episode_ids: Sequence[str]) -> list[MemoryRecord]:
+        """Memories derived from any of these episodes."""
+
+    def session_neighbours(
+        self, tenant_id: str, memory_id: str, *, before: int, after: int
+    ) -> list[MemoryRecord]:
+        """Active episodic memories next to this one in its session, in session order."""
+
+    def delete_memories(self, tenant_id: str, ids: Sequence[str]) -> int:
+        """Erase memories, their vectors, text index rows and edges; keep their history."""
+
+    def record_access(self, tenant_id: str, ids: Sequence[str], at: datetime) -> None:
+        """Count a retrieval of these memories (for decay and strength)."""
+
+    # history
+    def append_history(self, tenant_id: str, entries: Sequence[HistoryEntry]) -> None:
+        """Append to the log; entries are never changed afterwards."""
+
+    def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
+        """Every entry of one memory, oldest first."""
+
+    # entity graph
+    def upsert_entities(self, entities: Sequence[Entity]) -> None:
+        """Store entities, replacing those with the same id."""
+
+    def insert_edges(self, edges: Sequence[Edge]) -> None:
+        """Store edges."""
+
+    def list_entities(self, flt: MemoryFilter) -> list[Entity]:
+        """Entities in scope."""
+
+    def list_edges(self, flt: MemoryFilter) -> list[Edge]:
+        """Edges in scope."""
+
+    # retrieval channels
+    def lexical_search(self, flt: MemoryFilter, terms: Sequence[str], limit: int) -> list[tuple[str, float]]:
+        """BM25 over memory text: (memory id, score), best first; any term may match."""
+
+    def vector_search(self, flt: MemoryFilter, vector: Vector, limit: int) -> list[tuple[str, float]]:
+        """Exact cosine search among the memories the filter admits: (id, similarity), best first."""
+
+    # vectors
+    def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str]]]:
+        """Every memory of every tenant as (id, text) batches, for re-embedding."""
+
+    def get_vectors(self, tenant_id: str, ids: Sequence[str]) -> Vectors:
+        """The stored vectors of these memories, row i for id i (all must exist)."""
+
+    def set_vectors(self, ids: Sequence[str], vectors: Vectors, model: str) -> None:
+        """Replace the vectors of these memories, made by `model`."""
+
+    # erasure and accounting
+    def delete_where(self, flt: MemoryFilter) -> int:
+        """Erase every memory the filter admits (any status); return how many."""
+
+    def delete_episodes(self, flt: MemoryFilter) -> int:
+        """Erase the episodes in the filter's scope (tenant, user, agent, session); return how many."""
+
+    def forget_user(self, tenant_id: str, user_id: str) -> dict[str, int]:
+        """Erase everything of one user, leave no trace of its text in the files; count per table."""
+
+    def stats(self, flt: MemoryFilter) -> Stats:
+        """Counts per kind and status in scope, and the size on disk."""

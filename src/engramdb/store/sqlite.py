@@ -1,0 +1,754 @@
+"""The embedded store: one SQLite file in WAL mode, FTS5 for BM25, vectors as blobs.
+
+The file is the source of truth. Vector search runs over a per-user matrix cached in process
+(`ScopeVectors`), filtered by scope before ranking and rebuilt from the file when another
+connection has changed that user's memories (a per-user version counter says so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from engramdb.errors import InvalidInput, StoreError
+from engramdb.store.base import MemoryFilter, Vector, Vectors
+from engramdb.store.filters import Dialect, sql_where
+from engramdb.store.sqlite_schema import migrate
+from engramdb.store.vector_cache import CachedRow, ScopeVectors
+from engramdb.timestamps import from_iso, to_iso
+from engramdb.types import (
+    Edge,
+    Entity,
+    Episode,
+    HistoryEntry,
+    MemoryRecord,
+    Scope,
+    Stats,
+)
+
+__all__ = ["SQLiteStore"]
+
+_DIALECT = Dialect(placeholder="?", json_text=lambda col, key: f"json_extract({col}, '$.{key}')")
+_MEMORY_COLUMNS = (
+    "id, tenant_id, user_id, agent_id, session_id, kind, text, slot, valid_from, valid_to, "
+    "created_at, expired_at, status, superseded_by, source_episode_ids, importance, strength, "
+    "access_count, last_accessed_at, trust, metadata, embedding_model"
+)
+_EPISODE_COLUMNS = (
+    "id, tenant_id, user_id, agent_id, session_id, role, name, content, occurred_at, "
+    "ingested_at, content_hash, position, metadata"
+)
+_SQL_VARS = 500  # ids per IN (...) list, well under SQLite's limit
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else to_iso(value)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else from_iso(value)
+
+
+def _epoch(value: str | None, default: float) -> float:
+    return default if value is None else from_iso(value).timestamp()
+
+
+def scope_token(tenant_id: str, user_id: str) -> str:
+    """One FTS token per (tenant, user), so a lexical query intersects with its scope first."""
+    digest = hashlib.blake2b(f"{tenant_id}\x00{user_id}".encode(), digest_size=10).hexdigest()
+    return f"scope{digest}"
+
+
+def _chunks(items: Sequence[Any], size: int = _SQL_VARS) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _memory_row(m: MemoryRecord) -> tuple[Any, ...]:
+    return (
+        m.id, m.scope.tenant_id, m.scope.user_id, m.scope.agent_id, m.scope.session_id, m.kind,
+        m.text, m.slot, _iso(m.valid_from), _iso(m.valid_to), to_iso(m.created_at),
+        _iso(m.expired_at), m.status, m.superseded_by, json.dumps(m.source_episode_ids),
+        m.importance, m.strength, m.access_count, _iso(m.last_accessed_at), m.trust,
+        json.dumps(m.metadata, ensure_ascii=False), m.embedding_model,
+    )  # fmt: skip
+
+
+def _memory(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
+    return MemoryRecord(
+        id=row[0],
+        scope=Scope(tenant_id=row[1], user_id=row[2], agent_id=row[3], session_id=row[4]),
+        kind=row[5], text=row[6], slot=row[7], valid_from=_dt(row[8]), valid_to=_dt(row[9]),
+        created_at=from_iso(row[10]), expired_at=_dt(row[11]), status=row[12],
+        superseded_by=row[13], source_episode_ids=json.loads(row[14]), importance=row[15],
+        strength=row[16], access_count=row[17], last_accessed_at=_dt(row[18]), trust=row[19],
+        metadata=json.loads(row[20]), embedding_model=row[21],
+    )  # fmt: skip
+
+
+def _episode(row: tuple[Any, ...]) -> Episode:
+    return Episode(
+        id=row[0],
+        scope=Scope(tenant_id=row[1], user_id=row[2], agent_id=row[3], session_id=row[4]),
+        role=row[5], name=row[6], content=row[7], occurred_at=from_iso(row[8]),
+        ingested_at=from_iso(row[9]), content_hash=row[10], position=row[11],
+        metadata=json.loads(row[12]),
+    )  # fmt: skip
+
+
+class SQLiteStore:
+    """A `Store` in one SQLite file (created on first open)."""
+
+    def __init__(self, path: str, *, timeout_s: float = 30.0) -> None:
+        if not path:
+            raise InvalidInput("path", "empty database path")
+        self.location = path
+        self._path = path
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {path!r}: {exc}") from exc
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute("PRAGMA secure_delete = ON")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        migrate(self._conn)
+        self._depth = 0
+        self._touched: dict[tuple[str, str], set[int]] = {}
+        self._caches: dict[tuple[str, str], ScopeVectors] = {}
+        self._data_version = self._read_data_version()
+
+    # plumbing
+    def close(self) -> None:
+        """Checkpoint the WAL into the file and close the connection."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError:
+                pass  # another connection is reading; its own close will checkpoint
+            self._conn.close()
+            self._caches.clear()
+
+    def _read_data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT around the block; nested blocks join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                self._touched.clear()
+                raise
+            versions = self._bump_versions()
+            self._conn.execute("COMMIT")
+            self._depth = 0
+            self._refresh_caches(versions)
+
+    def _bump_versions(self) -> dict[tuple[str, str], int]:
+        versions: dict[tuple[str, str], int] = {}
+        for tenant_id, user_id in self._touched:
+            row = self._conn.execute(
+                "INSERT INTO scope_versions VALUES (?, ?, 1) ON CONFLICT (tenant_id, user_id) "
+                "DO UPDATE SET version = version + 1 RETURNING version",
+                (tenant_id, user_id),
+            ).fetchone()
+            versions[(tenant_id, user_id)] = int(row[0])
+        return versions
+
+    def _touch(self, tenant_id: str, user_id: str, rowids: Sequence[int] = ()) -> None:
+        self._touched.setdefault((tenant_id, user_id), set()).update(rowids)
+
+    def _refresh_caches(self, versions: dict[tuple[str, str], int]) -> None:
+        """Carry this connection's committed changes into the caches it holds."""
+        touched, self._touched = self._touched, {}
+        for key, rowids in touched.items():
+            cache = self._caches.get(key)
+            if cache is None:
+                continue
+            if cache.version != versions[key] - 1:  # someone else wrote in between
+                del self._caches[key]
+                continue
+            found = self._cache_rows(key, sorted(rowids))
+            cache.upsert([row for row, _ in found], np.array([v for _, v in found], np.float32))
+            cache.remove(sorted(rowids - {row.rowid for row, _ in found}))
+            cache.version = versions[key]
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._write(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
+                (key, value, value),
+            )
+
+    # episodes
+    def find_episodes(self, tenant_id: str, hashes: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        with self._lock:
+            for chunk in _chunks(list(hashes)):
+                marks = ", ".join("?" for _ in chunk)
+                rows = self._conn.execute(
+                    f"SELECT content_hash, id FROM episodes WHERE tenant_id = ? "
+                    f"AND content_hash IN ({marks})",
+                    (tenant_id, *chunk),
+                )
+                found.update({h: i for h, i in rows})
+        return found
+
+    def insert_episodes(self, episodes: Sequence[Episode]) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES ({', '.join('?' * 13)})",
+                [
+                    (
+                        e.id, e.scope.tenant_id, e.scope.user_id, e.scope.agent_id,
+                        e.scope.session_id, e.role, e.name, e.content, to_iso(e.occurred_at),
+                        to_iso(e.ingested_at), e.content_hash, e.position,
+                        json.dumps(e.metadata, ensure_ascii=False),
+                    )  # fmt: skip
+                    for e in episodes
+                ],
+            )
+
+    def get_episodes(self, tenant_id: str, ids: Sequence[str]) -> list[Episode]:
+        by_id: dict[str, Episode] = {}
+        with self._lock:
+            for chunk in _chunks(list(ids)):
+                marks = ", ".join("?" for _ in chunk)
+                for row in self._conn.execute(
+                    f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE tenant_id = ? "
+                    f"AND id IN ({marks})",
+                    (tenant_id, *chunk),
+                ):
+                    by_id[row[0]] = _episode(row)
+        return [by_id[i] for i in ids if i in by_id]
+
+    def list_episodes(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Episode]:
+        where, params = self._scope_where(flt, "e")
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_EPISODE_COLUMNS} FROM episodes e WHERE {where} "
+                f"ORDER BY e.occurred_at, e.rowid LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+        return [_episode(r) for r in rows]
+
+    @staticmethod
+    def _scope_where(flt: MemoryFilter, alias: str) -> tuple[str, list[object]]:
+        clauses = [f"{alias}.tenant_id = ?"]
+        params: list[object] = [flt.tenant_id]
+        for column in ("user_id", "agent_id", "session_id"):
+            value = getattr(flt, column)
+            if value is not None:
+                clauses.append(f"{alias}.{column} = ?")
+                params.append(value)
+        return " AND ".join(clauses), params
+
+    # memories
+    def insert_memories(self, memories: Sequence[MemoryRecord], vectors: Vectors) -> None:
+        if len(memories) != len(vectors):
+            raise StoreError(f"{len(memories)} memories but {len(vectors)} vectors")
+        with self.transaction():
+            for memory, vector in zip(memories, vectors, strict=True):
+                cur = self._write(
+                    f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({', '.join('?' * 22)})",
+                    _memory_row(memory),
+                )
+                rowid = int(cur.lastrowid or 0)
+                self._write(
+                    "INSERT INTO vectors VALUES (?, ?, ?)",
+                    (rowid, memory.embedding_model or "", np.asarray(vector, np.float32).tobytes()),
+                )
+                self._write(
+                    "INSERT INTO memories_fts (rowid, text, scope) VALUES (?, ?, ?)",
+                    (rowid, memory.text, scope_token(memory.scope.tenant_id, memory.scope.user_id)),
+                )
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO memory_episodes VALUES (?, ?)",
+                    [(e, memory.id) for e in memory.source_episode_ids],
+                )
+                self._touch(memory.scope.tenant_id, memory.scope.user_id, [rowid])
+
+    def _rowid(self, tenant_id: str, memory_id: str) -> tuple[int, str, str] | None:
+        row = self._conn.execute(
+            "SELECT rowid, user_id, text FROM memories WHERE tenant_id = ? AND id = ?",
+            (tenant_id, memory_id),
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+
+    def replace_memory(self, memory: MemoryRecord, vector: Vector | None = None) -> None:
+        tenant_id = memory.scope.tenant_id
+        with self.transaction():
+            found = self._rowid(tenant_id, memory.id)
+            if found is None:
+                raise StoreError(f"memory {memory.id!r} does not exist in tenant {tenant_id!r}")
+            rowid, user_id, old_text = found
+            if user_id != memory.scope.user_id:
+                raise StoreError("a memory cannot move to another user")
+            assignments = ", ".join(f"{c.strip()} = ?" for c in _MEMORY_COLUMNS.split(",")[1:])
+            self._write(
+                f"UPDATE memories SET {assignments} WHERE rowid = ?",
+                (*_memory_row(memory)[1:], rowid),
+            )
+            if memory.text != old_text:
+                self._write("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+                self._write(
+                    "INSERT INTO memories_fts (rowid, text, scope) VALUES (?, ?, ?)",
+                    (rowid, memory.text, scope_token(tenant_id, user_id)),
+                )
+            if vector is not None:
+                self._write(
+                    "UPDATE vectors SET model = ?, vector = ? WHERE memory_rowid = ?",
+                    (memory.embedding_model or "", np.asarray(vector, np.float32).tobytes(), rowid),
+                )
+            self._touch(tenant_id, user_id, [rowid])
+
+    def get_memories(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
+        by_id: dict[str, MemoryRecord] = {}
+        with self._lock:
+            for chunk in _chunks(list(ids)):
+                marks = ", ".join("?" for _ in chunk)
+                for row in self._conn.execute(
+                    f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE tenant_id = ? "
+                    f"AND id IN ({marks})",
+                    (tenant_id, *chunk),
+                ):
+                    by_id[row[0]] = _memory(row)
+        return [by_id[i] for i in ids if i in by_id]
+
+    def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
+        where, params = sql_where(flt, _DIALECT)
+        cols = ", ".join(f"m.{c.strip()}" for c in _MEMORY_COLUMNS.split(","))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {cols} FROM memories m WHERE {where} "
+                f"ORDER BY m.created_at, m.rowid LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+        return [_memory(r) for r in rows]
+
+    def memories_for_episodes(self, tenant_id: str, episode_ids: Sequence[str]) -> list[MemoryRecord]:
+        ids: list[str] = []
+        with self._lock:
+            for chunk in _chunks(list(episode_ids)):
+                marks = ", ".join("?" for _ in chunk)
+                ids.extend(
+                    r[0]
+                    for r in self._conn.execute(
+                        f"SELECT me.memory_id FROM memory_episodes me JOIN memories m "
+                        f"ON m.id = me.memory_id WHERE m.tenant_id = ? "
+                        f"AND me.episode_id IN ({marks}) ORDER BY m.rowid",
+                        (tenant_id, *chunk),
+                    )
+                )
+        return self.get_memories(tenant_id, list(dict.fromkeys(ids)))
+
+    def session_neighbours(
+        self, tenant_id: str, memory_id: str, *, before: int, after: int
+    ) -> list[MemoryRecord]:
+        cols = ", ".join(f"m.{c.strip()}" for c in _MEMORY_COLUMNS.split(","))
+        with self._lock:
+            anchor = self._conn.execute(
+                "SELECT rowid, user_id, session_id, valid_from FROM memories "
+                "WHERE tenant_id = ? AND id = ? AND kind = 'episodic'",
+                (tenant_id, memory_id),
+            ).fetchone()
+            if anchor is None or anchor[2] is None:
+                return []
+            rowid, user_id, session_id, valid_from = anchor
+            base = (
+                f"SELECT {cols} FROM memories m WHERE m.tenant_id = ? AND m.user_id = ? "
+                f"AND m.session_id = ? AND m.kind = 'episodic' AND m.status = 'active' "
+            )
+            key = (tenant_id, user_id, session_id, valid_from, valid_from, rowid)
+            earlier = self._conn.execute(
+                base + "AND (m.valid_from < ? OR (m.valid_from = ? AND m.rowid < ?)) "
+                "ORDER BY m.valid_from DESC, m.rowid DESC LIMIT ?",
+                (*key, before),
+            ).fetchall()
+            later = self._conn.execute(
+                base + "AND (m.valid_from > ? OR (m.valid_from = ? AND m.rowid > ?)) "
+                "ORDER BY m.valid_from, m.rowid LIMIT ?",
+                (*key, after),
+            ).fetchall()
+        return [_memory(r) for r in reversed(earlier)] + [_memory(r) for r in later]
+
+    def _delete_rowids(self, tenant_id: str, rows: Sequence[tuple[int, str, str]]) -> int:
+        for chunk in _chunks(list(rows)):
+            marks = ", ".join("?" for _ in chunk)
+            rowids = [r[0] for r in chunk]
+            ids = [r[1] for r in chunk]
+            self._write(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", rowids)
+            self._write(f"DELETE FROM vectors WHERE memory_rowid IN ({marks})", rowids)
+            self._write(f"DELETE FROM memory_episodes WHERE memory_id IN ({marks})", ids)
+            self._write(
+                f"DELETE FROM edges WHERE tenant_id = ? AND memory_id IN ({marks})",
+                (tenant_id, *ids),
+            )
+            self._write(f"DELETE FROM memories WHERE rowid IN ({marks})", rowids)
+        for rowid, _, user_id in rows:
+            self._touch(tenant_id, user_id, [rowid])
+        return len(rows)
+
+    def delete_memories(self, tenant_id: str, ids: Sequence[str]) -> int:
+        with self.transaction():
+            rows: list[tuple[int, str, str]] = []
+            for chunk in _chunks(list(ids)):
+                marks = ", ".join("?" for _ in chunk)
+                rows.extend(
+                    self._conn.execute(
+                        f"SELECT rowid, id, user_id FROM memories WHERE tenant_id = ? "
+                        f"AND id IN ({marks})",
+                        (tenant_id, *chunk),
+                    )
+                )
+            return self._delete_rowids(tenant_id, rows)
+
+    def delete_where(self, flt: MemoryFilter) -> int:
+        where, params = sql_where(flt, _DIALECT)
+        with self.transaction():
+            rows = self._conn.execute(
+                f"SELECT m.rowid, m.id, m.user_id FROM memories m WHERE {where}", params
+            ).fetchall()
+            return self._delete_rowids(flt.tenant_id, rows)
+
+    def delete_episodes(self, flt: MemoryFilter) -> int:
+        where, params = self._scope_where(flt, "e")
+        with self.transaction():
+            cur = self._write(f"DELETE FROM episodes AS e WHERE {where}", params)
+            return int(cur.rowcount)
+
+    def record_access(self, tenant_id: str, ids: Sequence[str], at: datetime) -> None:
+        if not ids:
+            return
+        with self.transaction():
+            for chunk in _chunks(list(ids)):
+                marks = ", ".join("?" for _ in chunk)
+                self._write(
+                    f"UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? "
+                    f"WHERE tenant_id = ? AND id IN ({marks})",
+                    (to_iso(at), tenant_id, *chunk),
+                )
+
+    # history
+    def append_history(self, tenant_id: str, entries: Sequence[HistoryEntry]) -> None:
+        with self.transaction():
+            for entry in entries:
+                owner = self._conn.execute(
+                    "SELECT user_id FROM memories WHERE tenant_id = ? AND id = ?",
+                    (tenant_id, entry.memory_id),
+                ).fetchone()
+                if owner is None:
+                    owner = self._conn.execute(
+                        "SELECT user_id FROM history WHERE tenant_id = ? AND memory_id = ? LIMIT 1",
+                        (tenant_id, entry.memory_id),
+                    ).fetchone()
+                if owner is None:
+                    raise StoreError(f"history for unknown memory {entry.memory_id!r}")
+                self._write(
+                    "INSERT INTO history (tenant_id, user_id, memory_id, op, old_text, new_text, "
+                    "reason, actor, at, episode_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        tenant_id, owner[0], entry.memory_id, entry.op, entry.old_text,
+                        entry.new_text, entry.reason, entry.actor, to_iso(entry.at),
+                        json.dumps(entry.episode_ids),
+                    ),  # fmt: skip
+                )
+
+    def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, memory_id, op, old_text, new_text, reason, actor, at, episode_ids "
+                "FROM history WHERE tenant_id = ? AND memory_id = ? ORDER BY id",
+                (tenant_id, memory_id),
+            ).fetchall()
+        return [
+            HistoryEntry(
+                id=r[0], memory_id=r[1], op=r[2], old_text=r[3], new_text=r[4], reason=r[5],
+                actor=r[6], at=from_iso(r[7]), episode_ids=json.loads(r[8]),
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    # entity graph
+    def upsert_entities(self, entities: Sequence[Entity]) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.id, e.scope.tenant_id, e.scope.user_id, e.scope.agent_id,
+                        e.scope.session_id, e.name, e.type, json.dumps(e.aliases),
+                    )  # fmt: skip
+                    for e in entities
+                ],
+            )
+
+    def insert_edges(self, edges: Sequence[Edge]) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.id, e.scope.tenant_id, e.scope.user_id, e.scope.agent_id,
+                        e.scope.session_id, e.source_id, e.target_id, e.relation, e.memory_id,
+                        _iso(e.valid_from), _iso(e.valid_to),
+                    )  # fmt: skip
+                    for e in edges
+                ],
+            )
+
+    def list_entities(self, flt: MemoryFilter) -> list[Entity]:
+        where, params = self._scope_where(flt, "n")
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, tenant_id, user_id, agent_id, session_id, name, type, aliases "
+                f"FROM entities n WHERE {where} ORDER BY name",
+                params,
+            ).fetchall()
+        return [
+            Entity(
+                id=r[0], scope=Scope(tenant_id=r[1], user_id=r[2], agent_id=r[3], session_id=r[4]),
+                name=r[5], type=r[6], aliases=json.loads(r[7]),
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    def list_edges(self, flt: MemoryFilter) -> list[Edge]:
+        where, params = self._scope_where(flt, "g")
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, tenant_id, user_id, agent_id, session_id, source_id, target_id, "
+                f"relation, memory_id, valid_from, valid_to FROM edges g WHERE {where}",
+                params,
+            ).fetchall()
+        return [
+            Edge(
+                id=r[0], scope=Scope(tenant_id=r[1], user_id=r[2], agent_id=r[3], session_id=r[4]),
+                source_id=r[5], target_id=r[6], relation=r[7], memory_id=r[8],
+                valid_from=_dt(r[9]), valid_to=_dt(r[10]),
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    # retrieval channels
+    def lexical_search(
+        self, flt: MemoryFilter, terms: Sequence[str], limit: int
+    ) -> list[tuple[str, float]]:
+        words = [t.replace('"', '""') for t in terms if t.strip()]
+        if not words or flt.user_id is None:
+            return []
+        match = f'scope : "{scope_token(flt.tenant_id, flt.user_id)}" AND (' + " OR ".join(
+            f'text : "{w}"' for w in words
+        ) + ")"
+        where, params = sql_where(flt, _DIALECT)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT m.id, bm25(memories_fts, 1.0, 0.0) AS rank FROM memories_fts "
+                f"JOIN memories m ON m.rowid = memories_fts.rowid "
+                f"WHERE memories_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
+                (match, *params, limit),
+            ).fetchall()
+        return [(str(r[0]), -float(r[1])) for r in rows]
+
+    def _cache_rows(
+        self, key: tuple[str, str], rowids: Sequence[int] | None
+    ) -> list[tuple[CachedRow, Vector]]:
+        sql = (
+            "SELECT m.rowid, m.id, m.kind, m.status, m.agent_id, m.session_id, m.valid_from, "
+            "m.valid_to, v.vector FROM memories m JOIN vectors v ON v.memory_rowid = m.rowid "
+            "WHERE m.tenant_id = ? AND m.user_id = ?"
+        )
+        batches: list[list[Any]] = []
+        if rowids is None:
+            batches.append(self._conn.execute(sql + " ORDER BY m.rowid", key).fetchall())
+        else:
+            for chunk in _chunks(list(rowids)):
+                marks = ", ".join("?" for _ in chunk)
+                batches.append(
+                    self._conn.execute(sql + f" AND m.rowid IN ({marks})", (*key, *chunk)).fetchall()
+                )
+        inf = float("inf")
+        return [
+            (
+                CachedRow(r[0], r[1], r[2], r[3], r[4], r[5], _epoch(r[6], -inf), _epoch(r[7], inf)),
+                np.frombuffer(r[8], dtype=np.float32),
+            )
+            for rows in batches
+            for r in rows
+        ]
+
+    def _scope_cache(self, tenant_id: str, user_id: str, dim: int) -> ScopeVectors:
+        key = (tenant_id, user_id)
+        data_version = self._read_data_version()
+        cache = self._caches.get(key)
+        if cache is not None and data_version == self._data_version:
+            return cache
+        self._data_version = data_version
+        row = self._conn.execute(
+            "SELECT version FROM scope_versions WHERE tenant_id = ? AND user_id = ?", key
+        ).fetchone()
+        version = 0 if row is None else int(row[0])
+        if cache is not None and cache.version == version:
+            return cache
+        cache = ScopeVectors(dim, version)
+        found = self._cache_rows(key, None)
+        if found:
+            cache.upsert([r for r, _ in found], np.stack([v for _, v in found]))
+        self._caches[key] = cache
+        return cache
+
+    def vector_search(
+        self, flt: MemoryFilter, vector: Vector, limit: int
+    ) -> list[tuple[str, float]]:
+        if flt.user_id is None:
+            raise InvalidInput("user_id", "vector search needs a user scope")
+        query = np.asarray(vector, dtype=np.float32)
+        with self._lock:
+            cache = self._scope_cache(flt.tenant_id, flt.user_id, int(query.shape[0]))
+            allowed: set[str] | None = None
+            if flt.metadata or flt.ids is not None:
+                where, params = sql_where(flt, _DIALECT)
+                allowed = {
+                    r[0] for r in self._conn.execute(f"SELECT m.id FROM memories m WHERE {where}", params)
+                }
+            return cache.search(flt, query, limit, allowed)
+
+    # vectors
+    def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str]]]:
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT rowid, id, text FROM memories WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+            if not rows:
+                return
+            last = int(rows[-1][0])
+            yield [(str(r[1]), str(r[2])) for r in rows]
+
+    def get_vectors(self, tenant_id: str, ids: Sequence[str]) -> Vectors:
+        by_id: dict[str, Vector] = {}
+        with self._lock:
+            for chunk in _chunks(list(ids)):
+                marks = ", ".join("?" for _ in chunk)
+                for memory_id, blob in self._conn.execute(
+                    f"SELECT m.id, v.vector FROM memories m JOIN vectors v "
+                    f"ON v.memory_rowid = m.rowid WHERE m.tenant_id = ? AND m.id IN ({marks})",
+                    (tenant_id, *chunk),
+                ):
+                    by_id[memory_id] = np.frombuffer(blob, dtype=np.float32)
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise StoreError(f"no vector for memories {missing[:3]}")
+        return np.stack([by_id[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
+
+    def set_vectors(self, ids: Sequence[str], vectors: Vectors, model: str) -> None:
+        with self.transaction():
+            for memory_id, vector in zip(ids, vectors, strict=True):
+                row = self._conn.execute(
+                    "SELECT rowid, tenant_id, user_id FROM memories WHERE id = ?", (memory_id,)
+                ).fetchone()
+                if row is None:
+                    continue
+                self._write(
+                    "UPDATE vectors SET model = ?, vector = ? WHERE memory_rowid = ?",
+                    (model, np.asarray(vector, np.float32).tobytes(), row[0]),
+                )
+                self._write("UPDATE memories SET embedding_model = ? WHERE rowid = ?", (model, row[0]))
+                self._touch(row[1], row[2], [int(row[0])])
+
+    # erasure and accounting
+    def forget_user(self, tenant_id: str, user_id: str) -> dict[str, int]:
+        key = (tenant_id, user_id)
+        counts: dict[str, int] = {}
+        with self.transaction():
+            rows = self._conn.execute(
+                "SELECT rowid, id, user_id FROM memories WHERE tenant_id = ? AND user_id = ?", key
+            ).fetchall()
+            counts["vectors"] = int(
+                self._conn.execute(
+                    "SELECT count(*) FROM vectors WHERE memory_rowid IN "
+                    "(SELECT rowid FROM memories WHERE tenant_id = ? AND user_id = ?)",
+                    key,
+                ).fetchone()[0]
+            )
+            counts["text_index"] = len(rows)
+            counts["edges"] = int(
+                self._write("DELETE FROM edges WHERE tenant_id = ? AND user_id = ?", key).rowcount
+            )
+            counts["memories"] = self._delete_rowids(tenant_id, rows)
+            for table in ("episodes", "history", "entities"):
+                counts[table] = int(
+                    self._write(
+                        f"DELETE FROM {table} WHERE tenant_id = ? AND user_id = ?", key
+                    ).rowcount
+                )
+            self._write("DELETE FROM scope_versions WHERE tenant_id = ? AND user_id = ?", key)
+            self._touched.pop(key, None)
+        with self._lock:
+            self._caches.pop(key, None)
+            # FTS5 keeps deleted terms in its segments until they are merged; rewrite them all
+            with self.transaction():
+                self._write("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return counts
+
+    def stats(self, flt: MemoryFilter) -> Stats:
+        where, params = sql_where(flt, _DIALECT)
+        scope_where, scope_params = self._scope_where(flt, "e")
+        hist_where, hist_params = self._scope_where(
+            MemoryFilter(tenant_id=flt.tenant_id, user_id=flt.user_id), "h"
+        )
+        memories: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for kind, status, count in self._conn.execute(
+                f"SELECT m.kind, m.status, count(*) FROM memories m WHERE {where} "
+                f"GROUP BY m.kind, m.status",
+                params,
+            ):
+                memories.setdefault(kind, {})[status] = int(count)
+            episodes = self._conn.execute(
+                f"SELECT count(*) FROM episodes e WHERE {scope_where}", scope_params
+            ).fetchone()[0]
+            history = self._conn.execute(
+                f"SELECT count(*) FROM history h WHERE {hist_where}", hist_params
+            ).fetchone()[0]
+        disk = sum(
+            os.path.getsize(p) for p in (self._path, self._path + "-wal") if os.path.exists(p)
+        )
+        return Stats(memories=memories, episodes=int(episodes), history_entries=int(history), disk_bytes=disk)

@@ -1,0 +1,150 @@
+"""The SQLite schema, as forward migrations applied in order on open.
+
+`PRAGMA user_version` holds the version reached. A migration is a list of statements run in one
+transaction; a store written by a newer engramdb is refused, never downgraded.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from engramdb.errors import StoreError
+from engramdb.store.base import SCHEMA_VERSION
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+_V1 = [
+    """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+    """CREATE TABLE episodes (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        agent_id TEXT,
+        session_id TEXT,
+        role TEXT NOT NULL,
+        name TEXT,
+        content TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        ingested_at TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        metadata TEXT NOT NULL,
+        UNIQUE (tenant_id, content_hash)
+    )""",
+    "CREATE INDEX episodes_scope ON episodes (tenant_id, user_id, session_id, occurred_at)",
+    """CREATE TABLE memories (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        agent_id TEXT,
+        session_id TEXT,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        slot TEXT,
+        valid_from TEXT,
+        valid_to TEXT,
+        created_at TEXT NOT NULL,
+        expired_at TEXT,
+        status TEXT NOT NULL,
+        superseded_by TEXT,
+        source_episode_ids TEXT NOT NULL,
+        importance REAL NOT NULL,
+        strength REAL NOT NULL,
+        access_count INTEGER NOT NULL,
+        last_accessed_at TEXT,
+        trust TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        embedding_model TEXT
+    )""",
+    "CREATE INDEX memories_scope ON memories (tenant_id, user_id, status, kind)",
+    "CREATE INDEX memories_session ON memories (tenant_id, session_id, valid_from)",
+    "CREATE INDEX memories_slot ON memories (tenant_id, user_id, slot) WHERE slot IS NOT NULL",
+    """CREATE TABLE memory_episodes (
+        episode_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        PRIMARY KEY (episode_id, memory_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE vectors (
+        memory_rowid INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL
+    )""",
+    """CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        op TEXT NOT NULL,
+        old_text TEXT,
+        new_text TEXT,
+        reason TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        episode_ids TEXT NOT NULL
+    )""",
+    "CREATE INDEX history_memory ON history (tenant_id, memory_id)",
+    "CREATE INDEX history_user ON history (tenant_id, user_id)",
+    """CREATE TABLE entities (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        agent_id TEXT,
+        session_id TEXT,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        aliases TEXT NOT NULL
+    )""",
+    "CREATE INDEX entities_scope ON entities (tenant_id, user_id, name)",
+    """CREATE TABLE edges (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        agent_id TEXT,
+        session_id TEXT,
+        source_id TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        relation TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        valid_from TEXT,
+        valid_to TEXT
+    )""",
+    "CREATE INDEX edges_scope ON edges (tenant_id, user_id)",
+    "CREATE INDEX edges_memory ON edges (tenant_id, memory_id)",
+    """CREATE TABLE scope_versions (
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, user_id)
+    ) WITHOUT ROWID""",
+    """CREATE VIRTUAL TABLE memories_fts USING fts5(
+        text, scope, tokenize = 'porter unicode61 remove_diacritics 2'
+    )""",
+]
+
+#: MIGRATIONS[i] brings a store from version i to version i + 1.
+MIGRATIONS: list[list[str]] = [_V1]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema up to `SCHEMA_VERSION`, one version per transaction."""
+    assert len(MIGRATIONS) == SCHEMA_VERSION, "one migration per schema version"
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store has schema version {version}, newer than this engramdb "
+            f"(version {SCHEMA_VERSION}); upgrade engramdb to open it"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # another process may have migrated while this one waited for the lock
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < target:
+                for statement in MIGRATIONS[target - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

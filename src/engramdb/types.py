@@ -1,0 +1,190 @@
+"""The public data model: episodes, memories, history, entities, edges and results.
+
+Bi-temporal: `valid_from`/`valid_to` say when a memory was true in the world, `created_at`/
+`expired_at` when engramdb believed it. Provenance: every memory lists the episodes it came from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AddResult",
+    "Edge",
+    "Entity",
+    "Episode",
+    "ForgetReceipt",
+    "HistoryEntry",
+    "HistoryOp",
+    "Hit",
+    "MemoryKind",
+    "MemoryRecord",
+    "MemoryStatus",
+    "Message",
+    "Operation",
+    "Role",
+    "Scope",
+    "Stats",
+    "Trust",
+]
+
+Role = Literal["user", "assistant", "system", "tool"]
+MemoryKind = Literal["episodic", "fact", "procedural", "profile"]
+MemoryStatus = Literal["active", "superseded", "archived", "quarantined"]
+Trust = Literal["user", "assistant", "system", "tool", "inferred", "imported"]
+HistoryOp = Literal["ADD", "UPDATE", "INVALIDATE", "DELETE", "RESTORE", "ARCHIVE", "NOOP"]
+
+MEMORY_KINDS: tuple[MemoryKind, ...] = ("episodic", "fact", "procedural", "profile")
+MEMORY_STATUSES: tuple[MemoryStatus, ...] = ("active", "superseded", "archived", "quarantined")
+ROLES: tuple[Role, ...] = ("user", "assistant", "system", "tool")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Scope(_Model):
+    """Who a memory belongs to. `tenant_id` is set by the server from the API key."""
+
+    tenant_id: str = "default"
+    user_id: str
+    agent_id: str | None = None
+    session_id: str | None = None
+
+
+class Message(_Model):
+    """One input message, as a caller gives it."""
+
+    role: Role
+    content: str
+    name: str | None = None
+
+
+class Episode(_Model):
+    """One raw input exactly as given; never edited, only erased by `forget`."""
+
+    id: str
+    scope: Scope
+    role: Role
+    name: str | None = None
+    content: str
+    occurred_at: datetime
+    ingested_at: datetime
+    content_hash: str
+    position: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MemoryRecord(_Model):
+    """The unit that is searched."""
+
+    id: str
+    scope: Scope
+    kind: MemoryKind
+    text: str
+    slot: str | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    created_at: datetime
+    expired_at: datetime | None = None
+    status: MemoryStatus = "active"
+    superseded_by: str | None = None
+    source_episode_ids: list[str] = Field(default_factory=list)
+    importance: float = 0.5
+    strength: float = 1.0
+    access_count: int = 0
+    last_accessed_at: datetime | None = None
+    trust: Trust = "user"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    embedding_model: str | None = None
+
+
+class HistoryEntry(_Model):
+    """One change to a memory, in the append-only log."""
+
+    id: int | None = None
+    memory_id: str
+    op: HistoryOp
+    old_text: str | None = None
+    new_text: str | None = None
+    reason: str = ""
+    actor: str = "engramdb"
+    at: datetime
+    episode_ids: list[str] = Field(default_factory=list)
+
+
+class Entity(_Model):
+    """A named thing mentioned in memories (a person, place, organisation, ...)."""
+
+    id: str
+    scope: Scope
+    name: str
+    type: str = "thing"
+    aliases: list[str] = Field(default_factory=list)
+
+
+class Edge(_Model):
+    """A typed relation between two entities, stated by one memory, valid for an interval."""
+
+    id: str
+    scope: Scope
+    source_id: str
+    target_id: str
+    relation: str
+    memory_id: str
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+class Operation(_Model):
+    """What one `add` did to one memory."""
+
+    op: HistoryOp
+    memory_id: str
+    text: str
+
+
+class AddResult(_Model):
+    """The episodes an `add` stored (or found already stored) and the memory operations."""
+
+    episode_ids: list[str]
+    operations: list[Operation]
+    duplicate: bool = False
+
+
+class Hit(_Model):
+    """One search result."""
+
+    id: str
+    text: str
+    score: float
+    kind: MemoryKind
+    created_at: datetime
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    source_episode_ids: list[str] = Field(default_factory=list)
+    session_id: str | None = None
+    channels: dict[str, float] | None = None
+    neighbour_of: str | None = None
+
+
+class ForgetReceipt(_Model):
+    """What `forget` erased, counted per table."""
+
+    tenant_id: str
+    user_id: str
+    counts: dict[str, int]
+    at: datetime
+
+
+class Stats(_Model):
+    """Counts per kind and status, and the store's size on disk."""
+
+    memories: dict[str, dict[str, int]]
+    episodes: int
+    history_entries: int
+    disk_bytes: int
