@@ -1,0 +1,366 @@
+"""Tests for the embedders, against the real packaged model and a real local HTTP endpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engramdb.errors import InvalidInput, ModelError
+from engramdb.models.embed import (
+    MINILM_SHA256,
+    Embedder,
+    OnnxMiniLM,
+    OpenAIEmbedder,
+    SentenceTransformerEmbedder,
+    embedder_from_spec,
+)
+
+MIXED = [
+    "hi",
+    "I moved to Denver last month and I already love hiking in the mountains on weekends.",
+    "What's for dinner?",
+    "",
+    "Caroline went to the LGBTQ support group yesterday and said it was really powerful.",
+    "ok",
+    "My sister adopted a golden retriever puppy named Biscuit.",
+]
+
+
+@pytest.fixture(scope="module")
+def minilm() -> OnnxMiniLM:
+    embedder = OnnxMiniLM()
+    embedder.load()
+    return embedder
+
+
+def test_shape_dtype_and_unit_norm(minilm: OnnxMiniLM) -> None:
+    vectors = minilm.embed(MIXED)
+    assert vectors.shape == (len(MIXED), 384)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert minilm.model_id == "all-MiniLM-L6-v2-onnx-int8"
+    assert minilm.dim == 384
+
+
+def test_empty_input_does_not_load_the_model(tmp_path: Path) -> None:
+    embedder = OnnxMiniLM(model_path=tmp_path / "missing.onnx")
+    vectors = embedder.embed([])
+    assert vectors.shape == (0, 384)
+    assert vectors.dtype == np.float32
+
+
+def test_order_is_preserved_across_sorted_batches(minilm: OnnxMiniLM) -> None:
+    small_batches = OnnxMiniLM(batch_size=3)
+    batched = small_batches.embed(MIXED)
+    for i, text in enumerate(MIXED):
+        single = minilm.embed([text])[0]
+        np.testing.assert_allclose(batched[i], single, atol=1e-5, err_msg=f"row {i}")
+
+
+def test_deterministic(minilm: OnnxMiniLM) -> None:
+    np.testing.assert_array_equal(minilm.embed(MIXED), minilm.embed(MIXED))
+
+
+def test_paraphrase_scores_higher_than_unrelated(minilm: OnnxMiniLM) -> None:
+    anchor, paraphrase, unrelated = minilm.embed(
+        [
+            "I moved to Denver last month.",
+            "Last month I relocated to Denver.",
+            "My favourite dessert is chocolate cake.",
+        ]
+    )
+    assert float(anchor @ paraphrase) > float(anchor @ unrelated) + 0.2
+
+
+def test_long_text_is_truncated_to_max_tokens(minilm: OnnxMiniLM) -> None:
+    long_text = " ".join(f"word{i % 50}" for i in range(3000))
+    vectors = minilm.embed([long_text, long_text + " and a tail far past the limit"])
+    assert vectors.shape == (2, 384)
+    # Both truncate to the same first max_tokens tokens.
+    np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-6)
+
+
+def test_tampered_model_is_refused_on_first_embed(tmp_path: Path, minilm: OnnxMiniLM) -> None:
+    tampered = tmp_path / "model.onnx"
+    shutil.copyfile(minilm.model_path, tampered)
+    data = bytearray(tampered.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+
+    embedder = OnnxMiniLM(model_path=tampered)  # lazy: no error yet
+    with pytest.raises(ModelError) as info:
+        embedder.embed(["hello"])
+    message = str(info.value)
+    assert str(tampered) in message
+    assert MINILM_SHA256 in message
+    assert hashlib.sha256(bytes(data)).hexdigest() in message
+
+
+def test_missing_model_file_raises_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"missing\.onnx"):
+        OnnxMiniLM(model_path=tmp_path / "missing.onnx").embed(["hello"])
+
+
+def test_non_string_item_raises_invalid_input(minilm: OnnxMiniLM) -> None:
+    with pytest.raises(InvalidInput) as info:
+        minilm.embed(["fine", 42, "also fine"])  # type: ignore[list-item]
+    assert info.value.field == "texts[1]"
+    assert "expected a string" in str(info.value)
+
+
+def test_bad_constructor_arguments() -> None:
+    with pytest.raises(InvalidInput, match="batch_size"):
+        OnnxMiniLM(batch_size=0)
+    with pytest.raises(InvalidInput, match="max_tokens"):
+        OnnxMiniLM(max_tokens=1024)
+
+
+def test_concurrent_first_embeds_load_once_and_agree(
+    minilm: OnnxMiniLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = OnnxMiniLM()
+    loads: list[int] = []
+    real_load = fresh._load_locked
+
+    def counting_load() -> None:
+        loads.append(1)
+        real_load()
+
+    monkeypatch.setattr(fresh, "_load_locked", counting_load)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(fresh.embed, MIXED[:3]) for _ in range(4)]
+        results = [f.result() for f in futures]  # re-raises a worker's error
+    assert loads == [1]
+    expected = minilm.embed(MIXED[:3])
+    for vectors in results:
+        np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+
+# --- OpenAIEmbedder against a real local /v1/embeddings server --------------------------------
+
+
+@dataclass
+class FakeOpenAI:
+    """A real HTTP server on 127.0.0.1 that answers like OpenAI's embeddings endpoint."""
+
+    url: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _make_handler(embedder: OnnxMiniLM, state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    shuffle = random.Random(7)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state.requests.append(
+                {"path": self.path, "auth": self.headers.get("Authorization"), **payload}
+            )
+            mode = self.path.split("/")[1]
+            if not self.path.endswith("/v1/embeddings"):
+                self._send(404, b'{"error": "not found"}')
+            elif mode == "fail500":
+                self._send(500, b'{"error": {"message": "the GPU caught fire"}}')
+            elif mode == "badjson":
+                self._send(200, b'{"data": [ this is not json')
+            elif mode == "wrongcount":
+                self._send(200, json.dumps({"data": [], "model": payload["model"]}).encode())
+            else:
+                vectors = embedder.embed(payload["input"])
+                data = [
+                    {"object": "embedding", "index": i, "embedding": v.tolist()}
+                    for i, v in enumerate(vectors)
+                ]
+                shuffle.shuffle(data)
+                body = {
+                    "object": "list",
+                    "data": data,
+                    "model": payload["model"],
+                    "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                }
+                self._send(200, json.dumps(body).encode())
+
+    return Handler
+
+
+@pytest.fixture(scope="module")
+def openai_server(minilm: OnnxMiniLM) -> Iterator[FakeOpenAI]:
+    state = FakeOpenAI(url="")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(minilm, state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_openai_embedder_matches_local_model_and_orders_by_index(
+    openai_server: FakeOpenAI, minilm: OnnxMiniLM
+) -> None:
+    openai_server.requests.clear()
+    with OpenAIEmbedder(
+        "all-minilm", base_url=f"{openai_server.url}/ok/v1/", api_key="sk-test", batch_size=3
+    ) as embedder:
+        vectors = embedder.embed(MIXED)
+        assert embedder.dim == 384  # learned from the first response
+        assert embedder.model_id == "openai:all-minilm"
+    assert vectors.shape == (len(MIXED), 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, minilm.embed(MIXED), atol=1e-5)
+    assert len(openai_server.requests) == 3  # 7 texts in batches of 3
+    assert [r["input"] for r in openai_server.requests] == [MIXED[0:3], MIXED[3:6], MIXED[6:]]
+    assert all(r["model"] == "all-minilm" for r in openai_server.requests)
+    assert all(r["auth"] == "Bearer sk-test" for r in openai_server.requests)
+
+
+def test_openai_embedder_without_key_sends_no_authorization(
+    openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    openai_server.requests.clear()
+    with OpenAIEmbedder("m", base_url=f"{openai_server.url}/ok/v1") as embedder:
+        embedder.embed(["hello"])
+    assert openai_server.requests[0]["auth"] is None
+
+
+def test_openai_embedder_key_from_environment(
+    openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    openai_server.requests.clear()
+    with OpenAIEmbedder("m", base_url=f"{openai_server.url}/ok/v1") as embedder:
+        embedder.embed(["hello"])
+    assert openai_server.requests[0]["auth"] == "Bearer sk-env"
+
+
+def test_openai_embedder_empty_input_with_known_dim_sends_nothing(
+    openai_server: FakeOpenAI,
+) -> None:
+    openai_server.requests.clear()
+    with OpenAIEmbedder("m", base_url=f"{openai_server.url}/ok/v1", dim=384) as embedder:
+        assert embedder.embed([]).shape == (0, 384)
+    assert openai_server.requests == []
+
+
+def test_openai_embedder_dim_probe(openai_server: FakeOpenAI) -> None:
+    with OpenAIEmbedder("m", base_url=f"{openai_server.url}/ok/v1") as embedder:
+        assert embedder.dim == 384
+
+
+def test_openai_embedder_wrong_dim_raises(openai_server: FakeOpenAI) -> None:
+    with (
+        OpenAIEmbedder("m", base_url=f"{openai_server.url}/ok/v1", dim=768) as embedder,
+        pytest.raises(ModelError, match="384-dim"),
+    ):
+        embedder.embed(["hello"])
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("fail500/v1", r"HTTP 500.*GPU caught fire"),
+        ("badjson/v1", r"malformed.*this is not json"),
+        ("wrongcount/v1", r"malformed"),
+        ("ok/v2", r"HTTP 404"),
+    ],
+)
+def test_openai_embedder_errors_raise_model_error(
+    openai_server: FakeOpenAI, path: str, expected: str
+) -> None:
+    with (
+        OpenAIEmbedder("m", base_url=f"{openai_server.url}/{path}") as embedder,
+        pytest.raises(ModelError, match=expected),
+    ):
+        embedder.embed(["hello", "world"])
+
+
+def test_openai_embedder_unreachable_raises_model_error() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    port = server.server_address[1]
+    server.server_close()  # nothing listens on this port any more
+    with (
+        OpenAIEmbedder("m", base_url=f"http://127.0.0.1:{port}/v1", timeout=5) as embedder,
+        pytest.raises(ModelError, match="failed"),
+    ):
+        embedder.embed(["hello"])
+
+
+def test_openai_embedder_rejects_non_strings(openai_server: FakeOpenAI) -> None:
+    with (
+        OpenAIEmbedder("m", base_url=f"{openai_server.url}/ok/v1") as embedder,
+        pytest.raises(InvalidInput, match=r"texts\[1\]"),
+    ):
+        embedder.embed(["a", None])  # type: ignore[list-item]
+
+
+# --- embedder_from_spec and the optional torch embedder --------------------------------------
+
+
+def test_spec_default_and_minilm() -> None:
+    for spec in ("default", "minilm", " minilm "):
+        embedder = embedder_from_spec(spec)
+        assert isinstance(embedder, OnnxMiniLM)
+        assert embedder.model_id == "all-MiniLM-L6-v2-onnx-int8"
+
+
+def test_spec_openai() -> None:
+    embedder = embedder_from_spec("openai:text-embedding-3-small@http://127.0.0.1:9/v1")
+    assert isinstance(embedder, OpenAIEmbedder)
+    assert embedder.model_id == "openai:text-embedding-3-small"
+    embedder.close()
+
+
+def test_spec_st_without_sentence_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import now fails
+    with pytest.raises(ModelError, match=r"engramdb\[torch\]"):
+        embedder_from_spec("st:sentence-transformers/all-MiniLM-L6-v2")
+
+
+def test_sentence_transformer_without_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    with pytest.raises(ModelError, match=r"pip install 'engramdb\[torch\]'"):
+        SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+
+
+@pytest.mark.parametrize(
+    "spec", ["", "bogus", "st:", "openai:", "openai:model-only", "openai:@http://x/v1", "onnx"]
+)
+def test_spec_unknown(spec: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        embedder_from_spec(spec)
+    assert info.value.field == "embedder"
+
+
+def test_spec_openai_bad_url() -> None:
+    with pytest.raises(InvalidInput, match="base_url"):
+        embedder_from_spec("openai:m@ftp://example/v1")
+
+
+def test_embedders_satisfy_protocol(minilm: OnnxMiniLM) -> None:
+    embedder: Embedder = minilm
+    assert embedder.embed(["x"]).shape == (1, embedder.dim)
