@@ -1,7 +1,14 @@
 """engramdb: long-term memory for LLM agents and chat assistants."""
 
 from engramdb.config import Config, RetrievalConfig, preset
-from engramdb.errors import EngramError, InvalidInput, ModelError, ModelMismatch, NotFound, StoreError
+from engramdb.errors import (
+    EngramError,
+    InvalidInput,
+    ModelError,
+    ModelMismatch,
+    NotFound,
+    StoreError,
+)
 from engramdb.memory import Memory
 from engramdb.types import (
     AddResult,

@@ -1,4 +1,4 @@
-"""Configuration: frozen, declarative, with named retrieval presets that are copied, never mutated."""
+"""Configuration: frozen and declarative; named retrieval presets are copied, never mutated."""
 
 from __future__ import annotations
 

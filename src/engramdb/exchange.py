@@ -60,10 +60,14 @@ def export_jsonl(store: Store, flt: MemoryFilter, model_id: str, path: Path) -> 
     count = 0
     with path.open("w", encoding="utf-8") as out:
         header = {
-            "record": "header", "format": FORMAT, "version": VERSION, "embedding_model": model_id,
-            "tenant_id": flt.tenant_id, "exported_at": to_iso(utcnow()),
+            "record": "header",
+            "format": FORMAT,
+            "version": VERSION,
+            "embedding_model": model_id,
+            "tenant_id": flt.tenant_id,
+            "exported_at": to_iso(utcnow()),
             "vector_encoding": "float32-base64",
-        }  # fmt: skip
+        }
         out.write(json.dumps(header) + "\n")
         for episode in _pages(lambda o: store.list_episodes(flt, limit=_PAGE, offset=o)):
             out.write(_dump("episode", episode) + "\n")
@@ -122,7 +126,9 @@ class _Importer:
         return data
 
     def episodes(self, rows: list[dict[str, Any]]) -> None:
-        episodes = [Episode.model_validate(self.scoped({**r, "id": self.id(r["id"])})) for r in rows]
+        episodes = [
+            Episode.model_validate(self.scoped({**r, "id": self.id(r["id"])})) for r in rows
+        ]
         present = self.store.find_episodes(self.tenant_id, [e.content_hash for e in episodes])
         fresh = [e for e in episodes if e.content_hash not in present]
         self.store.insert_episodes(fresh)
@@ -139,11 +145,12 @@ class _Importer:
             MemoryRecord.model_validate(
                 self.scoped(
                     {
-                        **r, "id": i,
+                        **r,
+                        "id": i,
                         "source_episode_ids": [self.id(e) for e in r["source_episode_ids"]],
                         "superseded_by": r["superseded_by"] and self.id(r["superseded_by"]),
                         "embedding_model": self.embedder.model_id,
-                    }  # fmt: skip
+                    }
                 )
             )
             for i, r in todo
@@ -159,9 +166,13 @@ class _Importer:
     def history(self, rows: list[dict[str, Any]]) -> None:
         entries = [
             HistoryEntry.model_validate(
-                {**r, "id": None, "memory_id": self.id(r["memory_id"]),
-                 "episode_ids": [self.id(e) for e in r["episode_ids"]]}
-            )  # fmt: skip
+                {
+                    **r,
+                    "id": None,
+                    "memory_id": self.id(r["memory_id"]),
+                    "episode_ids": [self.id(e) for e in r["episode_ids"]],
+                }
+            )
             for r in rows
         ]
         kept = [e for e in entries if e.memory_id in self.imported_memories]
@@ -178,10 +189,15 @@ class _Importer:
         edges = [
             Edge.model_validate(
                 self.scoped(
-                    {**r, "id": self.id(r["id"]), "source_id": self.id(r["source_id"]),
-                     "target_id": self.id(r["target_id"]), "memory_id": self.id(r["memory_id"])}
+                    {
+                        **r,
+                        "id": self.id(r["id"]),
+                        "source_id": self.id(r["source_id"]),
+                        "target_id": self.id(r["target_id"]),
+                        "memory_id": self.id(r["memory_id"]),
+                    }
                 )
-            )  # fmt: skip
+            )
             for r in rows
         ]
         kept = [e for e in edges if e.memory_id in self.imported_memories]
@@ -215,9 +231,12 @@ def import_jsonl(store: Store, embedder: Embedder, tenant_id: str, path: Path) -
         raise InvalidInput("path", f"unsupported {FORMAT} version {first[1].get('version')!r}")
     importer = _Importer(store, embedder, tenant_id, first[1])
     handlers = {
-        "episode": importer.episodes, "memory": importer.memories, "history": importer.history,
-        "entity": importer.entities, "edge": importer.edges,
-    }  # fmt: skip
+        "episode": importer.episodes,
+        "memory": importer.memories,
+        "history": importer.history,
+        "entity": importer.entities,
+        "edge": importer.edges,
+    }
     pending: list[dict[str, Any]] = []
     kind = ""
     for number, data in records:

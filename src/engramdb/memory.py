@@ -24,7 +24,7 @@ from engramdb.ingest.normalize import (
     make_episodes,
     read_messages,
 )
-from engramdb.ingest.pipeline import ingest
+from engramdb.ingest.pipeline import ingest, run_derive_job
 from engramdb.models.embed import Embedder, OnnxMiniLM
 from engramdb.retrieve.search import SearchRequest, search
 from engramdb.store import MemoryFilter, Store, open_store
@@ -36,6 +36,7 @@ from engramdb.types import (
     ForgetReceipt,
     HistoryEntry,
     Hit,
+    Job,
     MemoryKind,
     MemoryRecord,
     MemoryStatus,
@@ -58,7 +59,9 @@ def _kinds(kinds: object) -> tuple[MemoryKind, ...] | None:
         raise InvalidInput("kinds", "expected a non-empty list of memory kinds")
     for kind in kinds:
         if kind not in MEMORY_KINDS:
-            raise InvalidInput("kinds", f"unknown kind {kind!r} (expected one of {', '.join(MEMORY_KINDS)})")
+            raise InvalidInput(
+                "kinds", f"unknown kind {kind!r} (expected one of {', '.join(MEMORY_KINDS)})"
+            )
     return tuple(kinds)
 
 
@@ -150,17 +153,21 @@ class Memory:
         session_id: str | None = None,
         timestamp: str | datetime | None = None,
         metadata: dict[str, Any] | None = None,
+        wait: bool = True,
     ) -> AddResult:
         """Remember what was said: store the messages as episodes and derive memories.
 
         Args:
             messages: a string (one user message) or a list of
-                `{"role": user|assistant|system|tool, "content": str, "name"?: str, "metadata"?: dict}`.
+                `{"role": user|assistant|system|tool, "content": str, "name"?: str,
+                "metadata"?: dict}`.
             user_id: whose memory this is.
             agent_id: the agent taking part, if any.
             session_id: the conversation these messages belong to.
             timestamp: when the messages were said (ISO 8601 or datetime); default now.
             metadata: stored with every message of the batch.
+            wait: derive the memories now; with False only the episodes are stored (durably)
+                and `AddResult.job_id` names the job that `run_job` will finish.
 
         Returns:
             The episode ids and one operation per memory touched. Adding the same messages again
@@ -178,7 +185,15 @@ class Memory:
             timestamp=timestamp,
             metadata=check_metadata(metadata, "metadata"),
         )
-        return ingest(self.store, self.embedder, episodes)
+        return ingest(self.store, self.embedder, episodes, defer=not wait)
+
+    def run_job(self, job: Job) -> AddResult:
+        """Carry out a deferred job of this tenant (the derivation of an async add)."""
+        if job.tenant_id != self._tenant:
+            raise InvalidInput("job.tenant_id", "the job belongs to another tenant")
+        if job.kind != "derive":
+            raise InvalidInput("job.kind", f"unknown job kind {job.kind!r}")
+        return run_derive_job(self.store, self.embedder, job)
 
     def update(
         self, id: str, text: str | None = None, metadata: dict[str, Any] | None = None
@@ -207,9 +222,14 @@ class Memory:
                 self._tenant,
                 [
                     HistoryEntry(
-                        memory_id=id, op="UPDATE", old_text=current.text, new_text=updated.text,
-                        reason="updated by caller", actor="caller", at=utcnow(),
-                    )  # fmt: skip
+                        memory_id=id,
+                        op="UPDATE",
+                        old_text=current.text,
+                        new_text=updated.text,
+                        reason="updated by caller",
+                        actor="caller",
+                        at=utcnow(),
+                    )
                 ],
             )
         return updated
@@ -226,9 +246,13 @@ class Memory:
                 self._tenant,
                 [
                     HistoryEntry(
-                        memory_id=id, op="DELETE", old_text=current.text, reason="deleted by caller",
-                        actor="caller", at=utcnow(),
-                    )  # fmt: skip
+                        memory_id=id,
+                        op="DELETE",
+                        old_text=current.text,
+                        reason="deleted by caller",
+                        actor="caller",
+                        at=utcnow(),
+                    )
                 ],
             )
             self.store.delete_memories(self._tenant, [id])
@@ -248,9 +272,12 @@ class Memory:
         if user_id is None and agent_id is None and session_id is None:
             raise InvalidInput("user_id", "delete_all needs a user_id, agent_id or session_id")
         flt = self._filter(
-            user_id=user_id, agent_id=agent_id, session_id=session_id, user_required=False,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            user_required=False,
             statuses=None,
-        )  # fmt: skip
+        )
         now = utcnow()
         with self.store.transaction():
             doomed = self.store.list_memories(flt, limit=2**62, offset=0)
@@ -258,9 +285,13 @@ class Memory:
                 self._tenant,
                 [
                     HistoryEntry(
-                        memory_id=m.id, op="DELETE", old_text=m.text, reason="delete_all",
-                        actor="caller", at=now,
-                    )  # fmt: skip
+                        memory_id=m.id,
+                        op="DELETE",
+                        old_text=m.text,
+                        reason="delete_all",
+                        actor="caller",
+                        at=now,
+                    )
                     for m in doomed
                 ],
             )
@@ -346,9 +377,12 @@ class Memory:
         limit: int = 100,
         offset: int = 0,
     ) -> builtins.list[MemoryRecord]:
-        """Memories in a scope, oldest first: active ones unless another status or "all" is asked."""
+        """Memories in a scope, oldest first: the active ones unless a status or "all" is asked."""
         if status != "all" and status not in MEMORY_STATUSES:
-            raise InvalidInput("status", f"unknown status {status!r} (expected one of {', '.join(MEMORY_STATUSES)} or all)")
+            raise InvalidInput(
+                "status",
+                f"unknown status {status!r} (expected one of {', '.join(MEMORY_STATUSES)} or all)",
+            )
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise InvalidInput("offset", "expected a non-negative integer")
         flt = self._filter(
@@ -381,9 +415,12 @@ class Memory:
     ) -> Stats:
         """Counts per kind and status (of one scope, or the whole tenant) and size on disk."""
         flt = self._filter(
-            user_id=user_id, agent_id=agent_id, session_id=session_id, user_required=False,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            user_required=False,
             statuses=None,
-        )  # fmt: skip
+        )
         return self.store.stats(flt)
 
     # moving data
@@ -397,9 +434,12 @@ class Memory:
     ) -> int:
         """Write a scope (or the whole tenant) to a JSONL file; returns the records written."""
         flt = self._filter(
-            user_id=user_id, agent_id=agent_id, session_id=session_id, user_required=False,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            user_required=False,
             statuses=None,
-        )  # fmt: skip
+        )
         return exchange.export_jsonl(self.store, flt, self.embedder.model_id, Path(path))
 
     def import_jsonl(self, path: str | Path) -> int:

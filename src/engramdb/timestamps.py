@@ -39,7 +39,9 @@ def parse_time(value: object, field: str) -> datetime:
                 field, f"malformed timestamp {value!r} (expected ISO 8601)"
             ) from None
     else:
-        raise InvalidInput(field, f"expected an ISO 8601 string or datetime, got {type(value).__name__}")
+        raise InvalidInput(
+            field, f"expected an ISO 8601 string or datetime, got {type(value).__name__}"
+        )
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

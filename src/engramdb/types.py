@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AddResult",
+    "ApiKey",
     "Edge",
     "Entity",
     "Episode",
@@ -20,6 +21,9 @@ __all__ = [
     "HistoryEntry",
     "HistoryOp",
     "Hit",
+    "Job",
+    "JobStatus",
+    "KeyScope",
     "MemoryKind",
     "MemoryRecord",
     "MemoryStatus",
@@ -35,6 +39,8 @@ Role = Literal["user", "assistant", "system", "tool"]
 MemoryKind = Literal["episodic", "fact", "procedural", "profile"]
 MemoryStatus = Literal["active", "superseded", "archived", "quarantined"]
 Trust = Literal["user", "assistant", "system", "tool", "inferred", "imported"]
+KeyScope = Literal["read", "write", "admin"]
+JobStatus = Literal["pending", "running", "done", "failed"]
 HistoryOp = Literal["ADD", "UPDATE", "INVALIDATE", "DELETE", "RESTORE", "ARCHIVE", "NOOP"]
 
 MEMORY_KINDS: tuple[MemoryKind, ...] = ("episodic", "fact", "procedural", "profile")
@@ -153,6 +159,7 @@ class AddResult(_Model):
     episode_ids: list[str]
     operations: list[Operation]
     duplicate: bool = False
+    job_id: str | None = None
 
 
 class Hit(_Model):
@@ -188,3 +195,30 @@ class Stats(_Model):
     episodes: int
     history_entries: int
     disk_bytes: int
+
+
+class ApiKey(_Model):
+    """An API key of the server: only a hash of the secret is kept."""
+
+    id: str
+    tenant_id: str
+    name: str
+    scope: KeyScope
+    key_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Job(_Model):
+    """Deferred work kept in the store (derivation of memories after an async add)."""
+
+    id: str
+    tenant_id: str
+    kind: str
+    payload: dict[str, Any]
+    status: JobStatus = "pending"
+    created_at: datetime
+    updated_at: datetime
+    attempts: int = 0
+    result: dict[str, Any] | None = None
+    error: str | None = None

@@ -126,11 +126,15 @@ def read_messages(messages: object) -> list[tuple[Message, dict[str, Any]]]:
     if isinstance(messages, str):
         return [(Message(role="user", content=check_text(messages, "messages")), {})]
     if not isinstance(messages, list):
-        raise InvalidInput("messages", f"expected a string or a list, got {type(messages).__name__}")
+        raise InvalidInput(
+            "messages", f"expected a string or a list, got {type(messages).__name__}"
+        )
     if not messages:
         raise InvalidInput("messages", "must not be empty")
     if len(messages) > LIMITS["messages_per_add"]:
-        raise InvalidInput("messages", f"more than {LIMITS['messages_per_add']} messages in one add")
+        raise InvalidInput(
+            "messages", f"more than {LIMITS['messages_per_add']} messages in one add"
+        )
     out: list[tuple[Message, dict[str, Any]]] = []
     for i, raw in enumerate(messages):
         field = f"messages[{i}]"
@@ -141,7 +145,9 @@ def read_messages(messages: object) -> list[tuple[Message, dict[str, Any]]]:
             raise InvalidInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
         role = raw.get("role")
         if role not in ROLES:
-            raise InvalidInput(f"{field}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
+            raise InvalidInput(
+                f"{field}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})"
+            )
         if "content" not in raw:
             raise InvalidInput(f"{field}.content", "is missing")
         content = check_text(raw["content"], f"{field}.content")
@@ -157,9 +163,16 @@ def read_messages(messages: object) -> list[tuple[Message, dict[str, Any]]]:
 def _content_hash(scope: Scope, message: Message, occurred_at: datetime, position: int) -> str:
     key = json.dumps(
         [
-            scope.tenant_id, scope.user_id, scope.agent_id, scope.session_id, message.role,
-            message.name, message.content, to_iso(occurred_at), position,
-        ],  # fmt: skip
+            scope.tenant_id,
+            scope.user_id,
+            scope.agent_id,
+            scope.session_id,
+            message.role,
+            message.name,
+            message.content,
+            to_iso(occurred_at),
+            position,
+        ],
         ensure_ascii=False,
     )
     return hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -29,7 +29,9 @@ class SearchRequest:
     explain: bool = False
 
 
-def _hit(memory: MemoryRecord, score: float, channels: dict[str, float] | None, parent: str | None) -> Hit:
+def _hit(
+    memory: MemoryRecord, score: float, channels: dict[str, float] | None, parent: str | None
+) -> Hit:
     return Hit(
         id=memory.id,
         text=memory.text,
@@ -90,6 +92,13 @@ def search(
                 tenant_id, memory_id, before=config.neighbours, after=config.neighbours
             ):
                 if near.id not in seen:
-                    hits.append(_hit(near, score / 2, {"neighbour": 1.0} if request.explain else None, memory_id))
+                    hits.append(
+                        _hit(
+                            near,
+                            score / 2,
+                            {"neighbour": 1.0} if request.explain else None,
+                            memory_id,
+                        )
+                    )
                     seen.add(near.id)
     return hits[: request.limit]

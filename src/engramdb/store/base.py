@@ -17,10 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.types import (
+    ApiKey,
     Edge,
     Entity,
     Episode,
     HistoryEntry,
+    Job,
+    JobStatus,
     MemoryKind,
     MemoryRecord,
     MemoryStatus,
@@ -100,7 +103,9 @@ class Store(Protocol):
     def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
         """Memories matching the filter, oldest first."""
 
-    def memories_for_episodes(self, tenant_id: str, episode_ids: Sequence[str]) -> list[MemoryRecord]:
+    def memories_for_episodes(
+        self, tenant_id: str, episode_ids: Sequence[str]
+    ) -> list[MemoryRecord]:
         """Memories derived from any of these episodes."""
 
     def session_neighbours(
@@ -135,11 +140,15 @@ class Store(Protocol):
         """Edges in scope."""
 
     # retrieval channels
-    def lexical_search(self, flt: MemoryFilter, terms: Sequence[str], limit: int) -> list[tuple[str, float]]:
+    def lexical_search(
+        self, flt: MemoryFilter, terms: Sequence[str], limit: int
+    ) -> list[tuple[str, float]]:
         """BM25 over memory text: (memory id, score), best first; any term may match."""
 
-    def vector_search(self, flt: MemoryFilter, vector: Vector, limit: int) -> list[tuple[str, float]]:
-        """Exact cosine search among the memories the filter admits: (id, similarity), best first."""
+    def vector_search(
+        self, flt: MemoryFilter, vector: Vector, limit: int
+    ) -> list[tuple[str, float]]:
+        """Exact cosine search over the memories the filter admits: (id, similarity), best first."""
 
     # vectors
     def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str]]]:
@@ -156,10 +165,43 @@ class Store(Protocol):
         """Erase every memory the filter admits (any status); return how many."""
 
     def delete_episodes(self, flt: MemoryFilter) -> int:
-        """Erase the episodes in the filter's scope (tenant, user, agent, session); return how many."""
+        """Erase the episodes in the filter's scope (tenant, user, agent, session); count them."""
 
     def forget_user(self, tenant_id: str, user_id: str) -> dict[str, int]:
-        """Erase everything of one user, leave no trace of its text in the files; count per table."""
+        """Erase all of one user, leaving no trace of its text in the files; count per table."""
 
     def stats(self, flt: MemoryFilter) -> Stats:
         """Counts per kind and status in scope, and the size on disk."""
+
+    # server: API keys and the job queue
+    def add_api_key(self, key: ApiKey) -> None:
+        """Store a new API key (its hash only)."""
+
+    def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, revoked or not."""
+
+    def list_api_keys(self, tenant_id: str | None) -> list[ApiKey]:
+        """Keys of one tenant, or of all tenants."""
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Mark a key revoked; False if there is no such key."""
+
+    def enqueue_job(self, job: Job) -> None:
+        """Add a pending job."""
+
+    def claim_job(self, now: datetime, stale_after_s: float) -> Job | None:
+        """Take the oldest pending job (or a running one not updated for `stale_after_s`)."""
+
+    def finish_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        result: dict[str, Any] | None,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        """Record a job's outcome."""
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job | None:
+        """One job of a tenant."""

@@ -34,8 +34,10 @@ class Dialect:
 
 def _visible_statuses(flt: MemoryFilter) -> tuple[MemoryStatus, ...] | None:
     if flt.as_of is not None:
-        return _AS_OF_STATUSES if flt.statuses is None else tuple(
-            s for s in flt.statuses if s in _AS_OF_STATUSES
+        return (
+            _AS_OF_STATUSES
+            if flt.statuses is None
+            else tuple(s for s in flt.statuses if s in _AS_OF_STATUSES)
         )
     return flt.statuses
 
@@ -55,7 +57,9 @@ def sql_where(flt: MemoryFilter, dialect: Dialect, alias: str = "m") -> tuple[st
         params.extend(flt.kinds)
     statuses = _visible_statuses(flt)
     if statuses is not None:
-        clauses.append(f"{alias}.status IN ({', '.join(p for _ in statuses)})" if statuses else "0 = 1")
+        clauses.append(
+            f"{alias}.status IN ({', '.join(p for _ in statuses)})" if statuses else "0 = 1"
+        )
         params.extend(statuses)
     instant = flt.as_of if flt.as_of is not None else (utcnow() if flt.current else None)
     if instant is not None:

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +24,15 @@ from engramdb.store.base import MemoryFilter, Vector, Vectors
 from engramdb.store.filters import Dialect, sql_where
 from engramdb.store.sqlite_schema import migrate
 from engramdb.store.vector_cache import CachedRow, ScopeVectors
-from engramdb.timestamps import from_iso, to_iso
+from engramdb.timestamps import from_iso, to_iso, utcnow
 from engramdb.types import (
+    ApiKey,
     Edge,
     Entity,
     Episode,
     HistoryEntry,
+    Job,
+    JobStatus,
     MemoryRecord,
     Scope,
     Stats,
@@ -75,34 +78,68 @@ def _chunks(items: Sequence[Any], size: int = _SQL_VARS) -> Iterator[Sequence[An
 
 def _memory_row(m: MemoryRecord) -> tuple[Any, ...]:
     return (
-        m.id, m.scope.tenant_id, m.scope.user_id, m.scope.agent_id, m.scope.session_id, m.kind,
-        m.text, m.slot, _iso(m.valid_from), _iso(m.valid_to), to_iso(m.created_at),
-        _iso(m.expired_at), m.status, m.superseded_by, json.dumps(m.source_episode_ids),
-        m.importance, m.strength, m.access_count, _iso(m.last_accessed_at), m.trust,
-        json.dumps(m.metadata, ensure_ascii=False), m.embedding_model,
-    )  # fmt: skip
+        m.id,
+        m.scope.tenant_id,
+        m.scope.user_id,
+        m.scope.agent_id,
+        m.scope.session_id,
+        m.kind,
+        m.text,
+        m.slot,
+        _iso(m.valid_from),
+        _iso(m.valid_to),
+        to_iso(m.created_at),
+        _iso(m.expired_at),
+        m.status,
+        m.superseded_by,
+        json.dumps(m.source_episode_ids),
+        m.importance,
+        m.strength,
+        m.access_count,
+        _iso(m.last_accessed_at),
+        m.trust,
+        json.dumps(m.metadata, ensure_ascii=False),
+        m.embedding_model,
+    )
 
 
 def _memory(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
     return MemoryRecord(
         id=row[0],
         scope=Scope(tenant_id=row[1], user_id=row[2], agent_id=row[3], session_id=row[4]),
-        kind=row[5], text=row[6], slot=row[7], valid_from=_dt(row[8]), valid_to=_dt(row[9]),
-        created_at=from_iso(row[10]), expired_at=_dt(row[11]), status=row[12],
-        superseded_by=row[13], source_episode_ids=json.loads(row[14]), importance=row[15],
-        strength=row[16], access_count=row[17], last_accessed_at=_dt(row[18]), trust=row[19],
-        metadata=json.loads(row[20]), embedding_model=row[21],
-    )  # fmt: skip
+        kind=row[5],
+        text=row[6],
+        slot=row[7],
+        valid_from=_dt(row[8]),
+        valid_to=_dt(row[9]),
+        created_at=from_iso(row[10]),
+        expired_at=_dt(row[11]),
+        status=row[12],
+        superseded_by=row[13],
+        source_episode_ids=json.loads(row[14]),
+        importance=row[15],
+        strength=row[16],
+        access_count=row[17],
+        last_accessed_at=_dt(row[18]),
+        trust=row[19],
+        metadata=json.loads(row[20]),
+        embedding_model=row[21],
+    )
 
 
 def _episode(row: tuple[Any, ...]) -> Episode:
     return Episode(
         id=row[0],
         scope=Scope(tenant_id=row[1], user_id=row[2], agent_id=row[3], session_id=row[4]),
-        role=row[5], name=row[6], content=row[7], occurred_at=from_iso(row[8]),
-        ingested_at=from_iso(row[9]), content_hash=row[10], position=row[11],
+        role=row[5],
+        name=row[6],
+        content=row[7],
+        occurred_at=from_iso(row[8]),
+        ingested_at=from_iso(row[9]),
+        content_hash=row[10],
+        position=row[11],
         metadata=json.loads(row[12]),
-    )  # fmt: skip
+    )
 
 
 class SQLiteStore:
@@ -135,10 +172,9 @@ class SQLiteStore:
     def close(self) -> None:
         """Checkpoint the WAL into the file and close the connection."""
         with self._lock:
-            try:
+            # another connection may be reading; then its own close will checkpoint
+            with suppress(sqlite3.OperationalError):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.OperationalError:
-                pass  # another connection is reading; its own close will checkpoint
             self._conn.close()
             self._caches.clear()
 
@@ -234,11 +270,20 @@ class SQLiteStore:
                 f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES ({', '.join('?' * 13)})",
                 [
                     (
-                        e.id, e.scope.tenant_id, e.scope.user_id, e.scope.agent_id,
-                        e.scope.session_id, e.role, e.name, e.content, to_iso(e.occurred_at),
-                        to_iso(e.ingested_at), e.content_hash, e.position,
+                        e.id,
+                        e.scope.tenant_id,
+                        e.scope.user_id,
+                        e.scope.agent_id,
+                        e.scope.session_id,
+                        e.role,
+                        e.name,
+                        e.content,
+                        to_iso(e.occurred_at),
+                        to_iso(e.ingested_at),
+                        e.content_hash,
+                        e.position,
                         json.dumps(e.metadata, ensure_ascii=False),
-                    )  # fmt: skip
+                    )
                     for e in episodes
                 ],
             )
@@ -360,7 +405,9 @@ class SQLiteStore:
             ).fetchall()
         return [_memory(r) for r in rows]
 
-    def memories_for_episodes(self, tenant_id: str, episode_ids: Sequence[str]) -> list[MemoryRecord]:
+    def memories_for_episodes(
+        self, tenant_id: str, episode_ids: Sequence[str]
+    ) -> list[MemoryRecord]:
         ids: list[str] = []
         with self._lock:
             for chunk in _chunks(list(episode_ids)):
@@ -482,10 +529,17 @@ class SQLiteStore:
                     "INSERT INTO history (tenant_id, user_id, memory_id, op, old_text, new_text, "
                     "reason, actor, at, episode_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        tenant_id, owner[0], entry.memory_id, entry.op, entry.old_text,
-                        entry.new_text, entry.reason, entry.actor, to_iso(entry.at),
+                        tenant_id,
+                        owner[0],
+                        entry.memory_id,
+                        entry.op,
+                        entry.old_text,
+                        entry.new_text,
+                        entry.reason,
+                        entry.actor,
+                        to_iso(entry.at),
                         json.dumps(entry.episode_ids),
-                    ),  # fmt: skip
+                    ),
                 )
 
     def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
@@ -497,9 +551,16 @@ class SQLiteStore:
             ).fetchall()
         return [
             HistoryEntry(
-                id=r[0], memory_id=r[1], op=r[2], old_text=r[3], new_text=r[4], reason=r[5],
-                actor=r[6], at=from_iso(r[7]), episode_ids=json.loads(r[8]),
-            )  # fmt: skip
+                id=r[0],
+                memory_id=r[1],
+                op=r[2],
+                old_text=r[3],
+                new_text=r[4],
+                reason=r[5],
+                actor=r[6],
+                at=from_iso(r[7]),
+                episode_ids=json.loads(r[8]),
+            )
             for r in rows
         ]
 
@@ -510,9 +571,15 @@ class SQLiteStore:
                 "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        e.id, e.scope.tenant_id, e.scope.user_id, e.scope.agent_id,
-                        e.scope.session_id, e.name, e.type, json.dumps(e.aliases),
-                    )  # fmt: skip
+                        e.id,
+                        e.scope.tenant_id,
+                        e.scope.user_id,
+                        e.scope.agent_id,
+                        e.scope.session_id,
+                        e.name,
+                        e.type,
+                        json.dumps(e.aliases),
+                    )
                     for e in entities
                 ],
             )
@@ -523,10 +590,18 @@ class SQLiteStore:
                 "INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        e.id, e.scope.tenant_id, e.scope.user_id, e.scope.agent_id,
-                        e.scope.session_id, e.source_id, e.target_id, e.relation, e.memory_id,
-                        _iso(e.valid_from), _iso(e.valid_to),
-                    )  # fmt: skip
+                        e.id,
+                        e.scope.tenant_id,
+                        e.scope.user_id,
+                        e.scope.agent_id,
+                        e.scope.session_id,
+                        e.source_id,
+                        e.target_id,
+                        e.relation,
+                        e.memory_id,
+                        _iso(e.valid_from),
+                        _iso(e.valid_to),
+                    )
                     for e in edges
                 ],
             )
@@ -541,9 +616,12 @@ class SQLiteStore:
             ).fetchall()
         return [
             Entity(
-                id=r[0], scope=Scope(tenant_id=r[1], user_id=r[2], agent_id=r[3], session_id=r[4]),
-                name=r[5], type=r[6], aliases=json.loads(r[7]),
-            )  # fmt: skip
+                id=r[0],
+                scope=Scope(tenant_id=r[1], user_id=r[2], agent_id=r[3], session_id=r[4]),
+                name=r[5],
+                type=r[6],
+                aliases=json.loads(r[7]),
+            )
             for r in rows
         ]
 
@@ -557,10 +635,15 @@ class SQLiteStore:
             ).fetchall()
         return [
             Edge(
-                id=r[0], scope=Scope(tenant_id=r[1], user_id=r[2], agent_id=r[3], session_id=r[4]),
-                source_id=r[5], target_id=r[6], relation=r[7], memory_id=r[8],
-                valid_from=_dt(r[9]), valid_to=_dt(r[10]),
-            )  # fmt: skip
+                id=r[0],
+                scope=Scope(tenant_id=r[1], user_id=r[2], agent_id=r[3], session_id=r[4]),
+                source_id=r[5],
+                target_id=r[6],
+                relation=r[7],
+                memory_id=r[8],
+                valid_from=_dt(r[9]),
+                valid_to=_dt(r[10]),
+            )
             for r in rows
         ]
 
@@ -571,9 +654,11 @@ class SQLiteStore:
         words = [t.replace('"', '""') for t in terms if t.strip()]
         if not words or flt.user_id is None:
             return []
-        match = f'scope : "{scope_token(flt.tenant_id, flt.user_id)}" AND (' + " OR ".join(
-            f'text : "{w}"' for w in words
-        ) + ")"
+        match = (
+            f'scope : "{scope_token(flt.tenant_id, flt.user_id)}" AND ('
+            + " OR ".join(f'text : "{w}"' for w in words)
+            + ")"
+        )
         where, params = sql_where(flt, _DIALECT)
         with self._lock:
             rows = self._conn.execute(
@@ -599,12 +684,16 @@ class SQLiteStore:
             for chunk in _chunks(list(rowids)):
                 marks = ", ".join("?" for _ in chunk)
                 batches.append(
-                    self._conn.execute(sql + f" AND m.rowid IN ({marks})", (*key, *chunk)).fetchall()
+                    self._conn.execute(
+                        sql + f" AND m.rowid IN ({marks})", (*key, *chunk)
+                    ).fetchall()
                 )
         inf = float("inf")
         return [
             (
-                CachedRow(r[0], r[1], r[2], r[3], r[4], r[5], _epoch(r[6], -inf), _epoch(r[7], inf)),
+                CachedRow(
+                    r[0], r[1], r[2], r[3], r[4], r[5], _epoch(r[6], -inf), _epoch(r[7], inf)
+                ),
                 np.frombuffer(r[8], dtype=np.float32),
             )
             for rows in batches
@@ -643,7 +732,10 @@ class SQLiteStore:
             if flt.metadata or flt.ids is not None:
                 where, params = sql_where(flt, _DIALECT)
                 allowed = {
-                    r[0] for r in self._conn.execute(f"SELECT m.id FROM memories m WHERE {where}", params)
+                    r[0]
+                    for r in self._conn.execute(
+                        f"SELECT m.id FROM memories m WHERE {where}", params
+                    )
                 }
             return cache.search(flt, query, limit, allowed)
 
@@ -689,7 +781,9 @@ class SQLiteStore:
                     "UPDATE vectors SET model = ?, vector = ? WHERE memory_rowid = ?",
                     (model, np.asarray(vector, np.float32).tobytes(), row[0]),
                 )
-                self._write("UPDATE memories SET embedding_model = ? WHERE rowid = ?", (model, row[0]))
+                self._write(
+                    "UPDATE memories SET embedding_model = ? WHERE rowid = ?", (model, row[0])
+                )
                 self._touch(row[1], row[2], [int(row[0])])
 
     # erasure and accounting
@@ -718,6 +812,13 @@ class SQLiteStore:
                         f"DELETE FROM {table} WHERE tenant_id = ? AND user_id = ?", key
                     ).rowcount
                 )
+            counts["jobs"] = int(
+                self._write(
+                    "DELETE FROM jobs WHERE tenant_id = ? "
+                    "AND json_extract(payload, '$.user_id') = ?",
+                    key,
+                ).rowcount
+            )
             self._write("DELETE FROM scope_versions WHERE tenant_id = ? AND user_id = ?", key)
             self._touched.pop(key, None)
         with self._lock:
@@ -751,4 +852,142 @@ class SQLiteStore:
         disk = sum(
             os.path.getsize(p) for p in (self._path, self._path + "-wal") if os.path.exists(p)
         )
-        return Stats(memories=memories, episodes=int(episodes), history_entries=int(history), disk_bytes=disk)
+        return Stats(
+            memories=memories, episodes=int(episodes), history_entries=int(history), disk_bytes=disk
+        )
+
+    # server: API keys and the job queue
+    def add_api_key(self, key: ApiKey) -> None:
+        with self.transaction():
+            self._write(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.id,
+                    key.tenant_id,
+                    key.name,
+                    key.scope,
+                    key.key_hash,
+                    to_iso(key.created_at),
+                    _iso(key.revoked_at),
+                ),
+            )
+
+    def _api_keys(self, where: str, params: Sequence[Any]) -> list[ApiKey]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, tenant_id, name, scope, key_hash, created_at, revoked_at "
+                f"FROM api_keys WHERE {where} ORDER BY created_at",
+                params,
+            ).fetchall()
+        return [
+            ApiKey(
+                id=r[0],
+                tenant_id=r[1],
+                name=r[2],
+                scope=r[3],
+                key_hash=r[4],
+                created_at=from_iso(r[5]),
+                revoked_at=_dt(r[6]),
+            )
+            for r in rows
+        ]
+
+    def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        found = self._api_keys("key_hash = ?", (key_hash,))
+        return found[0] if found else None
+
+    def list_api_keys(self, tenant_id: str | None) -> list[ApiKey]:
+        if tenant_id is None:
+            return self._api_keys("1 = 1", ())
+        return self._api_keys("tenant_id = ?", (tenant_id,))
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        with self.transaction():
+            cur = self._write(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (to_iso(utcnow()), key_id),
+            )
+            return cur.rowcount > 0
+
+    def enqueue_job(self, job: Job) -> None:
+        with self.transaction():
+            self._write(
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.tenant_id,
+                    job.kind,
+                    json.dumps(job.payload),
+                    job.status,
+                    to_iso(job.created_at),
+                    to_iso(job.updated_at),
+                    job.attempts,
+                    None if job.result is None else json.dumps(job.result),
+                    job.error,
+                ),
+            )
+
+    def _jobs(self, where: str, params: Sequence[Any]) -> list[Job]:
+        rows = self._conn.execute(
+            f"SELECT id, tenant_id, kind, payload, status, created_at, updated_at, attempts, "
+            f"result, error FROM jobs WHERE {where} ORDER BY created_at, rowid LIMIT 1",
+            params,
+        ).fetchall()
+        return [
+            Job(
+                id=r[0],
+                tenant_id=r[1],
+                kind=r[2],
+                payload=json.loads(r[3]),
+                status=r[4],
+                created_at=from_iso(r[5]),
+                updated_at=from_iso(r[6]),
+                attempts=r[7],
+                result=None if r[8] is None else json.loads(r[8]),
+                error=r[9],
+            )
+            for r in rows
+        ]
+
+    def claim_job(self, now: datetime, stale_after_s: float) -> Job | None:
+        stale = to_iso(datetime.fromtimestamp(now.timestamp() - stale_after_s, tz=now.tzinfo))
+        with self.transaction():
+            found = self._jobs(
+                "status = 'pending' OR (status = 'running' AND updated_at < ?)", (stale,)
+            )
+            if not found:
+                return None
+            job = found[0].model_copy(
+                update={"status": "running", "attempts": found[0].attempts + 1, "updated_at": now}
+            )
+            self._write(
+                "UPDATE jobs SET status = 'running', attempts = ?, updated_at = ? WHERE id = ?",
+                (job.attempts, to_iso(now), job.id),
+            )
+            return job
+
+    def finish_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        result: dict[str, Any] | None,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        with self.transaction():
+            self._write(
+                "UPDATE jobs SET status = ?, result = ?, error = ?, updated_at = ? WHERE id = ?",
+                (
+                    status,
+                    None if result is None else json.dumps(result),
+                    error,
+                    to_iso(now),
+                    job_id,
+                ),
+            )
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job | None:
+        with self._lock:
+            found = self._jobs("tenant_id = ? AND id = ?", (tenant_id, job_id))
+        return found[0] if found else None

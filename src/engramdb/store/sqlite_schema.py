@@ -118,6 +118,28 @@ _V1 = [
         version INTEGER NOT NULL,
         PRIMARY KEY (tenant_id, user_id)
     ) WITHOUT ROWID""",
+    """CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    )""",
+    """CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        result TEXT,
+        error TEXT
+    )""",
+    "CREATE INDEX jobs_queue ON jobs (status, created_at)",
     """CREATE VIRTUAL TABLE memories_fts USING fts5(
         text, scope, tokenize = 'porter unicode61 remove_diacritics 2'
     )""",
