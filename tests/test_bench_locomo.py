@@ -1,0 +1,365 @@
+"""The LoCoMo harness: evidence-id parsing, recall@k, dates, turn text, BM25, report, end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from engramdb.bench.cli import bench_app
+from engramdb.bench.locomo import (
+    REFERENCE_METHOD,
+    EvidenceCount,
+    Turn,
+    available_methods,
+    bm25_index,
+    bm25_scores,
+    load_conversations,
+    parse_evidence,
+    parse_ks,
+    parse_methods,
+    parse_session_time,
+    photo_phrase,
+    recall_at_k,
+    reference_text,
+    run_locomo,
+    tokenize,
+    turn_content,
+    turn_message,
+)
+from engramdb.bench.report import (
+    MARKDOWN_NAME,
+    PLOT_BY_CATEGORY_NAME,
+    PLOT_RECALL_NAME,
+    markdown_report,
+    render_report,
+)
+from engramdb.errors import InvalidInput
+
+# ------------------------------------------------------------------------- evidence ids
+
+
+def test_well_formed_evidence_is_kept_in_order() -> None:
+    assert parse_evidence(["D1:3", "D12:40"]) == (("D1:3", "D12:40"), EvidenceCount(0, 0))
+
+
+@pytest.mark.parametrize(
+    ("raw", "ids", "count"),
+    [
+        (["D:11:26"], ("D11:26",), EvidenceCount(1, 0)),  # stray colon (conv-43)
+        (["D30:05"], ("D30:5",), EvidenceCount(1, 0)),  # leading zero
+        (["D8:6; D9:17"], ("D8:6", "D9:17"), EvidenceCount(1, 0)),  # semicolon list (conv-26)
+        (["D1:2 D1:3"], ("D1:2", "D1:3"), EvidenceCount(1, 0)),  # space-joined list
+        (["D4:1,D4:2"], ("D4:1", "D4:2"), EvidenceCount(1, 0)),  # comma-joined list
+        (["d2:7"], ("D2:7",), EvidenceCount(1, 0)),  # lower-case D
+        (["D1:18", "D", "D1:20"], ("D1:18", "D1:20"), EvidenceCount(0, 1)),  # bare "D" (conv-42)
+        ([""], (), EvidenceCount(0, 1)),
+        (["D0:3"], (), EvidenceCount(0, 1)),  # ids are 1-based
+        (["D5:1 x"], ("D5:1",), EvidenceCount(1, 1)),
+    ],
+)
+def test_malformed_evidence_is_repaired_or_dropped(
+    raw: list[str], ids: tuple[str, ...], count: EvidenceCount
+) -> None:
+    assert parse_evidence(raw) == (ids, count)
+
+
+def test_duplicate_evidence_counts_once() -> None:
+    assert parse_evidence(["D1:1", "D1:01", "D1:1"])[0] == ("D1:1",)
+
+
+# ------------------------------------------------------------------------------- recall
+
+
+def test_recall_with_empty_evidence_is_one() -> None:
+    assert recall_at_k([], [], 5) == 1.0
+    assert recall_at_k((), ["D1:1"], 1) == 1.0
+
+
+def test_recall_partial_and_cut_off() -> None:
+    retrieved = ["D1:1", "D2:2", "D3:3", "D4:4"]
+    assert recall_at_k(["D2:2", "D4:4"], retrieved, 1) == 0.0
+    assert recall_at_k(["D2:2", "D4:4"], retrieved, 2) == 0.5
+    assert recall_at_k(["D2:2", "D4:4"], retrieved, 4) == 1.0
+    assert recall_at_k(["D2:2", "D9:9"], retrieved, 50) == 0.5
+
+
+def test_recall_counts_a_returned_duplicate_once() -> None:
+    assert recall_at_k(["D1:1", "D1:2"], ["D1:1", "D1:1", "D1:1"], 3) == 0.5
+
+
+def test_recall_hit_without_turn_id_fills_its_rank() -> None:
+    assert recall_at_k(["D1:2"], [None, "D1:2"], 1) == 0.0
+    assert recall_at_k(["D1:2"], [None, "D1:2"], 2) == 1.0
+
+
+# -------------------------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1:56 pm on 8 May, 2023", datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        ("12:48 am on 1 February, 2023", datetime(2023, 2, 1, 0, 48, tzinfo=UTC)),
+        ("10:04 am on 19 December, 2023", datetime(2023, 12, 19, 10, 4, tzinfo=UTC)),
+        ("12:09 pm on 13 Sep, 2023", datetime(2023, 9, 13, 12, 9, tzinfo=UTC)),
+        ("  7:31  pm on 21 January, 2022 ", datetime(2022, 1, 21, 19, 31, tzinfo=UTC)),
+    ],
+)
+def test_session_dates_parse(text: str, expected: datetime) -> None:
+    assert parse_session_time(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "8 May 2023", "25:00 pm on 8 May, 2023"])
+def test_unparseable_session_date_fails_loudly(text: str) -> None:
+    with pytest.raises(InvalidInput, match="session date"):
+        parse_session_time(text)
+
+
+def test_every_session_date_of_the_dev_split_parses() -> None:
+    dev = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo_dev.json"
+    conversations, count = load_conversations(dev)
+    assert sum(len(c.questions) for c in conversations) == 999
+    assert (
+        sum(len(c.sessions) for c in conversations) == 128
+    )  # the README says 136; the file holds 128 `session_<n>` lists
+    assert count == EvidenceCount(repaired=2, dropped=1)
+
+
+# ---------------------------------------------------------------------------- turn text
+
+_PHOTO = Turn("D1:5", "Caroline", "Look at this!", "a photography of a sign for a new arrival")
+
+
+def test_photo_phrase_reads_naturally() -> None:
+    assert photo_phrase("a photo of a dog walking past a wall") == (
+        "a photo of a dog walking past a wall"
+    )
+    assert photo_phrase("a photography of two children") == "a photo of two children"
+    assert photo_phrase("two cats on a sofa") == "a photo of two cats on a sofa"
+
+
+def test_turn_content_and_message_carry_the_caption_and_dia_id() -> None:
+    assert turn_content(_PHOTO) == "Look at this! [shares a photo of a sign for a new arrival]"
+    assert turn_content(Turn("D1:1", "Mel", " Hi there\n")) == "Hi there"
+    assert turn_message(_PHOTO) == {
+        "role": "user",
+        "name": "Caroline",
+        "content": "Look at this! [shares a photo of a sign for a new arrival]",
+        "metadata": {"dia_id": "D1:5"},
+    }
+
+
+def test_reference_text_matches_the_readme() -> None:
+    assert reference_text(Turn("D1:1", "Mel", "Hi!")) == 'Mel said, "Hi!"'
+    assert reference_text(_PHOTO) == (
+        'Caroline said, "Look at this!" and shared a photography of a sign for a new arrival'
+    )
+
+
+# ----------------------------------------------------------------------------- BM25 ref
+
+
+def test_tokenize_lower_case_words() -> None:
+    assert tokenize('Mel said, "I\'m in Denver!"') == ["mel", "said", "i", "m", "in", "denver"]
+
+
+def test_bm25_scores_match_the_formula() -> None:
+    docs = [["denver", "is", "nice"], ["i", "moved", "to", "denver", "denver"], ["hello"]]
+    scores = bm25_scores(bm25_index(docs), ["denver"], k1=1.5, b=0.75)
+    avgdl = 3.0
+    idf = math.log((3 - 2 + 0.5) / (2 + 0.5) + 1)
+
+    def term(tf: float, dl: float) -> float:
+        return idf * tf * 2.5 / (tf + 1.5 * (0.25 + 0.75 * dl / avgdl))
+
+    assert scores[0] == pytest.approx(term(1, 3))
+    assert scores[1] == pytest.approx(term(2, 5))
+    assert scores[2] == 0.0
+    assert bm25_scores(bm25_index([]), ["x"]).shape == (0,)
+
+
+# ------------------------------------------------------------------------------ options
+
+
+def test_methods_come_from_the_presets_plus_the_reference() -> None:
+    assert set(available_methods()) >= {"default", "bm25", "dense", "hybrid", REFERENCE_METHOD}
+    assert parse_methods("bm25, bm25-ref,bm25") == ["bm25", "bm25-ref"]
+    with pytest.raises(InvalidInput, match="unknown retrieval preset 'nope'"):
+        parse_methods("bm25,nope")
+
+
+def test_ks_parse_sorted_unique() -> None:
+    assert parse_ks("10,1,5,10") == [1, 5, 10]
+    for bad in ("", "0,5", "five"):
+        with pytest.raises(InvalidInput):
+            parse_ks(bad)
+
+
+# ------------------------------------------------------------------------------- report
+
+
+def _results() -> dict[str, Any]:
+    def method(name: str, base: float) -> dict[str, Any]:
+        recalls = {f"recall@{k}": min(1.0, base + k / 100) for k in (1, 5, 10)}
+        return {
+            "method": name,
+            "config": {"name": name},
+            "n_questions": 4,
+            "overall": recalls,
+            "by_category": {"1": recalls, "2": recalls, "4": recalls},
+            "by_conversation": {"conv-a": recalls, "conv-b": {**recalls, "recall@5": 0.1}},
+            "ingest": {"messages": 10, "seconds": 0.5, "messages_per_s": 20.0},
+            "search_ms": {"p50": 1.234, "p95": 5.678, "mean": 2.0},
+            "evidence_ids": {"repaired": 1, "dropped": 0},
+        }
+
+    return {
+        "benchmark": "locomo-evidence-recall",
+        "data": "locomo.json",
+        "conversations": ["conv-a", "conv-b"],
+        "k": [1, 5, 10],
+        "questions": {"total": 4, "by_category": {"1": 1, "2": 2, "4": 1}, "by_conversation": {}},
+        "evidence_ids": {"repaired": 1, "dropped": 0},
+        "machine": {"cpu_count": 4, "python": "3.11.0", "platform": "Linux"},
+        "engramdb_version": "0.1.0",
+        "methods": {"bm25": method("bm25", 0.3), "dense": method("dense", 0.5)},
+    }
+
+
+def test_report_renders_tables_and_plots(tmp_path: Path) -> None:
+    results = _results()
+    paths = render_report(results, tmp_path / "out")
+    assert [p.name for p in paths] == [MARKDOWN_NAME, PLOT_RECALL_NAME, PLOT_BY_CATEGORY_NAME]
+    for path in paths[1:]:
+        assert path.read_bytes().startswith(b"\x89PNG")
+    text = paths[0].read_text(encoding="utf-8")
+    assert "| bm25 | 35.0 / 40.0 | 35.0 / 40.0 | 35.0 / 40.0 | – | 35.0 / 40.0 | – |" in text
+    assert "| 3 open-domain | 0 | – | – | – |" in text
+    assert "| overall | 4 | 31.0 | 35.0 | 40.0 |" in text
+    assert "| bm25 | 10.0 | 22.5 | 35.0 | 40.0 | 40.0 | 40.0 |" in text  # spread min/median/max
+    assert "| 1.23 | 5.68 | 20 |" in text
+
+
+def test_report_is_regenerated_byte_identically_from_json(tmp_path: Path) -> None:
+    results = _results()
+    render_report(results, tmp_path / "a")
+    saved = json.loads(json.dumps(results))
+    render_report(saved, tmp_path / "b")
+    md = MARKDOWN_NAME
+    assert (tmp_path / "a" / md).read_bytes() == (tmp_path / "b" / md).read_bytes()
+    assert markdown_report(saved) == markdown_report(results)
+
+
+# -------------------------------------------------------------------------- end to end
+
+
+def _turn(dia_id: str, speaker: str, text: str, **extra: Any) -> dict[str, Any]:
+    return {"speaker": speaker, "dia_id": dia_id, "text": text, **extra}
+
+
+def _tiny_locomo(path: Path) -> Path:
+    conversation = {
+        "speaker_a": "Ana",
+        "speaker_b": "Ben",
+        "session_1_date_time": "1:56 pm on 8 May, 2023",
+        "session_1": [
+            _turn("D1:1", "Ana", "Hi Ben, how have you been?"),
+            _turn("D1:2", "Ben", "Great! I just moved to Denver last month."),
+            _turn("D1:3", "Ana", "Wow, what a change. Do you like the mountains?"),
+            _turn(
+                "D1:4",
+                "Ben",
+                "Love them. Here is my new place.",
+                img_url=["http://example.invalid/x.jpg"],
+                blip_caption="a photo of a wooden cabin in the snow",
+                query="cabin",
+            ),
+        ],
+        "session_2_date_time": "10:04 am on 19 June, 2023",
+        "session_2": [
+            _turn("D2:1", "Ana", "Ben! I adopted a puppy called Biscuit."),
+            _turn("D2:2", "Ben", "Congratulations, what breed is it?"),
+            _turn("D2:3", "Ana", "Biscuit is a golden retriever, very playful."),
+            _turn("D2:4", "Ben", "Sounds lovely, bring Biscuit hiking sometime."),
+        ],
+        "session_3_date_time": "9:00 am on 1 July, 2023",  # a date without a session
+    }
+    qa = [
+        {
+            "question": "Where did Ben move to?",
+            "answer": "Denver",
+            "evidence": ["D1:2"],
+            "category": 1,
+        },
+        {
+            "question": "What breed is Ana's dog Biscuit?",
+            "answer": "golden retriever",
+            "evidence": ["D:2:3"],
+            "category": 2,
+        },
+        {
+            "question": "Would Ben enjoy a ski trip?",
+            "answer": "Likely yes",
+            "evidence": [],
+            "category": 3,
+        },
+    ]
+    data = [{"sample_id": "conv-x", "conversation": conversation, "qa": qa}]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_harness_end_to_end_with_memory_and_reference(tmp_path: Path) -> None:
+    data = _tiny_locomo(tmp_path / "tiny.json")
+    results = run_locomo(
+        data,
+        methods=["bm25", REFERENCE_METHOD],
+        ks=[1, 2, 10],
+        workdir=tmp_path / "work",
+        progress=False,
+    )
+    assert results["conversations"] == ["conv-x"]
+    assert results["questions"]["by_category"] == {"1": 1, "2": 1, "3": 1}
+    assert results["evidence_ids"] == {"repaired": 1, "dropped": 0}
+    assert (tmp_path / "work" / "conv-x.sqlite").exists()
+    for name in ("bm25", REFERENCE_METHOD):
+        method = results["methods"][name]
+        assert method["n_questions"] == 3
+        assert method["by_category"]["1"]["recall@1"] == 1.0  # "Denver" is in one turn only
+        assert method["by_category"]["2"]["recall@10"] == 1.0  # the repaired "D:2:3"
+        assert method["by_category"]["3"]["recall@1"] == 1.0  # empty evidence counts 1
+        assert set(method["by_conversation"]) == {"conv-x"}
+        assert method["search_ms"]["p50"] >= 0.0
+        assert method["evidence_ids"] == {"repaired": 1, "dropped": 0}
+    assert results["methods"]["bm25"]["ingest"]["messages"] == 8
+    assert results["methods"]["bm25"]["config"]["name"] == "bm25"
+    assert results["methods"][REFERENCE_METHOD]["config"]["k1"] == 1.5
+    paths = render_report(json.loads(json.dumps(results)), tmp_path / "report")
+    assert all(p.exists() for p in paths)
+
+
+def test_cli_reference_run_writes_json_and_report(tmp_path: Path) -> None:
+    data = _tiny_locomo(tmp_path / "tiny.json")
+    out, report = tmp_path / "r.json", tmp_path / "rep"
+    args = ["locomo", "--data", str(data), "--method", REFERENCE_METHOD, "--k", "1,5"]
+    args += ["--json", str(out), "--report", str(report), "--quiet"]
+    result = CliRunner().invoke(bench_app, args)
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(out.read_text())["methods"]) == {REFERENCE_METHOD}
+    first = (report / MARKDOWN_NAME).read_bytes()
+    again = CliRunner().invoke(bench_app, ["locomo-report", str(out), "--out", str(report)])
+    assert again.exit_code == 0, again.output
+    assert (report / MARKDOWN_NAME).read_bytes() == first
+
+
+def test_cli_unknown_method_is_one_error_line(tmp_path: Path) -> None:
+    data = _tiny_locomo(tmp_path / "tiny.json")
+    result = CliRunner().invoke(bench_app, ["locomo", "--data", str(data), "--method", "nope"])
+    assert result.exit_code == 1
+    assert "Error: method: unknown retrieval preset 'nope'" in result.output
