@@ -7,6 +7,7 @@ call; the logic lives in `ingest/`, `retrieve/` and `store/`.
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ from engramdb.types import (
 __all__ = ["Memory"]
 
 _MODEL_KEY = "embedding_model"
+_FILTER_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _MAX_LIMIT = 1000
 Progress = Callable[[int], None]
 
@@ -63,6 +65,14 @@ def _kinds(kinds: object) -> tuple[MemoryKind, ...] | None:
                 "kinds", f"unknown kind {kind!r} (expected one of {', '.join(MEMORY_KINDS)})"
             )
     return tuple(kinds)
+
+
+def _filters(value: object) -> dict[str, Any]:
+    checked = check_metadata(value, "filters")
+    for key in checked:
+        if not _FILTER_KEY.fullmatch(key):
+            raise InvalidInput("filters", f"key {key!r} must match {_FILTER_KEY.pattern}")
+    return checked
 
 
 def _limit(value: object, field: str = "limit") -> int:
@@ -99,21 +109,21 @@ class Memory:
         self.config = config or Config()
         self.embedder: Embedder = embedder or OnnxMiniLM()
         self.llm = llm
-        self.store: Store = (
-            open_store(store or path) if store is None or isinstance(store, str) else store
-        )
+        self._owns_store = store is None or isinstance(store, str)
+        self.store: Store = open_store(store or path) if self._owns_store else store  # type: ignore[arg-type]
         self._tenant = self.config.tenant_id
         stored = self.store.get_meta(_MODEL_KEY)
         if stored is None:
             self.store.set_meta(_MODEL_KEY, self.embedder.model_id)
         elif stored != self.embedder.model_id:
-            self.store.close()
+            self.close()
             raise ModelMismatch(stored, self.embedder.model_id)
 
     # lifecycle
     def close(self) -> None:
-        """Flush and close the store."""
-        self.store.close()
+        """Close the store if this `Memory` opened it (a store passed in stays open)."""
+        if self._owns_store:
+            self.store.close()
 
     def __enter__(self) -> Memory:
         return self
@@ -347,7 +357,7 @@ class Memory:
             kinds=_kinds(kinds),
             as_of=None if as_of is None else parse_time(as_of, "as_of"),
             current=as_of is None,
-            metadata=check_metadata(filters, "filters"),
+            metadata=_filters(filters),
         )
         request = SearchRequest(query=text, filter=flt, limit=_limit(limit), explain=explain)
         hits = search(self.store, self.embedder, request, self.config.retrieval)

@@ -43,9 +43,9 @@ Vectors = npt.NDArray[np.float32]
 class MemoryFilter:
     """Which memories a read may see.
 
-    `statuses=None` means any status. With `as_of`, a memory is visible when its valid interval
-    holds that instant (`valid_from <= as_of < valid_to`) and it is active or superseded: what was
-    true then. Without it, `current=True` also hides memories whose `valid_to` has passed.
+    `statuses=None` means any status. With `as_of`, `statuses` is not used: a memory is visible
+    when its valid interval holds that instant (`valid_from <= as_of < valid_to`) and it is active
+    or superseded: what was true then. Without it, `current=True` also hides memories whose `valid_to` has passed.
     """
 
     tenant_id: str

@@ -26,19 +26,20 @@ _AS_OF_STATUSES: tuple[MemoryStatus, ...] = ("active", "superseded")
 
 @dataclass(frozen=True)
 class Dialect:
-    """How one SQL engine writes a parameter and reads a JSON metadata field as text."""
+    """How one SQL engine writes a parameter and compares a JSON metadata field.
+
+    `json_equals(column, placeholder)` is a clause with two parameters, the key (as
+    `json_key(key)` spells it) and the JSON-encoded value; both sides compare as JSON values.
+    """
 
     placeholder: str
-    json_text: Callable[[str, str], str]
+    json_equals: Callable[[str, str], str]
+    json_key: Callable[[str], str]
 
 
 def _visible_statuses(flt: MemoryFilter) -> tuple[MemoryStatus, ...] | None:
     if flt.as_of is not None:
-        return (
-            _AS_OF_STATUSES
-            if flt.statuses is None
-            else tuple(s for s in flt.statuses if s in _AS_OF_STATUSES)
-        )
+        return _AS_OF_STATUSES
     return flt.statuses
 
 
@@ -70,8 +71,8 @@ def sql_where(flt: MemoryFilter, dialect: Dialect, alias: str = "m") -> tuple[st
             clauses.append(f"({alias}.valid_from IS NULL OR {alias}.valid_from <= {p})")
             params.append(at)
     for key, value in flt.metadata.items():
-        clauses.append(f"{dialect.json_text(f'{alias}.metadata', key)} = {p}")
-        params.append(value if isinstance(value, str) else json.dumps(value))
+        clauses.append(dialect.json_equals(f"{alias}.metadata", p))
+        params.extend([dialect.json_key(key), json.dumps(value)])
     if flt.ids is not None:
         clauses.append(f"{alias}.id IN ({', '.join(p for _ in flt.ids)})" if flt.ids else "0 = 1")
         params.extend(flt.ids)

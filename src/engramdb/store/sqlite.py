@@ -40,7 +40,11 @@ from engramdb.types import (
 
 __all__ = ["SQLiteStore"]
 
-_DIALECT = Dialect(placeholder="?", json_text=lambda col, key: f"json_extract({col}, '$.{key}')")
+_DIALECT = Dialect(
+    placeholder="?",
+    json_equals=lambda col, p: f"json_extract({col}, {p}) IS json_extract({p}, '$')",
+    json_key=lambda key: f'$."{key}"',
+)
 _MEMORY_COLUMNS = (
     "id, tenant_id, user_id, agent_id, session_id, kind, text, slot, valid_from, valid_to, "
     "created_at, expired_at, status, superseded_by, source_episode_ids, importance, strength, "

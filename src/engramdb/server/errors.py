@@ -1,0 +1,162 @@
+"""One JSON error shape for the whole server: `{"error": {"code", "message", "field"}}`.
+
+engramdb's typed errors map onto HTTP statuses here, once, for REST and MCP alike: bad input is
+422 (400 when the body is not JSON at all) with the offending field, an unknown id 404, a missing
+or wrong key 401, a key without the scope 403, a body over the limit 413. Anything else is a
+fault of the server (500), never of the input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from engramdb.errors import EngramError, InvalidInput, ModelMismatch, NotFound
+
+__all__ = [
+    "ApiError",
+    "describe",
+    "error_body",
+    "error_response",
+    "field_path",
+    "install_handlers",
+]
+
+log = logging.getLogger("engramdb.server")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+}
+
+
+class ApiError(Exception):
+    """An error raised by the server layer itself (auth, scope, size), already with its status."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+
+
+def describe(exc: BaseException) -> tuple[int, str, str, str | None]:
+    """Status, code, message and field for any error a request can raise."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code, exc.message, exc.field
+    if isinstance(exc, InvalidInput):
+        return 422, exc.code, exc.problem, exc.field
+    if isinstance(exc, NotFound):
+        return 404, exc.code, str(exc), exc.field
+    if isinstance(exc, ModelMismatch):
+        return 500, exc.code, str(exc), None
+    if isinstance(exc, EngramError):
+        return 500, exc.code, str(exc), None
+    return 500, "internal_error", "internal server error", None
+
+
+def error_body(code: str, message: str, field: str | None) -> dict[str, Any]:
+    """The one error shape."""
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The error shape as a response; ASCII-escaped so that no input can break its encoding."""
+    content = json.dumps(error_body(code, message, field), ensure_ascii=True)
+    return Response(content, status, headers=dict(headers or {}), media_type="application/json")
+
+
+def field_path(loc: Sequence[int | str]) -> str | None:
+    """A pydantic error location as engramdb names fields: `messages[2].role`."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "list[MessageIn]") or "[" in str(part):
+            continue  # union branch names pydantic adds to the location
+        else:
+            out += f".{part}" if out else str(part)
+    return out or None
+
+
+def _validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    # the deepest location names the field best (a union reports every branch it tried)
+    first = max(errors, key=lambda e: len(e.get("loc", ())), default=None) or {
+        "loc": ("body",), "msg": "invalid request", "type": ""
+    }
+    loc = tuple(first.get("loc", ()))
+    if first.get("type") == "json_invalid":
+        return error_response(400, "invalid_json", "the body is not valid JSON", "body")
+    field = field_path(loc) or ("body" if loc[:1] == ("body",) else None)
+    message = str(first.get("msg", "invalid input"))
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return error_response(422, "invalid_input", message, field)
+
+
+def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route for {request.method} {request.url.path}"
+    return error_response(exc.status_code, code, message, None, exc.headers)
+
+
+def _known(request: Request, exc: Exception) -> Response:
+    status, code, message, field = describe(exc)
+    if status >= 500:
+        log.error("request %s %s failed: %s", request.method, request.url.path, exc)
+    headers = exc.headers if isinstance(exc, ApiError) else None
+    return error_response(status, code, message, field, headers)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Make every error the app can raise answer in the one shape."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(ApiError, _known)
+    app.add_exception_handler(EngramError, _known)
+    app.add_exception_handler(Exception, _unexpected)

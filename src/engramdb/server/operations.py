@@ -1,0 +1,173 @@
+"""The one layer REST routes and MCP tools share: a checked request onto one `Memory` call.
+
+Each function takes the `Caller` (who is asking, over which tenants) and a request; it checks
+the key's scope, picks the caller's tenant's `Memory` and calls one method. Transports only
+parse their input and format the result, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from engramdb.errors import InvalidInput, NotFound
+from engramdb.memory import Memory
+from engramdb.server.auth import Principal, require
+from engramdb.server.schemas import (
+    AddRequest,
+    Count,
+    ListRequest,
+    ScopeRequest,
+    SearchRequest,
+    UpdateRequest,
+)
+from engramdb.server.tenancy import Tenants
+from engramdb.types import (
+    AddResult,
+    Episode,
+    ForgetReceipt,
+    HistoryEntry,
+    Hit,
+    Job,
+    MemoryRecord,
+    Stats,
+)
+
+__all__ = [
+    "Caller",
+    "add",
+    "delete",
+    "delete_all",
+    "export",
+    "forget",
+    "get",
+    "history",
+    "import_",
+    "job",
+    "list_memories",
+    "search",
+    "sources",
+    "stats",
+    "update",
+]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A principal together with the tenants it is served from."""
+
+    principal: Principal
+    tenants: Tenants
+
+    def memory(self, operation: str) -> Memory:
+        """The caller's own tenant's `Memory`, once the key's scope allows `operation`.
+
+        Raises:
+            ApiError: 403 when the scope does not cover the operation.
+        """
+        require(self.principal, operation)
+        return self.tenants.memory(self.principal.tenant_id)
+
+
+def add(caller: Caller, request: AddRequest, *, wait: bool = True) -> AddResult:
+    """`Memory.add`; with `wait=False` the derivation is left to the job worker."""
+    return caller.memory("add").add(**request.call_args(), wait=wait)
+
+
+def search(caller: Caller, request: SearchRequest) -> list[Hit]:
+    """`Memory.search`."""
+    return caller.memory("search").search(**request.call_args())
+
+
+def get(caller: Caller, memory_id: str) -> MemoryRecord:
+    """`Memory.get`."""
+    return caller.memory("get").get(memory_id)
+
+
+def list_memories(caller: Caller, request: ListRequest) -> list[MemoryRecord]:
+    """`Memory.list`."""
+    return caller.memory("list").list(**request.call_args())
+
+
+def update(caller: Caller, memory_id: str, request: UpdateRequest) -> MemoryRecord:
+    """`Memory.update`."""
+    return caller.memory("update").update(memory_id, text=request.text, metadata=request.metadata)
+
+
+def delete(caller: Caller, memory_id: str) -> Count:
+    """`Memory.delete`; counts the one memory erased."""
+    caller.memory("delete").delete(memory_id)
+    return Count(count=1)
+
+
+def delete_all(caller: Caller, scope: ScopeRequest) -> Count:
+    """`Memory.delete_all` over a scope (refused without one)."""
+    return Count(count=caller.memory("delete_all").delete_all(**scope.call_args()))
+
+
+def history(caller: Caller, memory_id: str) -> list[HistoryEntry]:
+    """`Memory.history`."""
+    return caller.memory("history").history(memory_id)
+
+
+def sources(caller: Caller, memory_id: str) -> list[Episode]:
+    """The episodes (source messages) a memory was derived from, in the order it lists them."""
+    memory = caller.memory("sources")
+    record = memory.get(memory_id)
+    return memory.store.get_episodes(memory.config.tenant_id, record.source_episode_ids)
+
+
+def forget(caller: Caller, user_id: str) -> ForgetReceipt:
+    """`Memory.forget`."""
+    return caller.memory("forget").forget(user_id=user_id)
+
+
+def stats(caller: Caller, scope: ScopeRequest) -> Stats:
+    """`Memory.stats` of a scope (read) or of the whole tenant (admin)."""
+    return caller.memory("stats_tenant" if scope.whole_tenant else "stats").stats(**scope.call_args())
+
+
+def export(caller: Caller, scope: ScopeRequest) -> Path:
+    """`Memory.export_jsonl` into a temporary file that the caller streams and then deletes."""
+    memory = caller.memory("export")
+    fd, name = tempfile.mkstemp(prefix="engramdb-export-", suffix=".jsonl")
+    os.close(fd)
+    path = Path(name)
+    try:
+        memory.export_jsonl(path, **scope.call_args())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def import_(caller: Caller, path: Path) -> Count:
+    """`Memory.import_jsonl` of an uploaded file.
+
+    Raises:
+        InvalidInput: the file is not an export, or one of its records is malformed.
+    """
+    memory = caller.memory("import")
+    try:
+        return Count(count=memory.import_jsonl(path))
+    except InvalidInput:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        # a record that parses as JSON but not as an engramdb record (missing field, wrong
+        # type, bad vector encoding): the uploader's fault, not the server's
+        raise InvalidInput("body", f"malformed record: {type(exc).__name__}: {exc}") from None
+
+
+def job(caller: Caller, job_id: str) -> Job:
+    """One job of the caller's tenant (an async add's derivation).
+
+    Raises:
+        NotFound: no such job in this tenant.
+    """
+    memory = caller.memory("job")
+    found = memory.store.get_job(memory.config.tenant_id, job_id)
+    if found is None:
+        raise NotFound("job", job_id)
+    return found

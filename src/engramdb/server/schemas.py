@@ -1,0 +1,144 @@
+"""Request bodies and the few response shapes that `engramdb.types` does not already have.
+
+The fields mirror the `Memory` methods' arguments one to one (same names, same defaults), so a
+REST body, an MCP tool call and an SDK call say the same thing. Pydantic checks the types;
+`Memory` checks the content (lengths, control characters, timestamps) and names the field.
+Nothing here carries a tenant: the API key decides it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engramdb.types import MemoryKind, MemoryStatus, Message
+
+__all__ = [
+    "AddRequest",
+    "Count",
+    "ListRequest",
+    "MessageIn",
+    "ScopeRequest",
+    "SearchRequest",
+    "UpdateRequest",
+]
+
+MAX_LIMIT = 1000
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class MessageIn(Message):
+    """One message of an `add`, with optional metadata of its own."""
+
+    metadata: dict[str, Any] | None = None
+
+
+class _Scoped(_Body):
+    user_id: str = Field(description="Whose memories.", examples=["ana"])
+    agent_id: str | None = Field(default=None, description="Only this agent's.")
+    session_id: str | None = Field(default=None, description="Only this conversation's.")
+
+
+class AddRequest(_Scoped):
+    """`Memory.add`: remember what was said."""
+
+    messages: str | list[MessageIn] = Field(
+        description="One user message as a string, or a list of {role, content, name?, metadata?}.",
+        examples=[[{"role": "user", "content": "I moved to Denver last month."}]],
+    )
+    timestamp: str | None = Field(
+        default=None, description="When the messages were said (ISO 8601); default now."
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Stored with every message of the batch."
+    )
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for `Memory.add`."""
+        messages: str | list[dict[str, Any]] = (
+            self.messages
+            if isinstance(self.messages, str)
+            else [m.model_dump(exclude_none=True) for m in self.messages]
+        )
+        return {
+            "messages": messages,
+            "user_id": self.user_id,
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "timestamp": self.timestamp,
+            "metadata": self.metadata,
+        }
+
+
+class SearchRequest(_Scoped):
+    """`Memory.search`: the memories most relevant to a query, best first."""
+
+    query: str = Field(description="What to look for, in plain words.", examples=["where does Ana live?"])
+    kinds: list[MemoryKind] | None = Field(default=None, description="Only these kinds.")
+    filters: dict[str, Any] | None = Field(
+        default=None, description="Metadata fields that must equal the given values."
+    )
+    limit: int = Field(default=10, ge=1, le=MAX_LIMIT, description="How many hits at most.")
+    as_of: str | None = Field(
+        default=None, description="Answer with what was true at this time (ISO 8601)."
+    )
+    explain: bool = Field(default=False, description="Add each channel's score to every hit.")
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for `Memory.search`."""
+        return self.model_dump()
+
+
+class ListRequest(_Scoped):
+    """`Memory.list`: memories in a scope, oldest first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)  # query strings are text: not strict
+
+    kinds: list[MemoryKind] | None = Field(default=None, description="Only these kinds.")
+    status: MemoryStatus | Literal["all"] = Field(
+        default="active", description="Only memories with this status, or all."
+    )
+    limit: int = Field(default=100, ge=1, le=MAX_LIMIT)
+    offset: int = Field(default=0, ge=0)
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for `Memory.list`."""
+        return self.model_dump()
+
+
+class ScopeRequest(BaseModel):
+    """A scope for `delete_all`, `stats` and `export`: any of user, agent, session."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for the scoped `Memory` methods."""
+        return self.model_dump()
+
+    @property
+    def whole_tenant(self) -> bool:
+        """No scope given: the call covers the caller's whole tenant."""
+        return self.user_id is None and self.agent_id is None and self.session_id is None
+
+
+class UpdateRequest(_Body):
+    """`Memory.update`: a new text (re-embedded) or new metadata; logged in the history."""
+
+    text: str | None = Field(default=None, description="The new text.")
+    metadata: dict[str, Any] | None = Field(default=None, description="Replaces the metadata.")
+
+
+class Count(BaseModel):
+    """How many records an operation touched."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int

@@ -1,0 +1,258 @@
+"""Store behaviour on every backend: validity and as_of, caches, exchange, erasure, models."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engramdb import Memory, ModelMismatch, StoreError
+from engramdb.models.embed import OnnxMiniLM
+from engramdb.store.base import MemoryFilter
+from engramdb.types import MemoryRecord, Scope
+
+
+def _at(year: int, month: int = 1) -> datetime:
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def _fact(mem: Memory, text: str, **fields: Any) -> MemoryRecord:
+    record = MemoryRecord(
+        id=uuid.uuid4().hex,
+        scope=Scope(user_id="ana"),
+        kind="fact",
+        text=text,
+        created_at=fields.pop("created_at", _at(2024)),
+        embedding_model=mem.embedder.model_id,
+        **fields,
+    )
+    mem.store.insert_memories([record], mem.embedder.embed([text]))
+    return record
+
+
+def test_superseded_fact_is_hidden_now_but_answers_as_of(mem: Memory) -> None:
+    old = _fact(mem, "Ana lives in Boston", slot="user.home_city", valid_from=_at(2019))
+    new = _fact(mem, "Ana lives in Denver", slot="user.home_city", valid_from=_at(2024, 5))
+    mem.store.replace_memory(
+        old.model_copy(
+            update={
+                "status": "superseded",
+                "valid_to": new.valid_from,
+                "expired_at": _at(2024, 5),
+                "superseded_by": new.id,
+            }
+        )
+    )
+    now = mem.search("where does Ana live", user_id="ana", kinds=["fact"])
+    assert [h.text for h in now] == ["Ana lives in Denver"]
+    then = mem.search("where does Ana live", user_id="ana", as_of="2022-03-01T00:00:00Z")
+    assert [h.text for h in then] == ["Ana lives in Boston"]
+    assert mem.search("where does Ana live", user_id="ana", as_of="2018-01-01T00:00:00Z") == []
+    assert {m.status for m in mem.list(user_id="ana", status="all")} == {"active", "superseded"}
+    assert [m.text for m in mem.list(user_id="ana", status="superseded")] == ["Ana lives in Boston"]
+
+
+def test_expired_validity_hides_a_memory_from_current_search(mem: Memory) -> None:
+    _fact(mem, "Ana is in Paris this week", valid_from=_at(2024, 1), valid_to=_at(2024, 2))
+    _fact(mem, "Ana likes Paris", valid_from=_at(2024, 1))
+    assert [h.text for h in mem.search("Paris", user_id="ana")] == ["Ana likes Paris"]
+    assert len(mem.search("Paris", user_id="ana", as_of="2024-01-15T00:00:00Z")) == 2
+
+
+def test_archived_and_quarantined_are_excluded_by_default(mem: Memory) -> None:
+    kept = _fact(mem, "Ana plays chess")
+    for status in ("archived", "quarantined"):
+        record = _fact(mem, f"Ana plays chess ({status})")
+        mem.store.replace_memory(record.model_copy(update={"status": status}))
+    assert [h.id for h in mem.search("chess", user_id="ana")] == [kept.id]
+    assert len(mem.list(user_id="ana", status="all")) == 3
+
+
+def test_vector_cache_sees_writes_of_another_connection(
+    store_location: str, embedder: OnnxMiniLM
+) -> None:
+    with (
+        Memory(store=store_location, embedder=embedder) as reader,
+        Memory(store=store_location, embedder=embedder) as writer,
+    ):
+        writer.add("I adopted a cat named Miso", user_id="u")
+        assert reader.search("cat", user_id="u")[0].text == "user: I adopted a cat named Miso"
+        second = writer.add("My cat Miso hates the vet", user_id="u").operations[0].memory_id
+        assert {h.text for h in reader.search("cat Miso", user_id="u")} == {
+            "user: I adopted a cat named Miso",
+            "user: My cat Miso hates the vet",
+        }
+        writer.delete(second)
+        assert [h.id for h in reader.search("cat Miso", user_id="u")] != [second]
+        assert second not in {h.id for h in reader.search("vet", user_id="u")}
+
+
+def test_vector_cache_follows_own_writes(mem: Memory) -> None:
+    mem.add("I drink coffee every morning", user_id="u")
+    assert len(mem.search("coffee", user_id="u")) == 1  # cache built here
+    memory_id = mem.add("I switched from coffee to tea", user_id="u").operations[0].memory_id
+    assert memory_id in {h.id for h in mem.search("coffee", user_id="u")}
+    mem.update(memory_id, text="I now drink matcha")
+    hits = mem.search("matcha green tea", user_id="u", explain=True)
+    assert hits[0].id == memory_id and hits[0].channels is not None
+    mem.delete(memory_id)
+    assert memory_id not in {h.id for h in mem.search("matcha", user_id="u")}
+
+
+def test_concurrent_adders_store_each_episode_once(
+    store_location: str, embedder: OnnxMiniLM
+) -> None:
+    messages = [{"role": "user", "content": f"fact number {i}"} for i in range(20)]
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with Memory(store=store_location, embedder=embedder) as mem:
+                for i in range(0, 20, 5):
+                    mem.add(messages[i : i + 5], user_id="u", timestamp="2024-01-01T00:00:00Z")
+        except BaseException as exc:  # noqa: BLE001 - collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Memory(store=store_location, embedder=embedder) as mem:
+        assert mem.stats(user_id="u").episodes == 20
+        assert len(mem.list(user_id="u", limit=100)) == 20
+
+
+def test_export_import_round_trip(
+    mem: Memory, tmp_path: Path, store_location: str, embedder: OnnxMiniLM
+) -> None:
+    ids = [op.memory_id for op in mem.add(
+        [{"role": "user", "content": "I have two sisters", "metadata": {"turn": 1}}],
+        user_id="ana", session_id="s1", timestamp="2024-02-02T00:00:00Z",
+    ).operations]  # fmt: skip
+    mem.update(ids[0], text="I have two sisters and a brother")
+    mem.add("Bob's memory", user_id="bob")
+    path = tmp_path / "ana.jsonl"
+    count = mem.export_jsonl(path, user_id="ana")
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["record"] == "header" and lines[0]["embedding_model"] == embedder.model_id
+    assert count == len(lines) - 1 == 4  # episode, memory, two history entries
+    target = tmp_path / "other.sqlite"
+    with Memory(str(target), embedder=embedder) as other:
+        assert other.import_jsonl(path) == 4
+        assert other.import_jsonl(path) == 0  # idempotent
+        copy = other.get(ids[0])
+        assert copy == mem.get(ids[0])
+        assert [e.op for e in other.history(ids[0])] == ["ADD", "UPDATE"]
+        assert other.search("siblings brother", user_id="ana")[0].id == ids[0]
+        assert other.list(user_id="bob") == []
+
+
+def test_import_into_another_tenant_maps_ids(mem: Memory, tmp_path: Path, embedder: OnnxMiniLM) -> None:
+    from engramdb import Config
+
+    memory_id = mem.add("I like jazz", user_id="ana").operations[0].memory_id
+    path = tmp_path / "ana.jsonl"
+    mem.export_jsonl(path, user_id="ana")
+    with Memory(store=mem.store, embedder=embedder, config=Config(tenant_id="acme")) as acme:
+        assert acme.import_jsonl(path) == 3
+        hits = acme.search("jazz", user_id="ana")
+        assert hits[0].text == "user: I like jazz" and hits[0].id != memory_id
+    assert mem.get(memory_id).scope.tenant_id == "default"
+
+
+def test_import_rejects_files_that_are_not_exports(mem: Memory, tmp_path: Path) -> None:
+    from engramdb import InvalidInput
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"hello": 1}\n')
+    with pytest.raises(InvalidInput):
+        mem.import_jsonl(bad)
+    with pytest.raises(InvalidInput):
+        mem.import_jsonl(tmp_path / "missing.jsonl")
+
+
+class _OtherModel:
+    """A second real embedder under another id: the packaged model with its vectors negated."""
+
+    model_id = "negated-minilm"
+    dim = 384
+
+    def __init__(self, inner: OnnxMiniLM) -> None:
+        self.inner = inner
+
+    def embed(self, texts: Any) -> Any:
+        return -self.inner.embed(texts)
+
+
+def test_other_model_is_refused_until_reembedded(store_location: str, embedder: OnnxMiniLM) -> None:
+    with Memory(store=store_location, embedder=embedder) as mem:
+        mem.add("I grow tomatoes", user_id="u")
+    other = _OtherModel(embedder)
+    with pytest.raises(ModelMismatch) as caught:
+        Memory(store=store_location, embedder=other)
+    assert embedder.model_id in str(caught.value) and "negated-minilm" in str(caught.value)
+    assert "reembed" in str(caught.value)
+    assert Memory.reembed_store(store_location, embedder=other) == 1
+    with Memory(store=store_location, embedder=other) as mem:
+        assert mem.search("tomato garden", user_id="u")[0].text == "user: I grow tomatoes"
+        assert mem.get(mem.list(user_id="u")[0].id).embedding_model == "negated-minilm"
+
+
+def test_forget_leaves_no_text_in_the_database_files(tmp_path: Path, embedder: OnnxMiniLM) -> None:
+    path = tmp_path / "f.sqlite"
+    secret = "Quetzalcoatlus-Marmalade-4471"
+    kept = "Brontosaurus-Custard-9902"
+    with Memory(str(path), embedder=embedder) as mem:
+        for i in range(30):
+            mem.add(f"My code word {i} is {secret} and I live at 12 Elm", user_id="ana")
+        mem.add(f"Bob's code word is {kept}", user_id="bob")
+        mem.update(mem.list(user_id="ana")[0].id, text=f"updated {secret}")
+        receipt = mem.forget(user_id="ana")
+        assert receipt.counts["memories"] == 30
+        blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+        assert secret.encode() not in blobs
+        assert kept.encode() in blobs  # the scan does find text that is still there
+    blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert secret.encode() not in blobs
+    assert secret.lower().encode() not in blobs
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_newer_schema_is_refused(tmp_path: Path, embedder: OnnxMiniLM) -> None:
+    path = tmp_path / "new.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer"):
+        Memory(str(path), embedder=embedder)
+
+
+def test_reopen_keeps_everything(tmp_path: Path, embedder: OnnxMiniLM) -> None:
+    path = str(tmp_path / "r.sqlite")
+    with Memory(path, embedder=embedder) as mem:
+        memory_id = mem.add("I speak Portuguese", user_id="u").operations[0].memory_id
+    with Memory(path, embedder=embedder) as mem:
+        assert mem.search("languages", user_id="u")[0].id == memory_id
+        assert mem.store.get_meta("embedding_model") == embedder.model_id
+
+
+def test_store_filters_every_read_by_tenant(mem: Memory) -> None:
+    memory_id = mem.add("tenant default secret", user_id="u").operations[0].memory_id
+    store = mem.store
+    assert store.get_memories("other", [memory_id]) == []
+    assert store.history("other", memory_id) == []
+    assert store.delete_memories("other", [memory_id]) == 0
+    flt = MemoryFilter(tenant_id="other", user_id="u")
+    assert store.list_memories(flt, limit=10, offset=0) == []
+    assert store.lexical_search(flt, ["secret"], 10) == []
+    assert store.vector_search(flt, np.ones(384, np.float32) / np.sqrt(384), 10) == []
+    assert mem.get(memory_id).text == "user: tenant default secret"
