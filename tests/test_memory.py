@@ -80,7 +80,10 @@ def test_same_text_in_another_scope_or_time_is_new(mem: Memory) -> None:
             {"messages": [{"role": "user", "content": "ok"}, "text"], "user_id": "u"},
             "messages[1]",
         ),
-        ({"messages": [{"role": "user", "content": "x", "mood": 1}], "user_id": "u"}, "messages[0].mood"),
+        (
+            {"messages": [{"role": "user", "content": "x", "mood": 1}], "user_id": "u"},
+            "messages[0].mood",
+        ),
         ({"messages": "hi", "user_id": "u", "timestamp": "yesterday-ish"}, "timestamp"),
         ({"messages": "hi", "user_id": "u", "timestamp": 12}, "timestamp"),
         ({"messages": "hi", "user_id": "u", "metadata": ["a"]}, "metadata"),
@@ -162,9 +165,7 @@ def test_search_as_of_answers_with_what_was_valid_then(mem: Memory) -> None:
     assert len(mem.search("where do I live", user_id="u")) == 2
 
 
-def test_neighbour_expansion_returns_adjacent_turns(
-    store_location: str, embedder: Any
-) -> None:
+def test_neighbour_expansion_returns_adjacent_turns(store_location: str, embedder: Any) -> None:
     from engramdb import Config, RetrievalConfig
 
     config = Config(retrieval=RetrievalConfig(neighbours=1))

@@ -156,7 +156,9 @@ def test_export_import_round_trip(
         assert other.list(user_id="bob") == []
 
 
-def test_import_into_another_tenant_maps_ids(mem: Memory, tmp_path: Path, embedder: OnnxMiniLM) -> None:
+def test_import_into_another_tenant_maps_ids(
+    mem: Memory, tmp_path: Path, embedder: OnnxMiniLM
+) -> None:
     from engramdb import Config
 
     memory_id = mem.add("I like jazz", user_id="ana").operations[0].memory_id

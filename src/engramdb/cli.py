@@ -7,7 +7,6 @@ for people, `--json` for programs. Any engramdb error becomes one `Error:` line 
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,7 +154,9 @@ def add(
     agent: Agent = None,
     session: Session = None,
     timestamp: Annotated[str | None, typer.Option(help="ISO 8601; default now.")] = None,
-    metadata: Annotated[str | None, typer.Option(help="JSON object stored with each message.")] = None,
+    metadata: Annotated[
+        str | None, typer.Option(help="JSON object stored with each message.")
+    ] = None,
     db: Db = DEFAULT_DB,
     store: StoreUrl = None,
     json_out: Json = False,
@@ -170,7 +171,11 @@ def add(
         with _progress() as progress:
             progress.add_task("adding", total=None)
             result = mem.add(
-                messages, user_id=user, agent_id=agent, session_id=session, timestamp=timestamp,
+                messages,
+                user_id=user,
+                agent_id=agent,
+                session_id=session,
+                timestamp=timestamp,
                 metadata=meta,
             )
         if json_out:
@@ -202,8 +207,14 @@ def search(
     """
     with _memory(db, store) as mem:
         hits = mem.search(
-            query, user_id=user, agent_id=agent, session_id=session, kinds=kind, limit=limit,
-            as_of=as_of, explain=explain,
+            query,
+            user_id=user,
+            agent_id=agent,
+            session_id=session,
+            kinds=kind,
+            limit=limit,
+            as_of=as_of,
+            explain=explain,
         )
     if json_out:
         _print_json(hits)
@@ -232,7 +243,9 @@ def get(
         return
     table = Table(show_header=False)
     for key, value in memory.model_dump(mode="json").items():
-        table.add_row(key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value)
+        table.add_row(
+            key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+        )
     out.print(table)
 
 
@@ -242,7 +255,9 @@ def list_(
     agent: Agent = None,
     session: Session = None,
     kind: Annotated[list[str] | None, typer.Option(help="Only this kind (repeatable).")] = None,
-    status: Annotated[str, typer.Option(help="active|superseded|archived|quarantined|all")] = "active",
+    status: Annotated[
+        str, typer.Option(help="active|superseded|archived|quarantined|all")
+    ] = "active",
     limit: Annotated[int, typer.Option("--limit", "-n")] = 100,
     offset: int = 0,
     db: Db = DEFAULT_DB,
@@ -255,9 +270,13 @@ def list_(
     """
     with _memory(db, store) as mem:
         memories = mem.list(
-            user_id=user, agent_id=agent, session_id=session, kinds=kind,
+            user_id=user,
+            agent_id=agent,
+            session_id=session,
+            kinds=kind,
             status=status,  # type: ignore[arg-type]
-            limit=limit, offset=offset,
+            limit=limit,
+            offset=offset,
         )
     if json_out:
         _print_json(memories)
@@ -286,7 +305,11 @@ def history(
         table.add_column(column, overflow="fold")
     for e in entries:
         table.add_row(
-            e.at.strftime("%Y-%m-%d %H:%M:%S"), e.op, e.old_text or "", e.new_text or "", e.reason,
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.op,
+            e.old_text or "",
+            e.new_text or "",
+            e.reason,
             e.actor,
         )
     out.print(table)
@@ -493,7 +516,9 @@ def demo(
                 task = progress.add_task("adding the demo conversation", total=len(sessions))
                 for session in sessions:
                     mem.add(
-                        session["messages"], user_id="maya", session_id=session["id"],
+                        session["messages"],
+                        user_id="maya",
+                        session_id=session["id"],
                         timestamp=session["timestamp"],
                     )
                     progress.advance(task)
@@ -509,4 +534,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -110,7 +110,10 @@ class Memory:
         self.embedder: Embedder = embedder or OnnxMiniLM()
         self.llm = llm
         self._owns_store = store is None or isinstance(store, str)
-        self.store: Store = open_store(store or path) if self._owns_store else store  # type: ignore[arg-type]
+        if store is None or isinstance(store, str):
+            self.store: Store = open_store(store or path)
+        else:
+            self.store = store
         self._tenant = self.config.tenant_id
         stored = self.store.get_meta(_MODEL_KEY)
         if stored is None:
@@ -327,7 +330,7 @@ class Memory:
         user_id: str,
         agent_id: str | None = None,
         session_id: str | None = None,
-        kinds: Sequence[MemoryKind] | None = None,
+        kinds: Sequence[str] | None = None,
         filters: dict[str, Any] | None = None,
         limit: int = 10,
         as_of: str | datetime | None = None,
@@ -382,7 +385,7 @@ class Memory:
         user_id: str,
         agent_id: str | None = None,
         session_id: str | None = None,
-        kinds: Sequence[MemoryKind] | None = None,
+        kinds: Sequence[str] | None = None,
         status: MemoryStatus | Literal["all"] = "active",
         limit: int = 100,
         offset: int = 0,

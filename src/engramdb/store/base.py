@@ -45,7 +45,8 @@ class MemoryFilter:
 
     `statuses=None` means any status. With `as_of`, `statuses` is not used: a memory is visible
     when its valid interval holds that instant (`valid_from <= as_of < valid_to`) and it is active
-    or superseded: what was true then. Without it, `current=True` also hides memories whose `valid_to` has passed.
+    or superseded: what was true then. Without it, `current=True` also hides memories whose
+    `valid_to` has passed.
     """
 
     tenant_id: str
