@@ -123,3 +123,61 @@ def locomo_report(
     except EngramError as exc:
         raise _fail(exc) from None
     Console().print(comparison_table(results))
+
+
+@bench_app.command("scale")
+def scale(
+    sizes: Annotated[str, typer.Option(help="Comma-separated store sizes.")] = "10000,100000",
+    store: Annotated[
+        str | None, typer.Option(help="A store URL (default: a SQLite file in --workdir).")
+    ] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Keep the SQLite store here.")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Where the population's vectors are cached.")
+    ] = None,
+    queries: Annotated[int, typer.Option(help="Searches per size.")] = 200,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write scale.md and plots here.")] = None,
+) -> None:
+    """Add throughput, search latency, peak RSS, disk and cold start at growing sizes.
+
+    Example: engramdb bench scale --sizes 10000,100000 --json out/scale.json --report out/
+    """
+    from rich.progress import Progress
+
+    from engramdb.bench.scale import default_cache_dir, render_scale_report, run_scale
+
+    try:
+        counts = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise _fail(
+            EngramError(f"sizes: expected comma-separated integers, got {sizes!r}")
+        ) from None
+    with Progress(transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done)
+
+        results = run_scale(
+            counts,
+            store=store,
+            workdir=workdir,
+            queries=queries,
+            progress=progress,
+            cache_dir=cache_dir or default_cache_dir(),
+        )
+    if json_out is not None:
+        _write_json(results, json_out)
+    if report is not None:
+        render_scale_report(results, report)
+    for size, row in results["sizes"].items():
+        ms = row["search_ms"]
+        Console().print(
+            f"{int(size):>9,}  search p50 {ms['p50']:.1f} ms  p95 {ms['p95']:.1f} ms  "
+            f"add {row['add_per_s']:.0f}/s (one by one {row['add_one_per_s']:.0f}/s)  "
+            f"RSS {row['peak_rss_mb']:.0f} MB  disk {row['disk_mb']:.0f} MB  "
+            f"cold {row['cold_start_s']:.2f} s"
+        )

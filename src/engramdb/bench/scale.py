@@ -1,0 +1,388 @@
+"""Scale benchmark: add throughput, search latency, peak memory, disk and cold start by store size.
+
+One store grows through the sizes asked (e.g. 10k then 100k memories in one user scope). The
+population is written through `Memory.add` with vectors computed once by the real embedder and
+cached on disk (`--cache-dir`), so a run measures the store, not the embedder; the add
+throughput figures then use the real embedder on fresh messages, and every search embeds its
+query for real. The text comes from sentence templates filled with a Zipf-distributed
+vocabulary taken from the embedder's own word list, so term statistics look like language.
+
+JSON: `{"sizes": {"<n>": {"search_ms": {"p50", "p95", "p99"}, "add_per_s", "add_one_per_s",
+"peak_rss_mb", "disk_mb", "cold_start_s"}}, "machine": {...}, "store": ..., "queries": n}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from importlib import resources as package_files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.bench.locomo import machine_info
+from engramdb.memory import Memory
+from engramdb.models.embed import Embedder, OnnxMiniLM
+
+__all__ = [
+    "CachedEmbedder",
+    "TextGenerator",
+    "default_cache_dir",
+    "render_scale_report",
+    "run_scale",
+]
+
+_NAMES = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Iris",
+    "Jonas",
+    "Kemal",
+    "Lena",
+    "Maya",
+    "Nico",
+    "Olga",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tariq",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+]
+_FRAMES = (
+    "I {v} the {n} with my {n} last {t}.",
+    "We {v} a {a} {n} near the {n} on {t}.",
+    "My {n} thinks the {n} is too {a} for {n}.",
+    "Did you {v} that {a} {n} at the {n}?",
+    "I have been trying to {v} {n} every {t} since the {n}.",
+    "The {n} was {a}, so we {v} the {n} instead.",
+    "Remember to {v} the {n} before the {n} on {t}.",
+    "Honestly the {a} {n} made me want to {v} more {n}.",
+)
+_QUESTIONS = (
+    "What did {p} say about the {n}?",
+    "When did {p} {v} the {n}?",
+    "Why was the {n} {a}?",
+    "Who wanted to {v} the {n}?",
+)
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+_TIMES = [
+    "Monday",
+    "Tuesday",
+    "Friday",
+    "weekend",
+    "summer",
+    "winter",
+    "spring",
+    "month",
+    "year",
+    "night",
+    "morning",
+]
+
+
+class TextGenerator:
+    """Chat-like sentences and questions over a Zipf-weighted vocabulary."""
+
+    def __init__(self, seed: int) -> None:
+        vocab = json.loads(
+            package_files.files("engramdb")
+            .joinpath("models/data/minilm-tokenizer.json")
+            .read_text()
+        )["model"]["vocab"]
+        words: list[str] = sorted(
+            (w for w in vocab if w.isalpha() and w.isascii() and len(w) >= 4), key=vocab.__getitem__
+        )
+        self.rng = random.Random(seed)
+        ranks = np.arange(1, len(words) + 1, dtype=np.float64)
+        self.weights = list(1.0 / ranks)
+        self.words: list[str] = words
+
+    def _word(self) -> str:
+        return self.rng.choices(self.words, weights=self.weights)[0]
+
+    def _fill(self, frame: str, **extra: str) -> str:
+        out = frame
+        while "{" in out:
+            start = out.index("{")
+            key = out[start + 1 : out.index("}", start)]
+            value = extra.get(key) or (self.rng.choice(_TIMES) if key == "t" else self._word())
+            out = out[:start] + value + out[out.index("}", start) + 1 :]
+        return out
+
+    def turn(self) -> tuple[str, str]:
+        """A speaker and what they said."""
+        return self.rng.choice(_NAMES), self._fill(self.rng.choice(_FRAMES))
+
+    def question(self) -> str:
+        """A question in the style of a user asking about the past."""
+        return self._fill(self.rng.choice(_QUESTIONS), p=self.rng.choice(_NAMES))
+
+
+class CachedEmbedder:
+    """The real embedder, with its vectors for a fixed text list kept in a .npy file."""
+
+    def __init__(
+        self, inner: Embedder, texts: Sequence[str], cache_dir: Path, progress: Progress
+    ) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        key = hashlib.sha256(("\n".join(texts) + inner.model_id).encode()).hexdigest()[:16]
+        path = cache_dir / f"scale-{len(texts)}-{key}.npy"
+        if path.exists():
+            vectors = np.load(path).astype(np.float32)
+        else:
+            chunks = []
+            for start in range(0, len(texts), 1024):
+                chunks.append(inner.embed(texts[start : start + 1024]))
+                progress("embedding the population", min(start + 1024, len(texts)), len(texts))
+            vectors = np.concatenate(chunks).astype(np.float32)
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            np.save(path, vectors)
+        self.rows = {text: i for i, text in enumerate(texts)}
+        self.vectors: npt.NDArray[np.float32] = vectors
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        rows = [self.rows.get(t) for t in texts]
+        if any(r is None for r in rows):
+            return self.inner.embed(texts)
+        picked: npt.NDArray[np.float32] = self.vectors[[r for r in rows if r is not None]]
+        return picked
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def default_cache_dir() -> Path:
+    """Where population vectors are cached between runs."""
+    return Path(tempfile.gettempdir()) / "engramdb-bench-cache"
+
+
+def _quiet(_: str, __: int, ___: int) -> None:
+    return None
+
+
+def _percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "mean": statistics.fmean(ordered)}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def _location(store: str | None, workdir: Path | None) -> Iterator[str]:
+    if store:
+        yield store
+        return
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        yield str(workdir / "scale.sqlite")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield str(Path(tmp) / "scale.sqlite")
+
+
+def _population(gen: TextGenerator, n: int) -> list[str]:
+    texts: list[str] = []
+    seen: set[str] = set()
+    while len(texts) < n:
+        speaker, said = gen.turn()
+        text = f"{speaker}: {said}"
+        if text not in seen:
+            seen.add(text)
+            texts.append(text)
+    return texts
+
+
+def _fill(mem: Memory, texts: Sequence[str], start: int, stop: int, progress: Progress) -> None:
+    batch = 50
+    for first in range(start, stop, batch):
+        chunk = texts[first : min(first + batch, stop)]
+        messages = []
+        for text in chunk:
+            speaker, said = text.split(": ", 1)
+            messages.append({"role": "user", "name": speaker, "content": said})
+        mem.add(
+            messages,
+            user_id="u0",
+            session_id=f"s{first // batch}",
+            timestamp=_EPOCH + timedelta(minutes=first),
+        )
+        progress("adding the population", min(first + batch, stop), len(texts))
+
+
+def _add_throughput(
+    mem: Memory, gen: TextGenerator, *, batches: int, singles: int
+) -> tuple[float, float]:
+    fresh = [gen.turn() for _ in range(batches * 20 + singles)]
+    started = time.perf_counter()
+    for b in range(batches):
+        chunk = fresh[b * 20 : (b + 1) * 20]
+        mem.add(
+            [{"role": "user", "name": s, "content": t} for s, t in chunk],
+            user_id="u0",
+            session_id=f"new{b}",
+        )
+    batch_rate = batches * 20 / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for s, t in fresh[batches * 20 :]:
+        mem.add([{"role": "user", "name": s, "content": t}], user_id="u0", session_id="one-by-one")
+    single_rate = singles / (time.perf_counter() - started)
+    return batch_rate, single_rate
+
+
+def run_scale(
+    sizes: Sequence[int],
+    *,
+    store: str | None = None,
+    workdir: Path | None = None,
+    cache_dir: Path | None = None,
+    queries: int = 200,
+    add_batches: int = 25,
+    add_singles: int = 100,
+    seed: int = 7,
+    progress: Progress = _quiet,
+) -> dict[str, Any]:
+    """Grow one store through `sizes` memories and measure it at each size."""
+    sizes = sorted(sizes)
+    gen = TextGenerator(seed)
+    texts = _population(gen, sizes[-1])
+    model = OnnxMiniLM()
+    model.load()
+    cached = CachedEmbedder(model, texts, cache_dir or default_cache_dir(), progress)
+    questions = [gen.question() for _ in range(queries)]
+    results: dict[str, Any] = {
+        "sizes": {},
+        "machine": machine_info(),
+        "store": store or "sqlite",
+        "queries": queries,
+        "embedder": model.model_id,
+    }
+    with _location(store, workdir) as location:
+        done = 0
+        for size in sizes:
+            with Memory(store=location, embedder=cached) as mem:
+                _fill(mem, texts, done, size, progress)
+                done = size
+            started = time.perf_counter()
+            fresh_model = OnnxMiniLM()
+            with Memory(store=location, embedder=fresh_model) as mem:
+                mem.search(questions[0], user_id="u0", limit=10)
+                cold = time.perf_counter() - started
+                latencies = []
+                for i, question in enumerate(questions):
+                    began = time.perf_counter()
+                    mem.search(question, user_id="u0", limit=10)
+                    latencies.append((time.perf_counter() - began) * 1000)
+                    progress(f"searching at {size:,}", i + 1, len(questions))
+                batch_rate, single_rate = _add_throughput(
+                    mem, gen, batches=add_batches, singles=add_singles
+                )
+                disk = mem.stats().disk_bytes
+            results["sizes"][str(size)] = {
+                "search_ms": _percentiles(latencies),
+                "add_per_s": batch_rate,
+                "add_one_per_s": single_rate,
+                "peak_rss_mb": _peak_rss_mb(),
+                "disk_mb": disk / 1e6,
+                "cold_start_s": cold,
+            }
+            done += add_batches * 20 + add_singles
+    return results
+
+
+def render_scale_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write `scale.md` and `scale_latency.png` / `scale_memory.png` from a results dict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = sorted(results["sizes"], key=int)
+    rows = [results["sizes"][s] for s in sizes]
+    lines = [
+        "| memories | search p50 ms | p95 ms | p99 ms | add msg/s (batch of 20) | add msg/s (one by one) "
+        "| peak RSS MB | disk MB | cold start s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size, row in zip(sizes, rows, strict=True):
+        ms = row["search_ms"]
+        lines.append(
+            f"| {int(size):,} | {ms['p50']:.1f} | {ms['p95']:.1f} | {ms['p99']:.1f} "
+            f"| {row['add_per_s']:.0f} | {row['add_one_per_s']:.0f} | {row['peak_rss_mb']:.0f} "
+            f"| {row['disk_mb']:.0f} | {row['cold_start_s']:.2f} |"
+        )
+    machine = results["machine"]
+    text = (
+        "# engramdb scale benchmark\n\n"
+        f"Store: {results['store']}; embedder: {results['embedder']}; {results['queries']} queries "
+        f"per size, one user scope; machine: {machine.get('cpu_count')} CPUs, "
+        f"{machine.get('platform')}, Python {machine.get('python')}.\n\n" + "\n".join(lines) + "\n"
+    )
+    md = out / "scale.md"
+    md.write_text(text, encoding="utf-8")
+    xs = [int(s) for s in sizes]
+    paths = [md]
+    for name, series, label in (
+        (
+            "scale_latency.png",
+            [
+                ("p50", [r["search_ms"]["p50"] for r in rows]),
+                ("p95", [r["search_ms"]["p95"] for r in rows]),
+                ("p99", [r["search_ms"]["p99"] for r in rows]),
+            ],
+            "search latency (ms)",
+        ),
+        (
+            "scale_memory.png",
+            [
+                ("peak RSS", [r["peak_rss_mb"] for r in rows]),
+                ("disk", [r["disk_mb"] for r in rows]),
+            ],
+            "MB",
+        ),
+    ):
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        for legend, ys in series:
+            ax.plot(xs, ys, marker="o", label=legend)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("memories in the scope")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / name, metadata={"Software": None})
+        plt.close(fig)
+        paths.append(out / name)
+    return paths
