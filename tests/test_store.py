@@ -258,3 +258,33 @@ def test_store_filters_every_read_by_tenant(mem: Memory) -> None:
     assert store.lexical_search(flt, ["secret"], 10) == []
     assert store.vector_search(flt, np.ones(384, np.float32) / np.sqrt(384), 10) == []
     assert mem.get(memory_id).text == "user: tenant default secret"
+
+
+def test_malformed_import_names_the_line_and_imports_nothing(
+    mem: Memory, tmp_path: Path, embedder: OnnxMiniLM
+) -> None:
+    from engramdb import InvalidInput
+
+    mem.add("I keep bees", user_id="ana")
+    good = tmp_path / "good.jsonl"
+    mem.export_jsonl(good, user_id="ana")
+    lines = good.read_text().splitlines()
+    memory_line = next(i for i, line in enumerate(lines) if '"record": "memory"' in line)
+    record = json.loads(lines[memory_line])
+    for broken in (
+        {**record, "vector": record["vector"][:40]},  # wrong length
+        {k: v for k, v in record.items() if k != "text"},  # missing field
+        {**record, "kind": "dream"},  # bad value
+    ):
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(
+            "\n".join([*lines[:memory_line], json.dumps(broken), *lines[memory_line + 1 :]])
+        )
+        with Memory(str(tmp_path / f"t{len(str(broken))}.sqlite"), embedder=embedder) as other:
+            with pytest.raises(InvalidInput) as caught:
+                other.import_jsonl(bad)
+            assert caught.value.field == f"bad.jsonl:{memory_line + 1}"
+            assert other.stats().episodes == 0 and other.stats().memories == {}
+    bad.write_bytes(b'{"record": "header", "format": "engramdb.jsonl", "version": 1}\n\xff\xfe')
+    with pytest.raises(InvalidInput, match="UTF-8"):
+        mem.import_jsonl(bad)

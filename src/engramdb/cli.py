@@ -24,6 +24,7 @@ from engramdb.bench.cli import bench_app
 from engramdb.errors import EngramError, InvalidInput
 from engramdb.memory import Memory
 from engramdb.models.embed import embedder_from_spec
+from engramdb.server.cli import register as register_server_commands
 from engramdb.types import Hit, MemoryRecord
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(bench_app, name="bench")
+register_server_commands(app)  # serve, mcp, keys create|list|revoke
 out = Console()
 err = Console(stderr=True)
 

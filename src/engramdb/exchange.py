@@ -8,7 +8,8 @@ Format `engramdb.jsonl` version 1, one JSON object per line, each with a `record
 - `memory`: a `MemoryRecord` plus `vector` (encoded as the header says);
 - `history`: a `HistoryEntry`; `entity`: an `Entity`; `edge`: an `Edge`.
 
-Import writes into the importing `Memory`'s tenant. Ids are kept when importing into the source
+Import runs in one transaction: a malformed record (named by its line) imports nothing. It
+writes into the importing `Memory`'s tenant. Ids are kept when importing into the source
 tenant; into another tenant they are mapped to stable new ids (uuid5), so a file can be imported
 into several tenants of one database. Records already present are skipped, so an import can be
 re-run. Vectors are reused when the embedding model matches, otherwise the text is re-embedded.
@@ -17,6 +18,7 @@ re-run. Vectors are reused when the embedding model matches, otherwise the text 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import uuid
 from collections.abc import Iterator
@@ -114,6 +116,7 @@ class _Importer:
         self.remap = header.get("tenant_id") != tenant_id
         self.same_model = header.get("embedding_model") == embedder.model_id
         self.imported_memories: set[str] = set()
+        self.known_entities: set[str] | None = None
         self.count = 0
 
     def id(self, old: str) -> str:
@@ -156,7 +159,10 @@ class _Importer:
             for i, r in todo
         ]
         if self.same_model and all(v is not None for v in vectors_in):
-            vectors = np.stack([np.frombuffer(base64.b64decode(v), "<f4") for v in vectors_in])
+            decoded = [np.frombuffer(base64.b64decode(v, validate=True), "<f4") for v in vectors_in]
+            if any(v.shape != (self.embedder.dim,) for v in decoded):
+                raise InvalidInput("vector", f"expected {self.embedder.dim} float32 values")
+            vectors = np.stack(decoded)
         else:
             vectors = self.embedder.embed([m.text for m in memories])
         self.store.insert_memories(memories, vectors.astype(np.float32))
@@ -180,10 +186,14 @@ class _Importer:
         self.count += len(kept)
 
     def entities(self, rows: list[dict[str, Any]]) -> None:
-        self.store.upsert_entities(
-            [Entity.model_validate(self.scoped({**r, "id": self.id(r["id"])})) for r in rows]
-        )
-        self.count += len(rows)
+        entities = [Entity.model_validate(self.scoped({**r, "id": self.id(r["id"])})) for r in rows]
+        if self.known_entities is None:
+            everyone = MemoryFilter(tenant_id=self.tenant_id, user_id=None)
+            self.known_entities = {e.id for e in self.store.list_entities(everyone)}
+        fresh = [e for e in entities if e.id not in self.known_entities]
+        self.store.upsert_entities(fresh)
+        self.known_entities.update(e.id for e in fresh)
+        self.count += len(fresh)
 
     def edges(self, rows: list[dict[str, Any]]) -> None:
         edges = [
@@ -206,21 +216,36 @@ class _Importer:
 
 
 def _read(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+    with path.open(encoding="utf-8", errors="strict") as lines:
+        number = 0
+        while True:
+            number += 1
+            try:
+                line = next(lines, None)
+            except UnicodeDecodeError:
+                raise InvalidInput(f"{path.name}:{number}", "not UTF-8 text") from None
+            if line is None:
+                return
             if not line.strip():
                 continue
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"{path.name}:{number}", f"not JSON: {exc.msg}") from None
+            except RecursionError:
+                raise InvalidInput(f"{path.name}:{number}", "JSON nested too deeply") from None
             if not isinstance(data, dict) or "record" not in data:
                 raise InvalidInput(f"{path.name}:{number}", "not an engramdb record")
             yield number, data
 
 
 def import_jsonl(store: Store, embedder: Embedder, tenant_id: str, path: Path) -> int:
-    """Import an export file; see the module docstring for the rules."""
+    """Import an export file in one transaction; see the module docstring for the rules.
+
+    Raises:
+        InvalidInput: the file is not an export, or a record is malformed (named by its line);
+            nothing is imported then.
+    """
     if not path.exists():
         raise InvalidInput("path", f"no such file: {path}")
     records = _read(path)
@@ -238,18 +263,28 @@ def import_jsonl(store: Store, embedder: Embedder, tenant_id: str, path: Path) -
         "edge": importer.edges,
     }
     pending: list[dict[str, Any]] = []
-    kind = ""
-    for number, data in records:
-        record = data.pop("record")
-        if record not in handlers:
-            raise InvalidInput(f"{path.name}:{number}", f"unknown record type {record!r}")
-        if record != kind or len(pending) >= 256:
-            if pending:
-                with store.transaction():
-                    handlers[kind](pending)
-            pending, kind = [], record
-        pending.append(data)
-    if pending:
-        with store.transaction():
+    kind, first_line = "", 0
+
+    def flush() -> None:
+        try:
             handlers[kind](pending)
+        except InvalidInput as exc:
+            where = f"{path.name}:{first_line}"
+            raise InvalidInput(where, f"{kind} record: {exc.field}: {exc.problem}") from None
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            problem = f"malformed {kind} record: {type(exc).__name__}: {exc}"
+            raise InvalidInput(f"{path.name}:{first_line}", problem) from None
+
+    with store.transaction():
+        for number, data in records:
+            record = data.pop("record")
+            if record not in handlers:
+                raise InvalidInput(f"{path.name}:{number}", f"unknown record type {record!r}")
+            if record != kind or len(pending) >= 256:
+                if pending:
+                    flush()
+                pending, kind, first_line = [], record, number
+            pending.append(data)
+        if pending:
+            flush()
     return importer.count

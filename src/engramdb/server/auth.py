@@ -84,7 +84,9 @@ def check_scope(value: object) -> KeyScope:
     raise InvalidInput("scope", f"unknown scope {value!r} (expected one of {', '.join(SCOPES)})")
 
 
-def create_key(store: Store, *, tenant_id: str, scope: str = "write", name: str = "") -> tuple[ApiKey, str]:
+def create_key(
+    store: Store, *, tenant_id: str, scope: str = "write", name: str = ""
+) -> tuple[ApiKey, str]:
     """Make and store a new key; returns it and its secret, which is never stored.
 
     Raises:
@@ -112,11 +114,15 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
     """
     challenge = {"WWW-Authenticate": 'Bearer realm="engramdb"'}
     if not authorization:
-        raise ApiError(401, "unauthorized", "missing Authorization: Bearer <key> header", headers=challenge)
+        raise ApiError(
+            401, "unauthorized", "missing Authorization: Bearer <key> header", headers=challenge
+        )
     kind, _, secret = authorization.strip().partition(" ")
     secret = secret.strip()
     if kind.lower() != "bearer" or not secret:
-        raise ApiError(401, "unauthorized", "expected Authorization: Bearer <key>", headers=challenge)
+        raise ApiError(
+            401, "unauthorized", "expected Authorization: Bearer <key>", headers=challenge
+        )
     key = store.api_key_by_hash(hash_key(secret))
     if key is None or key.revoked_at is not None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key", headers=challenge)

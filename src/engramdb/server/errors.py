@@ -117,18 +117,29 @@ def field_path(loc: Sequence[int | str]) -> str | None:
 def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
-    # the deepest location names the field best (a union reports every branch it tried)
-    first = max(errors, key=lambda e: len(e.get("loc", ())), default=None) or {
-        "loc": ("body",), "msg": "invalid request", "type": ""
-    }
-    loc = tuple(first.get("loc", ()))
-    if first.get("type") == "json_invalid":
+    if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "invalid_json", "the body is not valid JSON", "body")
-    field = field_path(loc) or ("body" if loc[:1] == ("body",) else None)
+    if isinstance(exc.body, bytes | bytearray) and exc.body:
+        # FastAPI parses only JSON media types: anything else arrives here unread
+        return error_response(
+            415, "unsupported_media_type", "send the body as JSON (Content-Type: application/json)",
+            "body",
+        )  # fmt: skip
+    # one problem per field: a union reports every branch it tried, the deepest names it best
+    by_field: dict[str, dict[str, Any]] = {}
+    for error in sorted(errors, key=lambda e: -len(e.get("loc", ()))):
+        loc = tuple(error.get("loc", ()))
+        name = field_path(loc) or ("body" if loc[:1] == ("body",) else "")
+        if not any(
+            known == name or known.startswith((name + ".", name + "[")) for known in by_field
+        ):
+            by_field[name] = dict(error)
+    field, first = next(iter(by_field.items()), ("body", {"msg": "invalid request"}))
     message = str(first.get("msg", "invalid input"))
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return error_response(422, "invalid_input", message, field)
+    if len(by_field) > 1:
+        more = len(by_field) - 1
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return error_response(422, "invalid_input", message, field or None)
 
 
 def _http(request: Request, exc: Exception) -> Response:

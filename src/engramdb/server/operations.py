@@ -126,7 +126,9 @@ def forget(caller: Caller, user_id: str) -> ForgetReceipt:
 
 def stats(caller: Caller, scope: ScopeRequest) -> Stats:
     """`Memory.stats` of a scope (read) or of the whole tenant (admin)."""
-    return caller.memory("stats_tenant" if scope.whole_tenant else "stats").stats(**scope.call_args())
+    return caller.memory("stats_tenant" if scope.whole_tenant else "stats").stats(
+        **scope.call_args()
+    )
 
 
 def export(caller: Caller, scope: ScopeRequest) -> Path:
@@ -154,9 +156,9 @@ def import_(caller: Caller, path: Path) -> Count:
         return Count(count=memory.import_jsonl(path))
     except InvalidInput:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
-        # a record that parses as JSON but not as an engramdb record (missing field, wrong
-        # type, bad vector encoding): the uploader's fault, not the server's
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        # a record that is not an engramdb record (missing field, wrong type, bad vector
+        # encoding, invalid UTF-8, JSON nested too deep): the uploader's fault, not the server's
         raise InvalidInput("body", f"malformed record: {type(exc).__name__}: {exc}") from None
 
 

@@ -77,7 +77,9 @@ class AddRequest(_Scoped):
 class SearchRequest(_Scoped):
     """`Memory.search`: the memories most relevant to a query, best first."""
 
-    query: str = Field(description="What to look for, in plain words.", examples=["where does Ana live?"])
+    query: str = Field(
+        description="What to look for, in plain words.", examples=["where does Ana live?"]
+    )
     kinds: list[MemoryKind] | None = Field(default=None, description="Only these kinds.")
     filters: dict[str, Any] | None = Field(
         default=None, description="Metadata fields that must equal the given values."
@@ -96,14 +98,15 @@ class SearchRequest(_Scoped):
 class ListRequest(_Scoped):
     """`Memory.list`: memories in a scope, oldest first."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)  # query strings are text: not strict
+    # a query string is text: "10" must read as 10
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
     kinds: list[MemoryKind] | None = Field(default=None, description="Only these kinds.")
     status: MemoryStatus | Literal["all"] = Field(
         default="active", description="Only memories with this status, or all."
     )
-    limit: int = Field(default=100, ge=1, le=MAX_LIMIT)
-    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=MAX_LIMIT, description="How many at most.")
+    offset: int = Field(default=0, ge=0, description="How many to skip, for paging.")
 
     def call_args(self) -> dict[str, Any]:
         """Keyword arguments for `Memory.list`."""

@@ -110,4 +110,6 @@ class JobWorker:
         result: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
-        self.tenants.store.finish_job(job.id, status=status, result=result, error=error, now=utcnow())
+        self.tenants.store.finish_job(
+            job.id, status=status, result=result, error=error, now=utcnow()
+        )
