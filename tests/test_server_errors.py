@@ -116,7 +116,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str, str | None]] = [
     ("POST", "/v1/import", {"content": b'{"record": "header", "format": "engramdb.jsonl", "version": 9}\n'},
      422, "invalid_input", "body"),
     ("POST", "/v1/import", {"content": b'{"record": "header", "format": "engramdb.jsonl", "version": 1}\n'
-     b'{"record": "memory", "id": "m1"}\n'}, 422, "invalid_input", "body"),
+     b'{"record": "memory", "id": "m1"}\n'}, 422, "invalid_input", "body:2"),
     ("POST", "/v1/import", {"content": b'{"record": "header", "format": "engramdb.jsonl", "version": 1}\n'
      b'{"record": "planet"}\n'}, 422, "invalid_input", "body:2"),
     ("GET", "/v1/jobs/nope", {}, 404, "not_found", "id"),
