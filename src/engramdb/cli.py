@@ -51,6 +51,7 @@ User = Annotated[str, typer.Option("--user", "-u", help="The user whose memories
 OptUser = Annotated[str | None, typer.Option("--user", "-u", help="Restrict to this user.")]
 Agent = Annotated[str | None, typer.Option("--agent", help="Restrict to this agent.")]
 Session = Annotated[str | None, typer.Option("--session", help="Restrict to this session.")]
+MemoryId = Annotated[str, typer.Argument(help="Memory id.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Embedder = Annotated[
     str,
@@ -229,7 +230,7 @@ def search(
 
 @app.command()
 def get(
-    id: Annotated[str, typer.Argument(help="Memory id.")],
+    id: MemoryId,
     db: Db = DEFAULT_DB,
     store: StoreUrl = None,
     json_out: Json = False,
@@ -288,7 +289,7 @@ def list_(
 
 @app.command()
 def history(
-    id: Annotated[str, typer.Argument(help="Memory id.")],
+    id: MemoryId,
     db: Db = DEFAULT_DB,
     store: StoreUrl = None,
     json_out: Json = False,
@@ -319,7 +320,7 @@ def history(
 
 @app.command()
 def update(
-    id: Annotated[str, typer.Argument(help="Memory id.")],
+    id: MemoryId,
     text: Annotated[str | None, typer.Option(help="New text (re-embedded).")] = None,
     metadata: Annotated[str | None, typer.Option(help="New metadata, a JSON object.")] = None,
     db: Db = DEFAULT_DB,
@@ -340,7 +341,7 @@ def update(
 
 @app.command()
 def delete(
-    id: Annotated[str, typer.Argument(help="Memory id.")],
+    id: MemoryId,
     db: Db = DEFAULT_DB,
     store: StoreUrl = None,
 ) -> None:
