@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from engramdb.errors import InvalidInput
@@ -10,28 +12,66 @@ __all__ = ["PRESETS", "Config", "RetrievalConfig", "preset"]
 
 
 class RetrievalConfig(BaseModel):
-    """How `search` finds and orders memories.
+    """How `search` finds and orders memories (the defaults are the `default` preset).
 
-    Each channel proposes `candidates` memories; reciprocal rank fusion (Cormack et al., 2009)
-    combines them with the channel weights; `neighbours` turns on either side of an episodic hit
-    are appended after it, in session order.
+    The query is read first: speakers of the user's memories that it names leave its text and
+    become a prior (`speaker_names`); the dates it names become windows over when memories were
+    said. Each channel (BM25 over the memories' text and context, cosine over their vectors,
+    Personalized PageRank over the entity graph from the entities the query names) proposes
+    `candidates` memories; `fusion` combines them with the channel weights: "convex" (a weighted
+    sum of normalised scores, Bruch et al., 2023) or "rrf" (reciprocal ranks, Cormack et al.,
+    2009, with `rrf_k`). The `rescore_depth` best are then re-scored with the speaker, time and
+    question priors (`retrieve/rescore.py`, on the scale of the convex fusion); `neighbours` turns
+    on either side of an episodic hit are appended after it, in session order.
+
+    The weights of `default` were chosen by leave-one-conversation-out on the LoCoMo development
+    split (`benchmarks/locomo.md`); every prior is switched off by a weight of 0.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "default"
-    dense_weight: float = Field(default=1.0, ge=0)
+    dense_weight: float = Field(default=0.7, ge=0)
     lexical_weight: float = Field(default=1.0, ge=0)
+    graph_weight: float = Field(default=0.3, ge=0)
+    fusion: Literal["convex", "rrf"] = "convex"
     rrf_k: int = Field(default=60, ge=1)
     candidates: int = Field(default=100, ge=1)
+    speaker_names: bool = True
+    speaker_weight: float = Field(default=0.3, ge=0)
+    time_weight: float = Field(default=1.0, ge=0)
+    question_weight: float = Field(default=0.2, ge=0)
+    rescore_depth: int = Field(default=50, ge=1)
     neighbours: int = Field(default=0, ge=0)
+
+    @property
+    def rescores(self) -> bool:
+        """Whether any prior re-scores the shortlist."""
+        return bool(
+            (self.speaker_names and self.speaker_weight) or self.time_weight or self.question_weight
+        )
+
+
+def _plain(name: str, *, dense_weight: float, lexical_weight: float) -> RetrievalConfig:
+    """A baseline: the query taken as it is, reciprocal rank fusion, no prior."""
+    return RetrievalConfig(
+        name=name,
+        dense_weight=dense_weight,
+        lexical_weight=lexical_weight,
+        graph_weight=0.0,
+        fusion="rrf",
+        speaker_names=False,
+        speaker_weight=0.0,
+        time_weight=0.0,
+        question_weight=0.0,
+    )
 
 
 PRESETS: dict[str, RetrievalConfig] = {
     "default": RetrievalConfig(),
-    "hybrid": RetrievalConfig(name="hybrid"),
-    "bm25": RetrievalConfig(name="bm25", dense_weight=0.0),
-    "dense": RetrievalConfig(name="dense", lexical_weight=0.0),
+    "hybrid": _plain("hybrid", dense_weight=1.0, lexical_weight=1.0),
+    "bm25": _plain("bm25", dense_weight=0.0, lexical_weight=1.0),
+    "dense": _plain("dense", dense_weight=1.0, lexical_weight=0.0),
 }
 
 

@@ -56,7 +56,8 @@ def locomo(
         str,
         typer.Option(
             help="Comma-separated retrieval presets, or bm25-ref (the harness's reference BM25); "
-            f"known: {', '.join(available_methods())}."
+            f"known: {', '.join(available_methods())}. A preset may change fields for an "
+            "ablation: default:time_weight=0, default:key_turns=0."
         ),
     ] = "default",
     json_out: Annotated[
@@ -70,11 +71,21 @@ def locomo(
         typer.Option(help="Keep the per-conversation SQLite stores here; default: a temp dir."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    loco: Annotated[
+        bool,
+        typer.Option(
+            "--loco",
+            help="Also choose the first method's weights by leave-one-conversation-out.",
+        ),
+    ] = False,
 ) -> None:
     """Evidence recall@k of `search` on LoCoMo, per category, method and conversation.
 
     Example: engramdb bench locomo --data locomo_dev.json --method bm25,dense,default
     --json out/locomo.json --report out/
+
+    Ablation: engramdb bench locomo --data locomo_dev.json --loco
+    --method default,default:speaker_weight=0,default:key_turns=0
     """
     console = Console()
     try:
@@ -89,6 +100,7 @@ def locomo(
             workdir=workdir,
             console=console,
             progress=not quiet,
+            loco=loco,
         )
         if json_out is not None:
             _write_json(results, json_out)

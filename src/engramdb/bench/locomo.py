@@ -16,6 +16,13 @@ ids ("D:11:26", "D30:05", "D8:6; D9:17", "D") are parsed leniently into "D<int>:
 that needed fixing and yielded ids counts as repaired, a fragment that yields no id as dropped.
 The harness never reads `observation`, `session_summary` or `event_summary`: they leak answers.
 
+A method is a retrieval preset, optionally with fields changed after colons, for ablations:
+`default:time_weight=0` is `default` without the time prior, `default:key_turns=0` is `default`
+over memories keyed without context (`key_turns` is the ingest setting, `IngestConfig`; the
+conversations are ingested once per distinct ingest setting). With `loco`, the weights of the
+first `Memory` method are also chosen by leave-one-conversation-out (`engramdb.bench.tune`) and
+the results carry them under "loco".
+
 `bm25-ref` is not a `Memory` preset: it scores the turns inside the harness with the reference
 BM25 of the data README (`bm25_index` / `bm25_scores`; S. Robertson and H. Zaragoza, "The
 Probabilistic Relevance Framework: BM25 and Beyond", Foundations and Trends in Information
@@ -75,8 +82,9 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from engramdb.config import PRESETS, preset
+from engramdb.config import PRESETS, RetrievalConfig, preset
 from engramdb.errors import InvalidInput
+from engramdb.ingest.slots import IngestConfig
 
 if TYPE_CHECKING:
     from engramdb.models.embed import Embedder
@@ -95,6 +103,7 @@ __all__ = [
     "bm25_index",
     "bm25_scores",
     "load_conversations",
+    "method_configs",
     "parse_evidence",
     "parse_ks",
     "parse_methods",
@@ -444,11 +453,59 @@ def available_methods() -> list[str]:
     return [*PRESETS, REFERENCE_METHOD]
 
 
+def _value(text: str) -> bool | int | float | str:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def method_configs(method: str) -> tuple[RetrievalConfig, IngestConfig]:
+    """The retrieval and ingest settings of a method: "preset" or "preset:field=value:...".
+
+    A field is one of `RetrievalConfig` or `key_turns` (of `IngestConfig`).
+
+    Raises:
+        InvalidInput: unknown preset or field, or a value the field does not accept.
+    """
+    name, *changes = method.split(":")
+    retrieval = preset(name.strip())
+    retrieval_update: dict[str, Any] = {}
+    ingest_update: dict[str, Any] = {}
+    for change in changes:
+        field, sep, raw = change.partition("=")
+        field = field.strip()
+        if not sep:
+            raise InvalidInput("method", f"expected field=value, got {change!r} in {method!r}")
+        if field == "key_turns":
+            ingest_update[field] = _value(raw.strip())
+        elif field in RetrievalConfig.model_fields and field != "name":
+            retrieval_update[field] = _value(raw.strip())
+        else:
+            raise InvalidInput("method", f"unknown field {field!r} in {method!r}")
+    try:
+        retrieval = RetrievalConfig.model_validate(
+            {**retrieval.model_dump(), **retrieval_update, "name": method}
+            if retrieval_update
+            else retrieval.model_dump()
+        )
+        ingest = IngestConfig.model_validate(ingest_update)
+    except ValueError as exc:
+        raise InvalidInput("method", f"bad value in {method!r}: {exc}") from None
+    return retrieval, ingest
+
+
 def parse_methods(text: str | Sequence[str]) -> list[str]:
     """Comma-separated method names, de-duplicated in order.
 
     Raises:
-        InvalidInput: empty, or a name that is neither a preset nor `bm25-ref`.
+        InvalidInput: empty, or a name that is neither a preset (with valid field changes) nor
+            `bm25-ref`.
     """
     parts = text.split(",") if isinstance(text, str) else list(text)
     methods = list(dict.fromkeys(p.strip() for p in parts if p.strip()))
@@ -457,7 +514,7 @@ def parse_methods(text: str | Sequence[str]) -> list[str]:
     for method in methods:
         if method != REFERENCE_METHOD:
             try:
-                preset(method)
+                method_configs(method)
             except InvalidInput as exc:
                 raise InvalidInput("method", f"{exc.problem} or {REFERENCE_METHOD!r}") from None
     return methods
@@ -539,13 +596,14 @@ def _ingest(
     embedder: Embedder | None,
     totals: _Ingest,
     advance: Callable[[], None],
+    ingest_config: IngestConfig | None = None,
 ) -> None:
     """Write `conversation` into a fresh store at `path`: one `add` per session."""
     from engramdb import Memory
 
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
-    with Memory(str(path), embedder=embedder) as memory:
+    with Memory(str(path), embedder=embedder, ingest_config=ingest_config) as memory:
         for session in conversation.sessions:
             messages = [turn_message(turn) for turn in session.turns]
             start = time.perf_counter()
@@ -568,11 +626,11 @@ def _search_memory(
     ks: Sequence[int],
     advance: Callable[[], None],
 ) -> list[_Scored]:
-    """Score every question of `conversation` with `Memory.search` under preset `method`."""
+    """Score every question of `conversation` with `Memory.search` under `method`."""
     from engramdb import Memory
     from engramdb.config import Config
 
-    config = Config(retrieval=preset(method))
+    config = Config(retrieval=method_configs(method)[0])
     with Memory(str(path), embedder=embedder, config=config) as memory:
 
         def search(question: str) -> list[str | None]:
@@ -601,7 +659,8 @@ def _method_result(
             "turn_text": '<speaker> said, "<text>" and shared <blip_caption>',
         }
     else:
-        config = preset(method).model_dump(mode="json")
+        retrieval, ingest_config = method_configs(method)
+        config = {**retrieval.model_dump(mode="json"), "key_turns": ingest_config.key_turns}
     ms = [s.ms for s in scored] or [0.0]
     return {
         "method": method,
@@ -673,6 +732,7 @@ def run_locomo(
     embedder: Embedder | None = None,
     console: Console | None = None,
     progress: bool = True,
+    loco: bool = False,
 ) -> dict[str, Any]:
     """Ingest each conversation once, search every question with each method, score recall@k.
 
@@ -686,6 +746,8 @@ def run_locomo(
         embedder: shared by every `Memory`; default: `OnnxMiniLM()`.
         console: where progress bars go.
         progress: show progress bars.
+        loco: also choose the weights of the first `Memory` method by leave-one-conversation-out
+            (`engramdb.bench.tune.loco`); the results carry them under "loco".
 
     Returns:
         The results object described in the module docstring.
@@ -705,8 +767,12 @@ def run_locomo(
         embedder.embed(["warm-up"])  # load the model now, outside the timed ingest
 
     scored: dict[str, list[_Scored]] = {m: [] for m in methods}
-    ingest = _Ingest()
+    # one store per conversation and distinct ingest setting, shared by the methods that use it
+    ingest_of = {m: method_configs(m)[1] for m in memory_methods}
+    settings = list(dict.fromkeys(ingest_of.values()))
+    ingests = {setting: _Ingest() for setting in settings}
     reference_ingest = _Ingest()
+    loco_sets: list[Any] = []
     bar = Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
@@ -717,10 +783,25 @@ def run_locomo(
     )
     with bar, _work_dir(workdir) as work:
         for conv in conversations:
-            path = work / f"{conv.sample_id}.sqlite"
-            if memory_methods:
+            paths = {
+                setting: work / f"{conv.sample_id}{_store_suffix(setting)}.sqlite"
+                for setting in settings
+            }
+            for setting, path in paths.items():
                 task = bar.add_task(f"{conv.sample_id} ingest", total=len(conv.sessions))
-                _ingest(conv, path, embedder, ingest, partial(bar.advance, task))
+                _ingest(conv, path, embedder, ingests[setting], partial(bar.advance, task), setting)
+            if loco and memory_methods and embedder is not None:
+                from engramdb.bench.tune import candidate_sets
+
+                first = memory_methods[0]
+                task = bar.add_task(f"{conv.sample_id} loco", total=len(conv.questions))
+                loco_sets += candidate_sets(
+                    [conv],
+                    {conv.sample_id: paths[ingest_of[first]]},
+                    embedder,
+                    method_configs(first)[0],
+                    partial(bar.advance, task),
+                )
             for method in methods:
                 task = bar.add_task(f"{conv.sample_id} {method}", total=len(conv.questions))
                 advance = partial(bar.advance, task)
@@ -731,10 +812,11 @@ def run_locomo(
                     reference_ingest.messages += len(conv.turns)
                     scored[method] += _score_questions(conv, search, ks, advance)
                 else:
+                    path = paths[ingest_of[method]]
                     scored[method] += _search_memory(conv, path, embedder, method, ks, advance)
 
     all_questions = [q for conv in conversations for q in conv.questions]
-    return {
+    results: dict[str, Any] = {
         "benchmark": "locomo-evidence-recall",
         "data": str(data),
         "conversations": [c.sample_id for c in conversations],
@@ -751,8 +833,23 @@ def run_locomo(
         "engramdb_version": _version(),
         "methods": {
             m: _method_result(
-                m, scored[m], ks, reference_ingest if m == REFERENCE_METHOD else ingest, evidence
+                m,
+                scored[m],
+                ks,
+                reference_ingest if m == REFERENCE_METHOD else ingests[ingest_of[m]],
+                evidence,
             )
             for m in methods
         },
     }
+    if loco_sets:
+        from engramdb.bench.tune import loco as choose
+
+        results["loco"] = {"method": memory_methods[0], **choose(loco_sets)}
+    return results
+
+
+def _store_suffix(setting: IngestConfig) -> str:
+    """ "" for the default ingest, else its changed fields ("-key_turns=0")."""
+    changed = setting.model_dump(exclude_defaults=True)
+    return "".join(f"-{k}={v}" for k, v in sorted(changed.items()))

@@ -3,7 +3,10 @@
 `render_report(results, out_dir)` writes `locomo.md`, `locomo_recall.png` (overall recall@k, one
 line per method) and `locomo_by_category.png` (grouped bars of R@10 per category and method).
 The markdown depends on the results object only (the shape documented in `engramdb.bench.locomo`),
-so the same JSON always renders the same bytes. Recall is shown in percent.
+so the same JSON always renders the same bytes. Recall is shown in percent. Besides the tables of
+every method it holds, when the run has them: an ablation table (each method "base:field=value"
+against its base method), the leave-one-conversation-out choice of weights ("loco"), and the
+published reference figures of LoCoMo next to this run's.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ __all__ = [
     "MARKDOWN_NAME",
     "PLOT_BY_CATEGORY_NAME",
     "PLOT_RECALL_NAME",
+    "PUBLISHED",
+    "ablation_rows",
     "comparison_rows",
     "comparison_table",
     "markdown_report",
@@ -119,6 +124,120 @@ def _spread_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+#: Published evidence recall on LoCoMo, turn-level units, the question as the query (percent).
+PUBLISHED: tuple[tuple[str, str, float, float], ...] = (
+    ("BM25 (k1=1.5, b=0.75), data README", "all 10 conversations", 45.7, 53.3),
+    ("DRAGON dense retriever, LoCoMo paper (Table 3)", "all 10 conversations", 56.7, 66.2),
+    ("BM25 (k1=1.5, b=0.75), data README", "development split", 47.1, 54.9),
+)
+_ABLATION_CATEGORIES = (1, 2)
+
+
+def _delta(new: float | None, old: float | None) -> str:
+    if new is None or old is None:
+        return _DASH
+    return f"{100.0 * (new - old):+.1f}"
+
+
+def ablation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Each "base:field=value" method against its base: change of R@5 / R@10 in points."""
+    methods = results["methods"]
+    heads = _headline_ks(results)
+    label = " / ".join(f"R@{k}" for k in heads)
+    header = ["method", "changes", f"overall {label}", f"Δ overall {label}"]
+    header += [f"Δ {_category_label(c)}" for c in _ABLATION_CATEGORIES]
+    rows = []
+    for name, method in methods.items():
+        base_name, _, changes = name.partition(":")
+        base = methods.get(base_name)
+        if not changes or base is None:
+            continue
+        cells = [
+            name,
+            changes.replace(":", ", "),
+            " / ".join(_pct(_recall(method["overall"], k)) for k in heads),
+            " / ".join(
+                _delta(_recall(method["overall"], k), _recall(base["overall"], k)) for k in heads
+            ),
+        ]
+        for c in _ABLATION_CATEGORIES:
+            new, old = method["by_category"].get(str(c)), base["by_category"].get(str(c))
+            cells.append(" / ".join(_delta(_recall(new, k), _recall(old, k)) for k in heads))
+        rows.append(cells)
+    return header, rows
+
+
+def _loco_lines(loco: dict[str, Any]) -> list[str]:
+    names = list(loco["grid"])
+    header = ["held-out conversation", "questions", *names, "held-out R@5", "held-out R@10"]
+    rows = []
+    for sample, fold in loco["folds"].items():
+        rows.append(
+            [sample, str(fold["questions"])]
+            + [f"{fold['weights'][n]:g}" for n in names]
+            + [_pct(fold["recall@5"]), _pct(fold["recall@10"])]
+        )
+    held = loco["held_out"]
+    recalls = [(f["recall@5"], f["recall@10"]) for f in loco["folds"].values()]
+    lines = [
+        "",
+        "## Weights by leave-one-conversation-out",
+        "",
+        f"The weights of `{loco['method']}` ({', '.join(names)}; `lexical_weight` is 1) are "
+        "chosen on a grid by the mean of R@5 and R@10 over four conversations and scored on "
+        "the fifth (`engramdb.bench.tune`; candidates ranked in full, without the shortlist "
+        "cut of `rescore_depth`). Grid: "
+        + "; ".join(
+            f"{n} in {{{', '.join(f'{v:g}' for v in vals)}}}" for n, vals in loco["grid"].items()
+        )
+        + ".",
+        "",
+    ]
+    lines += _table(header, rows, "lr" + "r" * (len(header) - 2))
+    lines += [
+        "",
+        f"Held out, over all {sum(f['questions'] for f in loco['folds'].values())} questions: "
+        f"R@5 {_pct(held['recall@5'])}, R@10 {_pct(held['recall@10'])} (per conversation "
+        f"R@5 {_pct(min(r[0] for r in recalls))}-{_pct(max(r[0] for r in recalls))}, "
+        f"R@10 {_pct(min(r[1] for r in recalls))}-{_pct(max(r[1] for r in recalls))}). "
+        "Chosen on all five conversations: "
+        + ", ".join(f"{n}={loco['all']['weights'][n]:g}" for n in names)
+        + f" (R@5 {_pct(loco['all']['recall@5'])}, R@10 {_pct(loco['all']['recall@10'])} "
+        "in sample).",
+    ]
+    return lines
+
+
+def _published_lines(results: dict[str, Any]) -> list[str]:
+    heads = [5, 10]
+    rows = [[name, data, f"{r5:.1f}", f"{r10:.1f}"] for name, data, r5, r10 in PUBLISHED]
+    split = f"this run ({len(results['conversations'])} conversations)"
+    for name, method in results["methods"].items():
+        if ":" in name:
+            continue
+        rows.append(
+            [f"engramdb `{name}`", split] + [_pct(_recall(method["overall"], k)) for k in heads]
+        )
+    if "loco" in results:
+        held = results["loco"]["held_out"]
+        rows.append(
+            [
+                f"engramdb `{results['loco']['method']}`, weights chosen without the conversation",
+                split,
+                _pct(held["recall@5"]),
+                _pct(held["recall@10"]),
+            ]
+        )
+    lines = ["", "## Published figures", ""]
+    lines += _table(["retriever", "data", "R@5", "R@10"], rows, "llrr")
+    lines += [
+        "",
+        "The published figures are for all ten conversations; the development split holds five "
+        "of them, on which the README's BM25 scores 1.4 (R@5) and 1.6 (R@10) points higher.",
+    ]
+    return lines
+
+
 def _method_rows(results: dict[str, Any], method: dict[str, Any]) -> list[list[str]]:
     """Recall@k per category, then overall, for one method."""
     counts = results["questions"]["by_category"]
@@ -147,6 +266,17 @@ def _machine_line(machine: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _command(results: dict[str, Any]) -> str:
+    """The `engramdb bench locomo` invocation that produces these results."""
+    parts = ["engramdb bench locomo", f"--data {results['data']}"]
+    parts.append(f"--method {','.join(results['methods'])}")
+    if _ks(results) != [1, 5, 10, 25, 50]:
+        parts.append(f"--k {','.join(map(str, _ks(results)))}")
+    if "loco" in results:
+        parts.append("--loco")
+    return " ".join(parts)
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     """The whole `locomo.md`, from the results object alone."""
     questions = results["questions"]
@@ -155,6 +285,7 @@ def markdown_report(results: dict[str, Any]) -> str:
     lines = [
         "# LoCoMo evidence recall",
         "",
+        f"- command: `{_command(results)}` (add `--report DIR` to render this page)",
         f"- data: `{results['data']}`: {len(conversations)} conversations "
         f"({', '.join(conversations)}), {questions['total']} questions",
         "- metric: evidence recall@k over the `dia_id`s of the first k hits, in %; a question "
@@ -175,6 +306,18 @@ def markdown_report(results: dict[str, Any]) -> str:
     lines += ["", "## Spread over conversations", ""]
     header, rows = _spread_rows(results)
     lines += _table(header, rows, "l" + "r" * (len(header) - 1))
+    header, rows = ablation_rows(results)
+    if rows:
+        lines += ["", "## Ablation", ""]
+        lines += [
+            "Each row changes one setting of its base method (`base:field=value`); Δ is in "
+            "points of recall against the base, overall and for the two hardest categories.",
+            "",
+        ]
+        lines += _table(header, rows, "ll" + "r" * (len(header) - 2))
+    if "loco" in results:
+        lines += _loco_lines(results["loco"])
+    lines += _published_lines(results)
     for name, method in results["methods"].items():
         config = json.dumps(method["config"], sort_keys=True, separators=(", ", ": "))
         header = ["category", "questions"] + [f"R@{k}" for k in _ks(results)]
@@ -216,6 +359,16 @@ def _figure(width: float, height: float) -> Any:
     return figure
 
 
+def _colour(i: int, n: int) -> str:
+    """Matplotlib's default cycle for up to 10 lines, then the 20 colours of tab20."""
+    if n <= 10:
+        return f"C{i % 10}"
+    from matplotlib import colormaps
+
+    red, green, blue, _ = colormaps["tab20"](i % 20)
+    return f"#{int(red * 255):02x}{int(green * 255):02x}{int(blue * 255):02x}"
+
+
 def _save(figure: Any, path: Path) -> None:
     figure.savefig(path, format="png", bbox_inches="tight", metadata={"Software": None})
 
@@ -225,9 +378,9 @@ def plot_recall_curves(results: dict[str, Any], path: Path) -> None:
     ks = _ks(results)
     figure = _figure(7.0, 4.5)
     axes = figure.add_subplot()
-    for name, method in results["methods"].items():
+    for i, (name, method) in enumerate(results["methods"].items()):
         values = [100.0 * float(method["overall"][f"recall@{k}"]) for k in ks]
-        axes.plot(ks, values, marker="o", label=name)
+        axes.plot(ks, values, marker="o", label=name, color=_colour(i, len(results["methods"])))
     if len(ks) > 1 and ks[-1] / ks[0] >= 10:
         axes.set_xscale("log")
     axes.set_xticks(ks, [str(k) for k in ks])
@@ -254,7 +407,7 @@ def plot_by_category(results: dict[str, Any], path: Path) -> None:
         values = [100.0 * (_recall(method["by_category"].get(c), k) or 0.0) for c in groups]
         values.append(100.0 * float(method["overall"][f"recall@{k}"]))
         offsets = [x - 0.4 + width * (i + 0.5) for x in range(len(labels))]
-        axes.bar(offsets, values, width=width, label=name)
+        axes.bar(offsets, values, width=width, label=name, color=_colour(i, len(methods)))
     axes.set_xticks(range(len(labels)), labels)
     axes.set_ylim(0, 100)
     axes.set_ylabel(f"evidence recall@{k} (%)")

@@ -1,8 +1,19 @@
-"""The read path: candidates from each channel, fused, then expanded to neighbouring turns.
+"""The read path: read the query, gather candidates per channel, fuse, re-score, expand.
 
-Channels are filtered by scope and validity inside the store, before ranking. Later stages
-(entity graph, time windows, decay, reranking) plug in as further channels or re-scorers over
-the fused list.
+1. Read the query (`speakers.py`, `timewin.py`): the speakers it names leave its text, and the
+   dates it names become windows.
+2. Candidates from each channel, filtered by scope and validity inside the store before ranking:
+   BM25 over the memories' text with its context (`MemoryRecord.context`: the turns before an
+   episodic memory) and cosine over their vectors, both for the query without the speakers'
+   names; and Personalized PageRank over the entity graph from the entities the query names
+   (`graph.py`).
+3. Fuse (`fusion.py`): a convex sum of normalised scores, or reciprocal ranks.
+4. Re-score the shortlist with the speaker, time and question priors (`rescore.py`).
+5. Keep one hit per source message (a fact and its own turn say the same thing), and append
+   the `neighbours` turns around each episodic hit.
+
+Cost per query: one embedding of the query, one FTS5 query, one matrix-vector product over the
+user's cached vectors, one read of the shortlist's records; the priors are per-shortlist work.
 """
 
 from __future__ import annotations
@@ -11,12 +22,19 @@ from dataclasses import dataclass
 
 from engramdb.config import RetrievalConfig
 from engramdb.models.embed import Embedder
-from engramdb.retrieve.fusion import rrf
+from engramdb.retrieve.fusion import convex, rrf
+from engramdb.retrieve.graph import graph_candidates
+from engramdb.retrieve.rescore import QueryReading, rescore
+from engramdb.retrieve.speakers import read_speakers
 from engramdb.retrieve.terms import query_terms
+from engramdb.retrieve.timewin import query_windows
 from engramdb.store.base import MemoryFilter, Store
 from engramdb.types import Hit, MemoryRecord
 
-__all__ = ["SearchRequest", "search"]
+__all__ = ["FLOORS", "SearchRequest", "gather", "read_query", "search"]
+
+#: The lower bound of a channel's scores, where it has one (for the convex fusion).
+FLOORS = {"lexical": 0.0, "graph": 0.0}
 
 
 @dataclass(frozen=True)
@@ -48,48 +66,107 @@ def _hit(
     )
 
 
-def _candidates(
-    store: Store, embedder: Embedder, request: SearchRequest, config: RetrievalConfig
+def read_query(
+    store: Store, flt: MemoryFilter, query: str, config: RetrievalConfig
+) -> QueryReading:
+    """The query's text for the channels, the speakers it names and its date windows."""
+    text, speakers = query, tuple[str, ...]()
+    if config.speaker_names and flt.user_id is not None:
+        found = read_speakers(query, store.speakers(flt.tenant_id, flt.user_id))
+        text, speakers = found.text, found.speakers
+    windows = tuple(query_windows(query)) if config.time_weight else ()
+    return QueryReading(text=text, speakers=speakers, windows=windows)
+
+
+def gather(
+    store: Store,
+    embedder: Embedder,
+    flt: MemoryFilter,
+    text: str,
+    config: RetrievalConfig,
 ) -> dict[str, list[tuple[str, float]]]:
+    """Each channel's candidates for the query text: (memory id, raw score), best first."""
     channels: dict[str, list[tuple[str, float]]] = {}
     if config.lexical_weight > 0:
-        channels["lexical"] = store.lexical_search(
-            request.filter, query_terms(request.query), config.candidates
-        )
+        channels["lexical"] = store.lexical_search(flt, query_terms(text), config.candidates)
     if config.dense_weight > 0:
-        vector = embedder.embed([request.query])[0]
-        channels["dense"] = store.vector_search(request.filter, vector, config.candidates)
+        vector = embedder.embed([text])[0]
+        channels["dense"] = store.vector_search(flt, vector, config.candidates)
     return channels
+
+
+def _fuse(
+    channels: dict[str, list[tuple[str, float]]], config: RetrievalConfig
+) -> list[tuple[str, float]]:
+    weights = {
+        "lexical": config.lexical_weight,
+        "dense": config.dense_weight,
+        "graph": config.graph_weight,
+    }
+    if config.fusion == "rrf":
+        ranked = {name: [i for i, _ in scored] for name, scored in channels.items()}
+        return rrf(ranked, weights, config.rrf_k)
+    return convex(channels, weights, FLOORS)
 
 
 def search(
     store: Store, embedder: Embedder, request: SearchRequest, config: RetrievalConfig
 ) -> list[Hit]:
     """The best `request.limit` memories for the query, best first."""
-    channels = _candidates(store, embedder, request, config)
-    fused = rrf(
-        {name: [i for i, _ in ranked] for name, ranked in channels.items()},
-        {"lexical": config.lexical_weight, "dense": config.dense_weight},
-        config.rrf_k,
-    )[: request.limit]
+    reading = read_query(store, request.filter, request.query, config)
+    channels = gather(store, embedder, request.filter, reading.text, config)
+    if config.graph_weight > 0:
+        # the original query: the speakers' names it holds are entities of the graph
+        channels["graph"] = graph_candidates(
+            store, request.filter, [request.query], config.candidates
+        )
+    fused = _fuse(channels, config)
+    depth = max(request.limit, config.rescore_depth) if config.rescores else request.limit
+    shortlist = fused[:depth]
     tenant_id = request.filter.tenant_id
-    records = {m.id: m for m in store.get_memories(tenant_id, [i for i, _ in fused])}
+    records = {m.id: m for m in store.get_memories(tenant_id, [i for i, _ in shortlist])}
+    scored: list[tuple[MemoryRecord, float, dict[str, float]]] = []
+    for memory_id, score in shortlist:
+        memory = records.get(memory_id)
+        if memory is None:
+            continue
+        if config.rescores:
+            final, parts = rescore(
+                memory,
+                score,
+                reading,
+                speaker_weight=config.speaker_weight if config.speaker_names else 0.0,
+                time_weight=config.time_weight,
+                question_weight=config.question_weight,
+            )
+        else:
+            final, parts = score, {}
+        scored.append((memory, final, parts))
+    scored.sort(key=lambda row: -row[1])  # stable: equal scores keep the fused order
+
     raw = {name: dict(ranked) for name, ranked in channels.items()}
     hits: list[Hit] = []
     seen: set[str] = set()
-    for memory_id, score in fused:
-        memory = records.get(memory_id)
-        if memory is None or memory_id in seen:
+    sources: set[str] = set()
+    for memory, score, parts in scored:
+        if len(hits) >= request.limit:
+            break
+        # a fact and the turn it came from say the same thing: one rank for both
+        source = memory.source_episode_ids[0] if memory.source_episode_ids else None
+        if memory.id in seen or (source is not None and source in sources):
             continue
+        if source is not None and memory.kind in ("episodic", "fact"):
+            sources.add(source)
         explained = None
         if request.explain:
-            explained = {name: raw[name][memory_id] for name in raw if memory_id in raw[name]}
+            explained = {name: raw[name][memory.id] for name in raw if memory.id in raw[name]}
+            explained.update(parts)
             explained["fused"] = score
         hits.append(_hit(memory, score, explained, None))
-        seen.add(memory_id)
+        seen.add(memory.id)
         if config.neighbours and memory.kind == "episodic":
             for near in store.session_neighbours(
-                tenant_id, memory_id, before=config.neighbours, after=config.neighbours
+                tenant_id, memory.id, before=config.neighbours, after=config.neighbours
             ):
                 if near.id not in seen:
                     hits.append(
@@ -97,7 +174,7 @@ def search(
                             near,
                             score / 2,
                             {"neighbour": 1.0} if request.explain else None,
-                            memory_id,
+                            memory.id,
                         )
                     )
                     seen.add(near.id)

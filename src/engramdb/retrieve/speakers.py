@@ -1,0 +1,64 @@
+"""Speakers named in a query: who said it is a constraint, not words to match.
+
+An episodic memory's text begins with its speaker ("Caroline: I went to ..."), so a query that
+names a speaker ("When did Caroline go to ...") matches every turn of that speaker by the name
+alone: a short "Caroline: Thanks!" outranks the turn that answers in BM25, and in a small sentence
+embedder such as MiniLM the name dominates the query vector. So a speaker named in the query is
+taken out of the text that the lexical and dense channels see, and used instead as a prior on who
+said the memory (`MemoryRecord.speaker`; the weight lives in `RetrievalConfig.speaker_weight`).
+
+A speaker is matched by its whole name or its first name, case-insensitively, as whole words
+(a possessive "Caroline's" included). Only the speakers of the user's own memories are looked
+for, so a name that is not a speaker (a pet, a city) stays in the query as words to match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["SpeakerQuery", "read_speakers"]
+
+_POSSESSIVE = r"(?:['’]s)?"
+_MIN_NAME = 2
+
+
+@dataclass(frozen=True)
+class SpeakerQuery:
+    """A query with the speakers it names taken out."""
+
+    text: str
+    speakers: tuple[str, ...]
+
+
+def _forms(speaker: str) -> list[str]:
+    """The whole name and its first word (for "Tim Smith": "Tim Smith", "Tim")."""
+    words = speaker.split()
+    forms = [" ".join(words)]
+    if len(words) > 1:
+        forms.append(words[0])
+    return [f for f in forms if len(f) >= _MIN_NAME]
+
+
+def read_speakers(query: str, speakers: Sequence[str]) -> SpeakerQuery:
+    """The speakers among `speakers` that `query` names, and the query without their names.
+
+    When the names are all the query holds, the text is left as it was.
+    """
+    found: list[str] = []
+    text = query
+    for speaker in speakers:
+        forms = _forms(speaker)
+        if not forms:
+            continue
+        alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+        pattern = re.compile(rf"(?<!\w)(?:{alternatives}){_POSSESSIVE}(?!\w)", re.IGNORECASE)
+        stripped, count = pattern.subn(" ", text)
+        if count:
+            found.append(speaker)
+            text = stripped
+    text = " ".join(text.split())
+    if not found or not re.search(r"\w", text):
+        return SpeakerQuery(query, tuple(found))
+    return SpeakerQuery(text, tuple(found))

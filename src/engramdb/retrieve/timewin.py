@@ -1,0 +1,120 @@
+"""Dates named in a query, read as windows over when memories were said.
+
+"What did Maria donate in December 2023?" or "... on 13 October, 2023?" names a period; the
+memories said in it (their `valid_from`, for an episodic memory when the message was said) are
+the likely answers, together with those said in the week after it, when people tell what they
+did ("last weekend I ..."). A memory inside a window gets `RetrievalConfig.time_weight` on top
+of its text score: a prior, not a filter, so a dated question still finds an undated fact.
+
+Only absolute dates are read: a day ("13 October 2023", "October 13, 2023", "2023-10-13"), a
+month ("December 2023"), a year ("in 2022"), and a day or month without a year ("in June",
+"on 3 May"), which matches that day or month of any year. Relative phrases ("last year") are
+left to the text channels: they are relative to when the question is asked, which for a memory
+of a past conversation is not when its words were said. Plain regular expressions, not
+`dateparser`, whose `search_dates` costs milliseconds per query and does not say whether it read
+a day, a month or a year.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+__all__ = ["AFTER", "BEFORE", "DateWindow", "in_windows", "query_windows"]
+
+#: How far before and after the named period a memory still counts as said in it.
+BEFORE = timedelta(days=1)
+AFTER = timedelta(days=7)
+
+_MONTHS: dict[str, int] = {}
+for _number in range(1, 13):
+    _MONTHS[calendar.month_name[_number].lower()] = _number
+    _MONTHS[calendar.month_abbr[_number].lower()] = _number
+_MONTHS["sept"] = 9
+
+_M = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_D = r"(?P<day>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+_Y = r"(?P<year>(?:19|20)\d\d)"
+_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        rf"\b{_Y}-(?P<mnum>0?[1-9]|1[0-2])-{_D}\b",
+        rf"\b{_D}\s+(?:of\s+)?{_M},?\s+{_Y}\b",
+        rf"\b{_M}\s+{_D},?\s+{_Y}\b",
+        rf"\b{_M},?\s+{_Y}\b",
+        rf"\b{_D}\s+(?:of\s+)?{_M}\b",
+        rf"\b{_M}\s+{_D}\b",
+        # a bare month needs a preposition: "may" and "march" are also verbs
+        rf"\b(?:in|during|of|since|until|before|after|by|early|late|mid)[\s-]+{_M}\b",
+        rf"\b{_Y}\b",
+    )
+)
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """A named day, month or year; `year` is None when the query gave none (any year)."""
+
+    year: int | None
+    month: int | None
+    day: int | None
+
+    def span(self, year: int) -> tuple[datetime, datetime] | None:
+        """[start, end) of the named period in `year`, widened by `BEFORE` and `AFTER`."""
+        try:
+            if self.month is None:
+                start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+            elif self.day is None:
+                start = datetime(year, self.month, 1, tzinfo=UTC)
+                end = datetime(year + self.month // 12, self.month % 12 + 1, 1, tzinfo=UTC)
+            else:
+                start = datetime(year, self.month, self.day, tzinfo=UTC)
+                end = start + timedelta(days=1)
+        except ValueError:  # 30 February
+            return None
+        return start - BEFORE, end + AFTER
+
+    def holds(self, moment: datetime) -> bool:
+        """Whether `moment` falls in the (widened) window."""
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        years = [self.year] if self.year is not None else [moment.year - 1, moment.year]
+        for year in years:
+            span = self.span(year)
+            if span is not None and span[0] <= moment < span[1]:
+                return True
+        return False
+
+
+def _window(match: re.Match[str]) -> DateWindow:
+    found = match.groupdict()
+    year = int(found["year"]) if found.get("year") else None
+    month = None
+    if found.get("month"):
+        month = _MONTHS[found["month"].lower()]
+    elif found.get("mnum"):
+        month = int(found["mnum"])
+    day = int(found["day"]) if found.get("day") else None
+    return DateWindow(year, month, day)
+
+
+def query_windows(query: str) -> list[DateWindow]:
+    """The absolute dates `query` names, most specific reading first, without overlaps."""
+    taken: list[tuple[int, int]] = []
+    windows: list[DateWindow] = []
+    for pattern in _PATTERNS:
+        for match in pattern.finditer(query):
+            start, end = match.span()
+            if any(a < end and start < b for a, b in taken):
+                continue
+            taken.append((start, end))
+            window = _window(match)
+            if window not in windows:
+                windows.append(window)
+    return windows
+
+
+def in_windows(moment: datetime | None, windows: list[DateWindow]) -> bool:
+    """Whether `moment` falls in any of `windows` (False without a moment)."""
+    return moment is not None and any(w.holds(moment) for w in windows)

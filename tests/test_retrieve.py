@@ -1,0 +1,185 @@
+"""The read path: query reading, fusion, priors and context keys, with the real embedder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from engramdb import Memory
+from engramdb.config import PRESETS, Config, RetrievalConfig, preset
+from engramdb.ingest.slots import IngestConfig
+from engramdb.models.embed import OnnxMiniLM
+from engramdb.retrieve.fusion import convex, minmax, rrf
+from engramdb.retrieve.rescore import asks
+from engramdb.retrieve.speakers import read_speakers
+from engramdb.retrieve.timewin import DateWindow, in_windows, query_windows
+from engramdb.store.base import MemoryFilter
+
+# ------------------------------------------------------------------------- pure functions
+
+
+def test_speaker_names_leave_the_query_and_other_names_stay() -> None:
+    read = read_speakers("When did Caroline's mentor meet Oscar?", ["Melanie", "Caroline"])
+    assert read.speakers == ("Caroline",)
+    assert read.text == "When did mentor meet Oscar?"
+    both = read_speakers("Did caroline and MELANIE go?", ["Melanie", "Caroline"])
+    assert set(both.speakers) == {"Melanie", "Caroline"} and both.text == "Did and go?"
+    full = read_speakers("What does Tim like?", ["Tim Smith"])
+    assert full.speakers == ("Tim Smith",) and full.text == "What does like?"
+    # a name inside another word is not the speaker; a query of names only stays as it was
+    assert read_speakers("Timothy called", ["Tim"]).speakers == ()
+    assert read_speakers("Caroline", ["Caroline"]).text == "Caroline"
+
+
+def test_dates_in_a_query_become_windows() -> None:
+    assert query_windows("What did Maria donate in December 2023?") == [DateWindow(2023, 12, None)]
+    assert query_windows("What happened on October 13, 2023?") == [DateWindow(2023, 10, 13)]
+    assert query_windows("What happened on 1 February, 2023?") == [DateWindow(2023, 2, 1)]
+    assert query_windows("What did she read in 2022?") == [DateWindow(2022, None, None)]
+    assert query_windows("Where did they go camping in June?") == [DateWindow(None, 6, None)]
+    assert query_windows("What may she do next?") == []  # "may" the verb is no month
+    assert query_windows("What did he do last year?") == []  # relative: left to the words
+
+
+def test_a_window_holds_the_period_and_the_week_after() -> None:
+    december = [DateWindow(2023, 12, None)]
+    assert in_windows(datetime(2023, 12, 10, tzinfo=UTC), december)
+    assert in_windows(datetime(2024, 1, 5, tzinfo=UTC), december)  # "last week I ..."
+    assert not in_windows(datetime(2024, 1, 20, tzinfo=UTC), december)
+    assert not in_windows(datetime(2023, 11, 20, tzinfo=UTC), december)
+    assert not in_windows(None, december)
+    june = [DateWindow(None, 6, None)]
+    assert in_windows(datetime(2021, 6, 3, tzinfo=UTC), june)
+    assert not in_windows(datetime(2021, 8, 3, tzinfo=UTC), june)
+
+
+def test_a_memory_that_only_asks_is_told_apart() -> None:
+    assert asks("Ben: Did you go camping?")
+    assert asks("Ben: Great! Did you go camping? [shares a photo of a tent]")
+    assert not asks("Ben: Did you go? We went camping.")
+
+
+def test_fusions() -> None:
+    lexical = [("a", 8.0), ("b", 4.0)]
+    dense = [("b", 0.9), ("c", 0.5)]
+    assert minmax(lexical, 0.0) == {"a": 1.0, "b": 0.5}
+    assert minmax(dense) == {"b": 1.0, "c": 0.0}
+    assert minmax([("x", 2.0), ("y", 2.0)]) == {"x": 1.0, "y": 1.0}
+    both = {"lexical": lexical, "dense": dense}
+    fused = dict(convex(both, {"lexical": 1.0, "dense": 0.5}, {"lexical": 0.0}))
+    assert fused == pytest.approx({"a": 1.0, "b": 1.0, "c": 0.0})
+    # a channel of weight 0 is left out; reciprocal ranks keep the rank order
+    assert [i for i, _ in convex({"lexical": lexical, "dense": dense}, {"dense": 0.0})] == [
+        "a",
+        "b",
+    ]
+    assert [i for i, _ in rrf({"x": ["a", "b"], "y": ["b"]}, {"x": 1.0, "y": 1.0})] == ["b", "a"]
+
+
+def test_presets_are_frozen_and_baselines_are_single_channel() -> None:
+    assert preset("default") is PRESETS["default"] and preset("default") == RetrievalConfig()
+    with pytest.raises(ValueError):
+        PRESETS["default"].dense_weight = 0.0
+    bm25, dense = preset("bm25"), preset("dense")
+    assert bm25.dense_weight == 0 and not bm25.rescores and not bm25.speaker_names
+    assert dense.lexical_weight == 0 and not dense.rescores
+    assert preset("default").rescores
+
+
+# ------------------------------------------------------------------ with the real embedder
+
+CAMPING = [
+    ("Ana", "I finally finished the pottery bowl for my mother."),
+    ("Ben", "That is lovely. Did you take the kids camping last weekend?"),
+    ("Ana", "Yes! We slept by the lake and the kids loved it."),
+    ("Ben", "I made a pottery vase in my class this week."),
+]
+
+
+def _add(memory: Memory, turns: list[tuple[str, str]], session: str, when: str) -> None:
+    memory.add(
+        [{"role": "user", "name": who, "content": text} for who, text in turns],
+        user_id="u",
+        session_id=session,
+        timestamp=when,
+    )
+
+
+@pytest.fixture
+def chat(store_location: str, embedder: OnnxMiniLM) -> Iterator[Memory]:
+    with Memory(store=store_location, embedder=embedder) as memory:
+        _add(memory, CAMPING, "s1", "2023-05-08T10:00:00Z")
+        yield memory
+
+
+def test_the_store_knows_who_speaks(chat: Memory) -> None:
+    assert chat.store.speakers("default", "u") == ["Ana", "Ben"]
+    stored = chat.list(user_id="u")
+    assert [m.speaker for m in stored] == ["Ana", "Ben", "Ana", "Ben"]
+    assert stored[0].context is None
+    assert stored[2].context == "Ana: " + CAMPING[0][1] + "\nBen: " + CAMPING[1][1]
+
+
+def test_a_named_speaker_prefers_that_speakers_turn(chat: Memory) -> None:
+    assert chat.search("What pottery did Ben make?", user_id="u", limit=1)[0].text.startswith(
+        "Ben: I made a pottery vase"
+    )
+    assert chat.search("What pottery did Ana make?", user_id="u", limit=1)[0].text.startswith(
+        "Ana: I finally finished the pottery bowl"
+    )
+
+
+def test_an_answer_is_found_by_the_question_before_it(chat: Memory) -> None:
+    hits = chat.search("Did Ana take the kids camping?", user_id="u", limit=2, explain=True)
+    assert hits[0].text.startswith("Ana: Yes! We slept by the lake")
+    assert hits[0].channels is not None and hits[0].channels["lexical"] > 0
+    # the turn that only asks is held back behind the answer
+    first = chat.search("camping with the kids", user_id="u", limit=4, explain=True)[0]
+    assert first.text.startswith("Ana: Yes!")
+
+
+def test_context_comes_from_the_store_when_a_session_goes_on(chat: Memory) -> None:
+    _add(chat, [("Ana", "It was the best trip.")], "s1", "2023-05-08T10:05:00Z")
+    last = chat.list(user_id="u")[-1]
+    assert last.context == "Ana: " + CAMPING[2][1] + "\nBen: " + CAMPING[3][1]
+
+
+def test_updating_the_text_keeps_the_context_and_drops_the_old_words(chat: Memory) -> None:
+    answer = chat.list(user_id="u")[2]
+    chat.update(answer.id, text="Ana: We stayed home and baked bread.")
+    flt = MemoryFilter(tenant_id="default", user_id="u")
+    assert all(i != answer.id for i, _ in chat.store.lexical_search(flt, ["lake", "slept"], 5))
+    assert chat.store.lexical_search(flt, ["baked", "bread"], 5)[0][0] == answer.id
+    assert answer.id in {i for i, _ in chat.store.lexical_search(flt, ["camping"], 5)}  # context
+    assert chat.get(answer.id).context == answer.context
+
+
+def test_no_context_when_turned_off(store_location: str, embedder: OnnxMiniLM) -> None:
+    config = IngestConfig(key_turns=0)
+    with Memory(store=store_location, embedder=embedder, ingest_config=config) as memory:
+        _add(memory, CAMPING, "s1", "2023-05-08T10:00:00Z")
+        assert all(m.context is None for m in memory.list(user_id="u"))
+
+
+def test_a_date_in_the_query_narrows_to_its_period(
+    store_location: str, embedder: OnnxMiniLM
+) -> None:
+    with Memory(store=store_location, embedder=embedder) as memory:
+        _add(
+            memory, [("Ana", "I cooked a big pot of chili for friends.")], "s1", "2023-03-04T10:00Z"
+        )
+        _add(
+            memory, [("Ana", "I cooked a pot of chili for the family.")], "s2", "2023-09-02T10:00Z"
+        )
+        for when, month in (("in March 2023", 3), ("in September 2023", 9), ("on 2 September", 9)):
+            hits = memory.search(f"What did Ana cook {when}?", user_id="u", limit=2, explain=True)
+            assert hits[0].valid_from is not None and hits[0].valid_from.month == month
+            assert hits[0].channels is not None and hits[0].channels["time"] > 0
+        plain = Config(retrieval=preset("hybrid"))
+        with Memory(store=store_location, embedder=embedder, config=plain) as raw:
+            hits = raw.search(
+                "What did Ana cook in March 2023?", user_id="u", limit=2, explain=True
+            )
+            assert all("time" not in (h.channels or {}) for h in hits)
