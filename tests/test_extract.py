@@ -1,0 +1,150 @@
+"""The rule-based extractor on the real spaCy pipeline, date resolution and the guard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from engramdb.ingest.dates import is_date_expression, resolve_date
+from engramdb.ingest.extract import Fact
+from engramdb.ingest.guard import locate, support
+from engramdb.ingest.rules import RuleExtractor
+from engramdb.types import Episode, Role, Scope
+
+SAID_AT = datetime(2024, 5, 2, 10, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleExtractor:
+    return RuleExtractor()
+
+
+def _episode(text: str, *, role: Role = "user", name: str | None = "Ana") -> Episode:
+    return Episode(
+        id="e1",
+        scope=Scope(user_id="ana"),
+        role=role,
+        name=name,
+        content=text,
+        occurred_at=SAID_AT,
+        ingested_at=SAID_AT,
+        content_hash=text,
+    )
+
+
+def _facts(rules: RuleExtractor, text: str, **kw: object) -> list[Fact]:
+    return rules.extract([_episode(text, **kw)]).facts  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "slot", "value", "fact_text"),
+    [
+        ("I moved to Denver last month.", "user.home_city", "Denver", "Ana lives in Denver"),
+        ("I live in Berlin.", "user.home_city", "Berlin", "Ana lives in Berlin"),
+        ("I work as a nurse.", "user.job_title", "nurse", "Ana works as a nurse"),
+        ("I work at Google.", "user.employer", "Google", "Ana works at Google"),
+        (
+            "I'm a software engineer at Microsoft.",
+            "user.employer",
+            "Microsoft",
+            "Ana works at Microsoft",
+        ),
+        ("I got promoted to team lead.", "user.job_title", "team lead", "Ana works as a team lead"),
+        ("My husband Tom cooks.", "user.partner", "Tom", "Ana's husband is Tom"),
+        ("I'm married to John.", "user.partner", "John", "Ana's partner is John"),
+        ("My sister Mia is visiting.", "user.sister:mia", "Mia", "Ana's sister is Mia"),
+        ("I'm vegetarian.", "user.diet", "vegetarian", "Ana is vegetarian"),
+        ("I'm 34 years old.", "user.age", "34", "Ana is 34 years old"),
+        ("I'm from Chicago.", "user.hometown", "Chicago", "Ana is from Chicago"),
+        (
+            "My favorite color is blue.",
+            "user.favorite_color",
+            "blue",
+            "Ana's favorite color is blue",
+        ),
+        (
+            "I love hiking in the mountains.",
+            "user.opinion:hik",
+            "likes",
+            "Ana loves hiking in the mountains",
+        ),
+        ("I hate spicy food.", "user.opinion:spicy_food", "dislikes", "Ana hates spicy food"),
+        ("I have a dog named Rex.", "user.dog:rex", "dog named Rex", "Ana has a dog named Rex"),
+    ],
+)
+def test_slot_facts(rules: RuleExtractor, text: str, slot: str, value: str, fact_text: str) -> None:
+    facts = {f.slot: f for f in _facts(rules, text)}
+    assert slot in facts, [f.text for f in facts.values()]
+    assert (facts[slot].value, facts[slot].text) == (value, fact_text)
+    assert not facts[slot].negated
+
+
+@pytest.mark.parametrize(
+    ("text", "slot", "value"),
+    [
+        ("I no longer work at Google.", "user.employer", "Google"),
+        ("I quit my job.", "user.employer", None),
+        ("I don't live in Paris anymore.", "user.home_city", "Paris"),
+        ("I sold my car.", "user.has:car", None),
+        ("I'm not vegetarian anymore.", "user.diet", "vegetarian"),
+    ],
+)
+def test_negations_end_a_slot(
+    rules: RuleExtractor, text: str, slot: str, value: str | None
+) -> None:
+    [fact] = [f for f in _facts(rules, text) if f.slot == slot]
+    assert fact.negated and fact.value == value
+
+
+def test_events_carry_their_date_and_span(rules: RuleExtractor) -> None:
+    text = "Guess what! I ran a marathon last Saturday."
+    [fact] = _facts(rules, text)
+    assert fact.text == "Ana ran a marathon last Saturday"
+    assert fact.valid_from == datetime(2024, 4, 27, tzinfo=UTC)
+    assert text[fact.span[0] : fact.span[1]] == "I ran a marathon last Saturday"
+
+
+@pytest.mark.parametrize(
+    "text", ["I think so, thanks!", "I love it!", "I see.", "Do you like jazz?", "We went home."]
+)
+def test_chatter_gives_no_fact(rules: RuleExtractor, text: str) -> None:
+    assert _facts(rules, text) == []
+
+
+def test_only_the_configured_roles_give_facts_but_all_give_entities(rules: RuleExtractor) -> None:
+    out = rules.extract([_episode("I live in Rome, said nobody. Paris is nice.", role="assistant")])
+    assert out.facts == []
+    assert {m.name for m in out.mentions} >= {"Rome", "Paris"}
+
+
+def test_a_nameless_user_is_called_user(rules: RuleExtractor) -> None:
+    [fact] = _facts(rules, "I live in Oslo.", name=None)
+    assert fact.text == "User lives in Oslo"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("last month", datetime(2024, 4, 1, 10, tzinfo=UTC)),
+        ("yesterday", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        ("two weeks ago", datetime(2024, 4, 18, 10, tzinfo=UTC)),
+        ("in 2019", datetime(2019, 1, 1, tzinfo=UTC)),
+        ("five years", None),
+        ("every day", None),
+    ],
+)
+def test_dates_resolve_against_the_message_time(text: str, expected: datetime | None) -> None:
+    assert resolve_date(text, SAID_AT) == expected
+    assert is_date_expression(text) == (expected is not None)
+
+
+def test_guard_keeps_supported_facts_and_drops_invented_ones() -> None:
+    source = "Honestly I moved to Denver last month for a new job."
+    assert support("Ana moved to Denver", ["Denver"], source, speaker="Ana").ok
+    invented = support("Ana moved to Boston", ["Boston"], source, speaker="Ana")
+    assert not invented.ok and "Boston" in invented.reason
+    padded = support("Ana adopted three cats in Denver", [], source, speaker="Ana")
+    assert not padded.ok and padded.coverage < 0.7
+    assert locate("moved  to denver", source) == (11, 26)
+    assert locate("moved to Boston", source) is None
