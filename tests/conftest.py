@@ -9,8 +9,16 @@ import pytest
 
 from engramdb import Memory
 from engramdb.models.embed import OnnxMiniLM
+from pgserver import PgServer
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One private PostgreSQL with pgvector for the run; if it cannot start, tests fail."""
+    with PgServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +34,9 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty store on each backend."""
     if request.param == "sqlite":
         return str(tmp_path / "engram.sqlite")
+    if request.param == "postgres":
+        server: PgServer = request.getfixturevalue("pg_server")
+        return server.fresh_schema()
     raise AssertionError(f"unknown backend {request.param}")
 
 

@@ -33,7 +33,7 @@ from engramdb.types import (
 __all__ = ["SCHEMA_VERSION", "MemoryFilter", "Store", "Vector", "Vectors"]
 
 #: The schema version this code writes; stores migrate forward to it on open.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Vector = npt.NDArray[np.float32]
 Vectors = npt.NDArray[np.float32]
@@ -104,6 +104,9 @@ class Store(Protocol):
     def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
         """Memories matching the filter, oldest first."""
 
+    def slot_memories(self, flt: MemoryFilter, slots: Sequence[str]) -> list[MemoryRecord]:
+        """Memories the filter admits whose `slot` is one of `slots`, oldest first."""
+
     def memories_for_episodes(
         self, tenant_id: str, episode_ids: Sequence[str]
     ) -> list[MemoryRecord]:
@@ -113,6 +116,11 @@ class Store(Protocol):
         self, tenant_id: str, memory_id: str, *, before: int, after: int
     ) -> list[MemoryRecord]:
         """Active episodic memories next to this one in its session, in session order."""
+
+    def session_tail(
+        self, tenant_id: str, user_id: str, session_id: str, n: int
+    ) -> list[MemoryRecord]:
+        """The last `n` active episodic memories of a session, in session order."""
 
     def delete_memories(self, tenant_id: str, ids: Sequence[str]) -> int:
         """Erase memories, their vectors, text index rows and edges; keep their history."""
@@ -150,6 +158,13 @@ class Store(Protocol):
         self, flt: MemoryFilter, vector: Vector, limit: int
     ) -> list[tuple[str, float]]:
         """Exact cosine search over the memories the filter admits: (id, similarity), best first."""
+
+    def speakers(self, tenant_id: str, user_id: str) -> list[str]:
+        """Who said this user's memories (`MemoryRecord.speaker`), most memories first.
+
+        Read on every search (a speaker named in a query is matched against it), so a backend
+        answers from a cache of the user's scope, not by scanning the user's memories.
+        """
 
     # vectors
     def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str]]]:
@@ -206,3 +221,18 @@ class Store(Protocol):
 
     def get_job(self, tenant_id: str, job_id: str) -> Job | None:
         """One job of a tenant."""
+
+    def list_jobs(self, tenant_id: str, *, limit: int, offset: int) -> list[Job]:
+        """A tenant's jobs, oldest first."""
+
+    # whole-store copy (engramdb migrate)
+    def tenants(self) -> list[str]:
+        """Every tenant with episodes, memories, history, entities, API keys or jobs."""
+
+    def dump_history(
+        self, tenant_id: str, *, after: int, limit: int
+    ) -> list[tuple[str, HistoryEntry]]:
+        """A tenant's history entries with id > `after`, oldest first, each with its user id."""
+
+    def load_history(self, tenant_id: str, rows: Sequence[tuple[str, HistoryEntry]]) -> None:
+        """Append (user id, entry) pairs as they were; the memory may be gone (migration)."""

@@ -145,9 +145,15 @@ _V1 = [
     )""",
 ]
 
-#: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1]
+# who said a memory and the turns before it (`MemoryRecord.speaker`, `MemoryRecord.context`); the
+# text index holds the context and the text
+_V2 = [
+    "ALTER TABLE memories ADD COLUMN speaker TEXT",
+    "ALTER TABLE memories ADD COLUMN context TEXT",
+]
 
+#: MIGRATIONS[i] brings a store from version i to version i + 1.
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the schema up to `SCHEMA_VERSION`, one version per transaction."""

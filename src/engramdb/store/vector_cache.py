@@ -33,6 +33,7 @@ class CachedRow:
     session_id: str | None
     valid_from: float
     valid_to: float
+    speaker: str | None = None
 
 
 class ScopeVectors:
@@ -55,6 +56,8 @@ class ScopeVectors:
             valid_to=np.zeros(0, np.float64),
             codes=self._codes,
         )
+        self._speaker = np.zeros(0, np.int32)
+        self._speaker_codes: dict[str, int] = {}
 
     def __len__(self) -> int:
         return self._n
@@ -81,10 +84,16 @@ class ScopeVectors:
             grown = np.zeros(capacity, dtype=old.dtype)
             grown[: self._n] = old[: self._n]
             setattr(cols, name, grown)
+        speaker = np.zeros(capacity, dtype=np.int32)
+        speaker[: self._n] = self._speaker[: self._n]
+        self._speaker = speaker
         self._cols.status[self._n :] = _DEAD
 
     def upsert(self, rows: Sequence[CachedRow], vectors: npt.NDArray[np.float32]) -> None:
         """Add rows, or overwrite the ones already cached (row i has vector i)."""
+        if self._n == 0 and len(rows) and vectors.shape[1] != self.dim:
+            self.dim = int(vectors.shape[1])  # a cache opened without a query adopts the data's
+            self._matrix = np.zeros((0, self.dim), dtype=np.float32)
         self._reserve(len(rows))
         cols = self._cols
         for row, vector in zip(rows, vectors, strict=True):
@@ -101,6 +110,11 @@ class ScopeVectors:
             cols.session[pos] = self._code(row.session_id)
             cols.valid_from[pos] = row.valid_from
             cols.valid_to[pos] = row.valid_to
+            self._speaker[pos] = (
+                -1
+                if row.speaker is None
+                else self._speaker_codes.setdefault(row.speaker, len(self._speaker_codes))
+            )
 
     def remove(self, rowids: Sequence[int]) -> None:
         """Hide rows that no longer exist; their slots stay until the next rebuild."""
@@ -108,6 +122,13 @@ class ScopeVectors:
             pos = self._pos.get(rowid)
             if pos is not None:
                 self._cols.status[pos] = _DEAD
+
+    def speakers(self) -> list[str]:
+        """The speakers of the live rows, most rows first (ties by name)."""
+        codes = self._speaker[: self._n][self._cols.status[: self._n] != _DEAD]
+        counts = np.bincount(codes[codes >= 0], minlength=len(self._speaker_codes))
+        named = [(int(counts[code]), name) for name, code in self._speaker_codes.items()]
+        return [name for count, name in sorted(named, key=lambda p: (-p[0], p[1])) if count]
 
     def search(
         self, flt: MemoryFilter, query: Vector, limit: int, allowed: set[str] | None = None
