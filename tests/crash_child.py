@@ -10,6 +10,7 @@ import os
 import sys
 
 from engramdb import Memory
+from engramdb.guard.poison import prepare
 
 
 def batch(i: int) -> list[dict[str, str]]:
@@ -31,6 +32,7 @@ def timestamp(i: int) -> str:
 def main(db: str, log: str, start: int, stop: int) -> None:
     with Memory(db) as mem, open(log, "a", encoding="utf-8") as out:
         mem.embedder.embed(["warm up"])
+        prepare(mem.embedder)  # the poisoning guard's prototypes, embedded once per process
         print("ready", flush=True)
         for i in range(start, stop):
             mem.add(

@@ -28,7 +28,13 @@ VERBS = {
     "export_jsonl": "export",
     "import_jsonl": "import",
     "stats": "stats",
+    "review": "review",
+    "release": "release",
     "reembed_store": "reembed",
+    "context": "context",
+    "add_procedure": "add-procedure",
+    "lessons": "lessons",
+    "maintain": "maintain",
 }
 NOT_VERBS = {"close", "run_job"}
 
@@ -151,3 +157,25 @@ def test_every_command_has_an_example_in_its_help() -> None:
     for command in app.registered_commands:
         assert command.callback is not None
         assert "Example:" in (command.callback.__doc__ or ""), command.name
+
+
+def test_context_procedures_and_maintenance(db: str) -> None:
+    run("add", "I am allergic to peanuts", "--user", "ana", "--session", "s1", "--db", db)
+    block = run("context", "plan a dinner", "--user", "ana", "--session", "s1", "--db", db)
+    assert "peanuts" in block
+    run(
+        "add-procedure",
+        "deploy the web app",
+        "--lesson",
+        "run the migrations before restarting",
+        "--outcome",
+        "failure",
+        "--user",
+        "ana",
+        "--db",
+        db,
+    )
+    lessons = json.loads(run("lessons", "deploying the app", "--user", "ana", "--db", db, "--json"))
+    assert "migrations" in lessons[0]["text"]
+    report = json.loads(run("maintain", "--user", "ana", "--dry-run", "--db", db))
+    assert report["examined"] >= 1

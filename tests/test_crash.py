@@ -79,7 +79,7 @@ def test_sigkill_at_random_points_never_loses_or_half_writes(
     with Memory(str(db), embedder=embedder) as mem:
         last = next_batch - 1
         hits = mem.search(f"batch {last} message 3", user_id=f"user{last % 3}", limit=5)
-        assert f"batch {last} message 3" in hits[0].text
+        assert any(f"batch {last} message 3" in hit.text for hit in hits)
         # re-adding what may or may not have been logged stores nothing twice
         from crash_child import batch, timestamp
 

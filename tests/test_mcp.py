@@ -26,7 +26,8 @@ from server_harness import Live, live_server, make_app
 pytestmark = pytest.mark.timeout(300)
 
 TOOLS = {
-    "add_memory", "search_memories", "list_memories", "update_memory", "delete_memory",
+    "add_memory",
+    "get_context", "search_memories", "list_memories", "update_memory", "delete_memory",
     "memory_history",
 }  # fmt: skip
 SECRET = "My locker code is 9182."

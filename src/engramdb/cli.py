@@ -6,6 +6,7 @@ for people, `--json` for programs. Any engramdb error becomes one `Error:` line 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from rich.table import Table
 from engramdb.bench.cli import bench_app
 from engramdb.errors import EngramError, InvalidInput
 from engramdb.memory import Memory
+from engramdb.migrate import migrate
 from engramdb.models.embed import embedder_from_spec
 from engramdb.server.cli import register as register_server_commands
 from engramdb.types import Hit, MemoryRecord
@@ -36,6 +38,7 @@ app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 register_server_commands(app)  # serve, mcp, keys create|list|revoke
+app.command()(migrate)
 out = Console()
 err = Console(stderr=True)
 
@@ -485,6 +488,200 @@ def reembed(
         err.print(f"[red]Error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     out.print(f"re-embedded {count} memories with {model.model_id}")
+
+
+@app.command()
+def context(
+    query: Annotated[str, typer.Argument(help="What the assistant is about to answer.")],
+    user: User,
+    agent: Agent = None,
+    session: Session = None,
+    max_tokens: Annotated[int, typer.Option(help="Token budget of the block.")] = 800,
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 10,
+    db: Db = DEFAULT_DB,
+    store: StoreUrl = None,
+) -> None:
+    """Print a prompt-ready block: profile facts, recent turns, relevant memories with citations.
+
+    Example: engramdb context "plan a weekend trip" --user ana --session s1 --max-tokens 600
+    """
+    with _memory(db, store) as mem:
+        block = mem.context(
+            query,
+            user_id=user,
+            agent_id=agent,
+            session_id=session,
+            max_tokens=max_tokens,
+            limit=limit,
+        )
+    out.print(block, markup=False, highlight=False)
+
+
+@app.command("add-procedure")
+def add_procedure(
+    task: Annotated[str, typer.Argument(help="The task, in plain words.")],
+    step: Annotated[list[str] | None, typer.Option(help="A step taken (repeatable).")] = None,
+    lesson: Annotated[str | None, typer.Option(help="The lesson learnt.")] = None,
+    outcome: Annotated[str, typer.Option(help="success|failure")] = "success",
+    user: OptUser = None,
+    agent: Agent = None,
+    db: Db = DEFAULT_DB,
+    store: StoreUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Remember how a task went, as steps or a lesson (failures teach too).
+
+    Example: engramdb add-procedure "deploy the app" --lesson "migrate first" --outcome failure --agent ops
+    """
+    with _memory(db, store) as mem:
+        if (step is None) == (lesson is None):
+            raise InvalidInput("steps_or_lesson", "give --step (repeatable) or --lesson")
+        record = mem.add_procedure(
+            task,
+            steps_or_lesson=lesson if lesson is not None else list(step or []),
+            outcome=outcome,  # type: ignore[arg-type]
+            user_id=user,
+            agent_id=agent,
+        )
+    if json_out:
+        _print_json(record)
+        return
+    out.print(f"ADD   {record.id}  {record.text}", highlight=False)
+
+
+@app.command()
+def lessons(
+    task: Annotated[str, typer.Argument(help="The task at hand.")],
+    user: OptUser = None,
+    agent: Agent = None,
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 5,
+    db: Db = DEFAULT_DB,
+    store: StoreUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Procedures and lessons of similar tasks, best first.
+
+    Example: engramdb lessons "deploying the app" --agent ops
+    """
+    with _memory(db, store) as mem:
+        hits = mem.lessons(task, user_id=user, agent_id=agent, limit=limit)
+    if json_out:
+        _print_json(hits)
+        return
+    out.print(_hits_table(hits, f"lessons for {task!r}"))
+
+
+@app.command()
+def maintain(
+    user: OptUser = None,
+    agent: Agent = None,
+    threshold: Annotated[float, typer.Option(help="Archive below this retention.")] = 0.05,
+    unit_days: Annotated[float, typer.Option(help="Days of one unit of strength.")] = 90.0,
+    merge_similarity: Annotated[float, typer.Option(help="Merge duplicates above this.")] = 0.95,
+    dry_run: Annotated[bool, typer.Option(help="Report without changing anything.")] = False,
+    db: Db = DEFAULT_DB,
+    store: StoreUrl = None,
+) -> None:
+    """Archive faded or expired memories and merge duplicates; print the report as JSON.
+
+    Example: engramdb maintain --user ana --dry-run
+    """
+    with _memory(db, store) as mem:
+        report = mem.maintain(
+            user_id=user,
+            agent_id=agent,
+            threshold=threshold,
+            unit_days=unit_days,
+            merge_similarity=merge_similarity,
+            dry_run=dry_run,
+        )
+    _print_json(dataclasses.asdict(report))
+
+
+@app.command()
+def review(
+    user: OptUser = None,
+    agent: Agent = None,
+    session: Session = None,
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 100,
+    offset: int = 0,
+    db: Db = DEFAULT_DB,
+    store: StoreUrl = None,
+    json_out: Json = False,
+) -> None:
+    """List quarantined memories (flagged by the poisoning guard) with the guard's reasons.
+
+    Example: engramdb review --user ana
+    """
+    with _memory(db, store) as mem:
+        held = mem.review(
+            user_id=user, agent_id=agent, session_id=session, limit=limit, offset=offset
+        )
+    if json_out:
+        _print_json(held)
+        return
+    table = Table(title=f"{len(held)} quarantined memories", title_justify="left")
+    for column in ("id", "user", "when", "score", "text", "why"):
+        table.add_column(column, overflow="fold")
+    for m in held:
+        verdict = m.metadata.get("guard", {})
+        reasons = verdict.get("reasons") or [""]
+        table.add_row(
+            m.id, m.scope.user_id, _when(m), str(verdict.get("score", "")), m.text, reasons[0]
+        )
+    out.print(table)
+
+
+@app.command()
+def release(
+    id: Annotated[str, typer.Argument(help="Memory id.")],
+    reason: Annotated[str, typer.Option(help="Why it is safe.")] = "released by a reviewer",
+    db: Db = DEFAULT_DB,
+    store: StoreUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Make a quarantined memory active again (logged as RESTORE in its history).
+
+    Example: engramdb release 3f2c0d... --reason "checked with the user"
+    """
+    with _memory(db, store) as mem:
+        record = mem.release(id, reason=reason)
+    if json_out:
+        _print_json(record)
+        return
+    out.print(f"released {record.id}")
+
+
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="The backup file to write.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace DEST.")] = False,
+    db: Db = DEFAULT_DB,
+    json_out: Json = False,
+) -> None:
+    """Copy the SQLite store to DEST, consistently, while other processes keep writing.
+
+    Uses SQLite's online backup API. For PostgreSQL use pg_dump:
+    pg_dump --format=custom --file=engramdb.dump "$ENGRAMDB_STORE"
+
+    Example: engramdb backup backups/engramdb-2024-06-01.sqlite
+    """
+    from dataclasses import asdict
+
+    from engramdb.backup import backup_sqlite
+
+    try:
+        report = backup_sqlite(db, dest, overwrite=overwrite)
+    except EngramError as exc:
+        err.print(f"[red]Error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if json_out:
+        _print_json(asdict(report))
+        return
+    out.print(
+        f"backed up {report.memories} memories and {report.episodes} episodes "
+        f"to {report.path} ({report.bytes} bytes)"
+    )
 
 
 def _demo_conversation() -> list[dict[str, Any]]:

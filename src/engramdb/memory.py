@@ -14,9 +14,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from engramdb import exchange
+from engramdb import exchange, lifecycle
 from engramdb.config import Config
 from engramdb.errors import InvalidInput, ModelMismatch, NotFound
+from engramdb.guard import quarantine
+from engramdb.ingest.extract import Extractor
 from engramdb.ingest.normalize import (
     check_id,
     check_metadata,
@@ -26,7 +28,13 @@ from engramdb.ingest.normalize import (
     read_messages,
 )
 from engramdb.ingest.pipeline import ingest, run_derive_job
+from engramdb.ingest.procedural import AGENT_USER_PREFIX, procedure_memory
+from engramdb.ingest.slots import IngestConfig
+from engramdb.ingest.wiring import make_extractor
+from engramdb.ingest.working import working_memory
 from engramdb.models.embed import Embedder, OnnxMiniLM
+from engramdb.models.llm import LLM
+from engramdb.retrieve.context import ContextParts, render_context
 from engramdb.retrieve.search import SearchRequest, search
 from engramdb.store import MemoryFilter, Store, open_store
 from engramdb.timestamps import parse_time, utcnow
@@ -41,6 +49,7 @@ from engramdb.types import (
     MemoryKind,
     MemoryRecord,
     MemoryStatus,
+    Scope,
     Stats,
 )
 
@@ -83,6 +92,14 @@ def _limit(value: object, field: str = "limit") -> int:
     return value
 
 
+def _offset(value: object) -> int:
+    """A paging offset: a non-negative integer that SQL can hold (a larger one is a 422, not
+    an overflow inside the store)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+        raise InvalidInput("offset", f"expected an integer between 0 and {2**62 - 1}")
+    return value
+
+
 class Memory:
     """Long-term memory for one application: add what was said, search it, keep it correct.
 
@@ -90,8 +107,10 @@ class Memory:
         path: a SQLite file path (created if missing) or a `postgresql://` URL.
         store: an already opened `Store`, or a location like `path`; overrides `path`.
         embedder: the embedding model; default: the packaged all-MiniLM-L6-v2 (int8 ONNX).
-        llm: an optional LLM client for extraction and summaries.
+        llm: an optional LLM client for extraction and summaries (`engramdb.models.llm`).
         config: retrieval and behaviour settings.
+        ingest_config: how `add` extracts and reconciles facts (`IngestConfig`); default: no
+            extraction, only episodic memories.
 
     Raises:
         ModelMismatch: the store's vectors come from another embedding model.
@@ -103,12 +122,15 @@ class Memory:
         *,
         store: Store | str | None = None,
         embedder: Embedder | None = None,
-        llm: object | None = None,
+        llm: LLM | None = None,
         config: Config | None = None,
+        ingest_config: IngestConfig | None = None,
     ) -> None:
         self.config = config or Config()
+        self.ingest_config = ingest_config or IngestConfig()
         self.embedder: Embedder = embedder or OnnxMiniLM()
         self.llm = llm
+        self.extractor: Extractor | None = make_extractor(self.ingest_config, llm)
         self._owns_store = store is None or isinstance(store, str)
         if store is None or isinstance(store, str):
             self.store: Store = open_store(store or path)
@@ -192,13 +214,27 @@ class Memory:
         scope = check_scope(
             tenant_id=self._tenant, user_id=user_id, agent_id=agent_id, session_id=session_id
         )
+        parsed = read_messages(messages)
+        if self.ingest_config.redact_pii:
+            from engramdb.guard.redact import redact_messages
+
+            parsed = redact_messages(
+                parsed, kinds=self.ingest_config.redact_pii, region=self.ingest_config.pii_region
+            )
         episodes = make_episodes(
             scope,
-            read_messages(messages),
+            parsed,
             timestamp=timestamp,
             metadata=check_metadata(metadata, "metadata"),
         )
-        return ingest(self.store, self.embedder, episodes, defer=not wait)
+        return ingest(
+            self.store,
+            self.embedder,
+            episodes,
+            defer=not wait,
+            extractor=self.extractor,
+            config=self.ingest_config,
+        )
 
     def run_job(self, job: Job) -> AddResult:
         """Carry out a deferred job of this tenant (the derivation of an async add)."""
@@ -206,7 +242,9 @@ class Memory:
             raise InvalidInput("job.tenant_id", "the job belongs to another tenant")
         if job.kind != "derive":
             raise InvalidInput("job.kind", f"unknown job kind {job.kind!r}")
-        return run_derive_job(self.store, self.embedder, job)
+        return run_derive_job(
+            self.store, self.embedder, job, extractor=self.extractor, config=self.ingest_config
+        )
 
     def update(
         self, id: str, text: str | None = None, metadata: dict[str, Any] | None = None
@@ -396,8 +434,7 @@ class Memory:
                 "status",
                 f"unknown status {status!r} (expected one of {', '.join(MEMORY_STATUSES)} or all)",
             )
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InvalidInput("offset", "expected a non-negative integer")
+        _offset(offset)
         flt = self._filter(
             user_id=user_id,
             agent_id=agent_id,
@@ -419,6 +456,35 @@ class Memory:
             raise NotFound("memory", id)
         return entries
 
+    def review(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[MemoryRecord]:
+        """Quarantined memories waiting for review, oldest first (one scope or the whole tenant).
+
+        Each carries the poisoning guard's score and reasons in `metadata["guard"]`.
+        """
+        _offset(offset)
+        flt = self._filter(
+            user_id=user_id, agent_id=agent_id, session_id=session_id, user_required=False
+        )
+        return quarantine.review(self.store, flt, limit=_limit(limit), offset=offset)
+
+    def release(self, id: str, *, reason: str = "released by a reviewer") -> MemoryRecord:
+        """Make a quarantined memory active again; its history gets a RESTORE entry.
+
+        Raises:
+            NotFound: no memory with that id in this tenant.
+            InvalidInput: the memory is not quarantined.
+        """
+        check_id(id, "id", required=True)
+        return quarantine.release(self.store, self._tenant, id, reason=check_text(reason, "reason"))
+
     def stats(
         self,
         *,
@@ -434,7 +500,144 @@ class Memory:
             user_required=False,
             statuses=None,
         )
-        return self.store.stats(flt)
+        counted = self.store.stats(flt)
+        if flt.user_id is None:
+            return counted
+        return counted.model_copy(update={"quality": lifecycle.quality(self.store, flt)})
+
+    # agent-facing reads and upkeep
+    def context(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+        max_tokens: int = 800,
+        limit: int = 10,
+    ) -> str:
+        """A prompt block for answering `query`: profile facts, this session's working memory,
+        and the relevant memories with dates and citation ids, within `max_tokens`.
+
+        Tokens are counted with the approximation in `engramdb.retrieve.context` (word pieces).
+
+        Raises:
+            InvalidInput: a field is missing or malformed, or `max_tokens` < 1.
+        """
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise InvalidInput("max_tokens", "expected a positive integer")
+        text = check_text(query, "query")
+        user = self._filter(user_id=user_id, agent_id=agent_id, kinds=("fact",), current=True)
+        profile = [m for m in self.store.list_memories(user, limit=500, offset=0) if m.slot]
+        session = self._filter(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        working = working_memory(
+            self.store,
+            session,
+            turns=self.ingest_config.working_turns,
+            sentences=self.ingest_config.summary_sentences,
+        )
+        shown = {m.id for m in profile} | {e.id for e in working.turns}
+        hits = [
+            h
+            for h in self.search(text, user_id=user_id, agent_id=agent_id, limit=_limit(limit))
+            if h.id not in shown and not shown.intersection(h.source_episode_ids)
+        ]
+        subject = next((e.name for e in working.turns if e.role == "user" and e.name), user_id)
+        parts = ContextParts(subject, profile, working.summary, working.turns, hits)
+        return render_context(parts, max_tokens=max_tokens)
+
+    def add_procedure(
+        self,
+        task: str,
+        *,
+        steps_or_lesson: str | builtins.list[str],
+        outcome: Literal["success", "failure"] = "success",
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> MemoryRecord:
+        """Remember how a task was done (or why it failed), for `lessons` to find later.
+
+        Without a `user_id` the procedure belongs to the agent (stored under the user id
+        ``agent:<agent_id>``).
+
+        Raises:
+            InvalidInput: neither user_id nor agent_id, an empty task or lesson, a bad outcome.
+        """
+        scope = self._procedure_scope(user_id, agent_id)
+        record = procedure_memory(
+            scope, task, steps_or_lesson, outcome, now=utcnow(), model_id=self.embedder.model_id
+        )
+        vector = self.embedder.embed([record.text])
+        with self.store.transaction():
+            self.store.insert_memories([record], vector)
+            self.store.append_history(
+                self._tenant,
+                [
+                    HistoryEntry(
+                        memory_id=record.id,
+                        op="ADD",
+                        new_text=record.text,
+                        reason=f"procedure ({record.metadata['outcome']})",
+                        actor="caller",
+                        at=record.created_at,
+                    )
+                ],
+            )
+        return record
+
+    def lessons(
+        self,
+        task: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        limit: int = 5,
+    ) -> builtins.list[Hit]:
+        """The procedures most similar to `task`, successes and failures alike, best first."""
+        scope = self._procedure_scope(user_id, agent_id)
+        return self.search(
+            task,
+            user_id=scope.user_id,
+            agent_id=None if user_id is None else agent_id,
+            kinds=["procedural"],
+            limit=limit,
+        )
+
+    def _procedure_scope(self, user_id: str | None, agent_id: str | None) -> Scope:
+        if user_id is None and agent_id is None:
+            raise InvalidInput("user_id", "give a user_id or an agent_id")
+        checked_agent = check_id(agent_id, "agent_id", required=False)
+        owner = user_id if user_id is not None else f"{AGENT_USER_PREFIX}{checked_agent}"
+        return check_scope(tenant_id=self._tenant, user_id=owner, agent_id=checked_agent)
+
+    def maintain(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        threshold: float = 0.05,
+        unit_days: float = 90.0,
+        merge_similarity: float = 0.95,
+        dry_run: bool = False,
+    ) -> lifecycle.MaintenanceReport:
+        """Archive faded (retention below `threshold`) and expired memories, merge duplicate
+        facts; archived memories leave default search but are never erased.
+
+        Returns:
+            What was archived and merged (or would be, with `dry_run`).
+        """
+        if not 0 <= threshold < 1:
+            raise InvalidInput("threshold", "expected a number in [0, 1)")
+        if unit_days <= 0:
+            raise InvalidInput("unit_days", "expected a positive number of days")
+        flt = self._filter(user_id=user_id, agent_id=agent_id, user_required=False)
+        policy = lifecycle.MaintenancePolicy(
+            unit_days=unit_days,
+            threshold=threshold,
+            merge_similarity=merge_similarity,
+            dry_run=dry_run,
+        )
+        return lifecycle.maintain(self.store, flt, utcnow(), policy)
 
     # moving data
     def export_jsonl(

@@ -85,7 +85,13 @@ class Episode(_Model):
 
 
 class MemoryRecord(_Model):
-    """The unit that is searched."""
+    """The unit that is searched.
+
+    `speaker` is who said it (an episodic memory: the message's name, else its role).
+    `context` is what the lexical index holds before `text`: for an episodic memory, the turns
+    before it in its session (the question its words answer). `text` alone is embedded and
+    shown; changing it leaves the context as it is.
+    """
 
     id: str
     scope: Scope
@@ -106,6 +112,8 @@ class MemoryRecord(_Model):
     trust: Trust = "user"
     metadata: dict[str, Any] = Field(default_factory=dict)
     embedding_model: str | None = None
+    speaker: str | None = None
+    context: str | None = None
 
 
 class HistoryEntry(_Model):
@@ -195,6 +203,8 @@ class Stats(_Model):
     episodes: int
     history_entries: int
     disk_bytes: int
+    #: memory-quality figures of a user scope (`lifecycle.quality`); None for wider scopes
+    quality: dict[str, float] | None = None
 
 
 class ApiKey(_Model):

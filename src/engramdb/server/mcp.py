@@ -32,6 +32,7 @@ from engramdb.server.auth import Principal
 from engramdb.server.errors import ApiError, describe, error_body, error_response, field_path
 from engramdb.server.schemas import (
     AddRequest,
+    ContextRequest,
     Count,
     ListRequest,
     MessageIn,
@@ -174,6 +175,27 @@ def build_mcp(tenants: Tenants, *, fixed: Principal | None = None) -> MCPServer[
             kinds=kinds, filters=filters, limit=limit, as_of=as_of,
         )  # fmt: skip
         return ops.search(caller(ctx), request)
+
+    @tool("Get context", reads=True)
+    def get_context(
+        query: Annotated[str, _doc(ContextRequest, "query")],
+        user_id: Annotated[str, _doc(ContextRequest, "user_id")],
+        ctx: Context,
+        agent_id: Annotated[str | None, _doc(ContextRequest, "agent_id")] = None,
+        session_id: Annotated[str | None, _doc(ContextRequest, "session_id")] = None,
+        max_tokens: Annotated[int, _doc(ContextRequest, "max_tokens")] = 800,
+        limit: Annotated[int, _doc(ContextRequest, "limit")] = 10,
+    ) -> str:
+        """A prompt-ready block to answer a user with, within a token budget.
+
+        It holds the user's profile facts, the recent turns of the session and the relevant
+        memories with their dates and citation ids. Put it in the prompt before answering.
+        """
+        request = ContextRequest(
+            query=query, user_id=user_id, agent_id=agent_id, session_id=session_id,
+            max_tokens=max_tokens, limit=limit,
+        )  # fmt: skip
+        return ops.context(caller(ctx), request).context
 
     @tool("List memories", reads=True)
     def list_memories(

@@ -7,18 +7,27 @@ parse their input and format the result, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engramdb.errors import InvalidInput, NotFound
 from engramdb.memory import Memory
 from engramdb.server.auth import Principal, require
 from engramdb.server.schemas import (
     AddRequest,
+    ContextRequest,
+    ContextText,
     Count,
+    LessonsRequest,
     ListRequest,
+    MaintainRequest,
+    ProcedureRequest,
+    ReleaseRequest,
+    ReviewRequest,
     ScopeRequest,
     SearchRequest,
     UpdateRequest,
@@ -38,6 +47,8 @@ from engramdb.types import (
 __all__ = [
     "Caller",
     "add",
+    "add_procedure",
+    "context",
     "delete",
     "delete_all",
     "export",
@@ -46,7 +57,11 @@ __all__ = [
     "history",
     "import_",
     "job",
+    "lessons",
     "list_memories",
+    "maintain",
+    "release",
+    "review",
     "search",
     "sources",
     "stats",
@@ -81,6 +96,27 @@ def search(caller: Caller, request: SearchRequest) -> list[Hit]:
     return caller.memory("search").search(**request.call_args())
 
 
+def context(caller: Caller, request: ContextRequest) -> ContextText:
+    """`Memory.context`."""
+    return ContextText(context=caller.memory("context").context(**request.call_args()))
+
+
+def add_procedure(caller: Caller, request: ProcedureRequest) -> MemoryRecord:
+    """`Memory.add_procedure`."""
+    return caller.memory("add_procedure").add_procedure(**request.call_args())
+
+
+def lessons(caller: Caller, request: LessonsRequest) -> list[Hit]:
+    """`Memory.lessons`."""
+    return caller.memory("lessons").lessons(**request.call_args())
+
+
+def maintain(caller: Caller, request: MaintainRequest) -> dict[str, Any]:
+    """`Memory.maintain`; the report as a JSON object."""
+    report = caller.memory("maintain").maintain(**request.call_args())
+    return dataclasses.asdict(report)
+
+
 def get(caller: Caller, memory_id: str) -> MemoryRecord:
     """`Memory.get`."""
     return caller.memory("get").get(memory_id)
@@ -105,6 +141,16 @@ def delete(caller: Caller, memory_id: str) -> Count:
 def delete_all(caller: Caller, scope: ScopeRequest) -> Count:
     """`Memory.delete_all` over a scope (refused without one)."""
     return Count(count=caller.memory("delete_all").delete_all(**scope.call_args()))
+
+
+def review(caller: Caller, request: ReviewRequest) -> list[MemoryRecord]:
+    """`Memory.review`."""
+    return caller.memory("review").review(**request.call_args())
+
+
+def release(caller: Caller, memory_id: str, request: ReleaseRequest) -> MemoryRecord:
+    """`Memory.release`."""
+    return caller.memory("release").release(memory_id, reason=request.reason)
 
 
 def history(caller: Caller, memory_id: str) -> list[HistoryEntry]:

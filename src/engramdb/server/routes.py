@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -24,8 +24,15 @@ from engramdb.server import operations as ops
 from engramdb.server.auth import Principal, require
 from engramdb.server.schemas import (
     AddRequest,
+    ContextRequest,
+    ContextText,
     Count,
+    LessonsRequest,
     ListRequest,
+    MaintainRequest,
+    ProcedureRequest,
+    ReleaseRequest,
+    ReviewRequest,
     ScopeRequest,
     SearchRequest,
     UpdateRequest,
@@ -111,6 +118,30 @@ def search(body: SearchRequest, who: Caller) -> list[Hit]:
     return ops.search(who, body)
 
 
+@router.post("/context", response_model=ContextText, tags=["read"])
+def context(body: ContextRequest, who: Caller) -> ContextText:
+    """A prompt-ready block: profile, working memory, relevant memories (`Memory.context`)."""
+    return ops.context(who, body)
+
+
+@router.post("/procedures", response_model=MemoryRecord, tags=["write"])
+def add_procedure(body: ProcedureRequest, who: Caller) -> MemoryRecord:
+    """Remember how a task went (`Memory.add_procedure`)."""
+    return ops.add_procedure(who, body)
+
+
+@router.post("/procedures/lessons", response_model=list[Hit], tags=["read"])
+def lessons(body: LessonsRequest, who: Caller) -> list[Hit]:
+    """Lessons of similar tasks, best first (`Memory.lessons`)."""
+    return ops.lessons(who, body)
+
+
+@router.post("/maintain", tags=["admin"])
+def maintain(body: MaintainRequest, who: Caller) -> dict[str, Any]:
+    """Archive faded or expired memories and merge duplicates (`Memory.maintain`)."""
+    return ops.maintain(who, body)
+
+
 @router.get("/memories", response_model=list[MemoryRecord], tags=["read"])
 def list_memories(params: Annotated[ListRequest, Query()], who: Caller) -> list[MemoryRecord]:
     """Memories in a scope, oldest first (`Memory.list`)."""
@@ -139,6 +170,18 @@ def update(id: str, body: UpdateRequest, who: Caller) -> MemoryRecord:
 def delete(id: str, who: Caller) -> Count:
     """Erase one memory (`Memory.delete`)."""
     return ops.delete(who, id)
+
+
+@router.get("/review", response_model=list[MemoryRecord], tags=["read"])
+def review(params: Annotated[ReviewRequest, Query()], who: Caller) -> list[MemoryRecord]:
+    """Quarantined memories awaiting review, with the guard's reasons (`Memory.review`)."""
+    return ops.review(who, params)
+
+
+@router.post("/memories/{id}/release", response_model=MemoryRecord, tags=["admin"])
+def release(id: str, body: ReleaseRequest, who: Caller) -> MemoryRecord:
+    """Make a quarantined memory active again, logged in its history (`Memory.release`)."""
+    return ops.release(who, id, body)
 
 
 @router.get("/memories/{id}/history", response_model=list[HistoryEntry], tags=["read"])

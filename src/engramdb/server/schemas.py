@@ -16,9 +16,16 @@ from engramdb.types import MemoryKind, MemoryStatus, Message
 
 __all__ = [
     "AddRequest",
+    "ContextRequest",
+    "ContextText",
     "Count",
+    "LessonsRequest",
     "ListRequest",
+    "MaintainRequest",
     "MessageIn",
+    "ProcedureRequest",
+    "ReleaseRequest",
+    "ReviewRequest",
     "ScopeRequest",
     "SearchRequest",
     "UpdateRequest",
@@ -132,6 +139,28 @@ class ScopeRequest(BaseModel):
         return self.user_id is None and self.agent_id is None and self.session_id is None
 
 
+class ReviewRequest(BaseModel):
+    """`Memory.review`: quarantined memories of a scope (any of user, agent, session) or tenant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    limit: int = Field(default=100, ge=1, le=MAX_LIMIT, description="How many at most.")
+    offset: int = Field(default=0, ge=0, description="How many to skip, for paging.")
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for `Memory.review`."""
+        return self.model_dump()
+
+
+class ReleaseRequest(_Body):
+    """`Memory.release`: make a quarantined memory active again."""
+
+    reason: str = Field(default="released by a reviewer", description="Why it is safe.")
+
+
 class UpdateRequest(_Body):
     """`Memory.update`: a new text (re-embedded) or new metadata; logged in the history."""
 
@@ -145,3 +174,62 @@ class Count(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     count: int
+
+
+class ContextRequest(_Scoped):
+    """`Memory.context`: a prompt-ready block of what matters for a query."""
+
+    query: str = Field(description="What the assistant is about to answer.")
+    max_tokens: int = Field(default=800, ge=1, le=100_000, description="Token budget of the block.")
+    limit: int = Field(default=10, ge=1, le=MAX_LIMIT, description="Relevant memories at most.")
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for `Memory.context`."""
+        return self.model_dump()
+
+
+class ContextText(_Body):
+    """The block `Memory.context` returns."""
+
+    context: str
+
+
+class _ProcedureScope(_Body):
+    user_id: str | None = Field(default=None, description="Whose lesson (or give agent_id).")
+    agent_id: str | None = Field(default=None, description="Which agent's lesson.")
+
+
+class ProcedureRequest(_ProcedureScope):
+    """`Memory.add_procedure`: remember how a task went, as steps or a lesson."""
+
+    task: str = Field(description="The task, in plain words.")
+    steps_or_lesson: str | list[str] = Field(description="The steps taken, or the lesson learnt.")
+    outcome: Literal["success", "failure"] = Field(default="success")
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for `Memory.add_procedure`."""
+        return self.model_dump()
+
+
+class LessonsRequest(_ProcedureScope):
+    """`Memory.lessons`: procedures of similar tasks, best first."""
+
+    task: str = Field(description="The task at hand.")
+    limit: int = Field(default=5, ge=1, le=MAX_LIMIT)
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for `Memory.lessons`."""
+        return self.model_dump()
+
+
+class MaintainRequest(_ProcedureScope):
+    """`Memory.maintain`: archive faded or expired memories and merge duplicates."""
+
+    threshold: float = Field(default=0.05, ge=0, le=1)
+    unit_days: float = Field(default=90.0, gt=0)
+    merge_similarity: float = Field(default=0.95, gt=0, le=1)
+    dry_run: bool = Field(default=False)
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for `Memory.maintain`."""
+        return self.model_dump()

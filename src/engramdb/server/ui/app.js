@@ -173,7 +173,20 @@ function renderDetail(m) {
   $("edit-text").value = m.text;
   $("edit-metadata").value = JSON.stringify(m.metadata, null, 2);
   $("edit-form").hidden = true;
+  $("release").hidden = m.status !== "quarantined";
   $("detail").dataset.id = m.id;
+}
+
+async function releaseSelected() {
+  const id = $("detail").dataset.id;
+  const reason = window.prompt("Why is this memory safe? (kept in its history)", "checked by a reviewer");
+  if (reason === null) return;
+  try {
+    await api("POST", `/v1/memories/${enc(id)}/release`, { reason: reason || "released by a reviewer" });
+    showMessage("Released: the memory is active again.", "ok");
+    await openMemory(id);
+    listMemories();
+  } catch (err) { fail(err); }
 }
 
 function renderHistory(entries) {
@@ -342,6 +355,7 @@ $("edit").addEventListener("click", () => { $("edit-form").hidden = false; $("ed
 $("cancel-edit").addEventListener("click", () => { $("edit-form").hidden = true; });
 $("edit-form").addEventListener("submit", saveEdit);
 $("delete").addEventListener("click", deleteSelected);
+$("release").addEventListener("click", releaseSelected);
 
 $("api-key").value = state.key;
 renderRecentUsers();
