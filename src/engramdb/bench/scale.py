@@ -347,7 +347,9 @@ def render_scale_report(results: dict[str, Any], out_dir: str | Path) -> list[Pa
         "# engramdb scale benchmark\n\n"
         f"Store: {results['store']}; embedder: {results['embedder']}; {results['queries']} queries "
         f"per size, one user scope; machine: {machine.get('cpu_count')} CPUs, "
-        f"{machine.get('platform')}, Python {machine.get('python')}.\n\n" + "\n".join(lines) + "\n"
+        f"{machine.get('platform')}, Python {machine.get('python')}.\n\n"
+        f"Reproduce: `engramdb bench scale --sizes {','.join(sizes)} --queries {results['queries']} "
+        f"--json scale.json --report benchmarks/`\n\n" + "\n".join(lines) + "\n"
     )
     md = out / "scale.md"
     md.write_text(text, encoding="utf-8")
