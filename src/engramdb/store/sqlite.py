@@ -207,7 +207,8 @@ class SQLiteStore:
             with suppress(sqlite3.OperationalError):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
-            self._caches.clear()
+            for key in list(self._caches):
+                self._drop_cache(key)
 
     def _read_data_version(self) -> int:
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
@@ -259,12 +260,17 @@ class SQLiteStore:
             if cache is None:
                 continue
             if cache.version != versions[key] - 1:  # someone else wrote in between
-                del self._caches[key]
+                self._drop_cache(key)
                 continue
             found = self._cache_rows(key, sorted(rowids))
             cache.upsert([row for row, _ in found], np.array([v for _, v in found], np.float32))
             cache.remove(sorted(rowids - {row.rowid for row, _ in found}))
             cache.version = versions[key]
+
+    def _drop_cache(self, key: tuple[str, str]) -> None:
+        cache = self._caches.pop(key, None)
+        if cache is not None:
+            cache.close()
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self._conn.execute(sql, params)
@@ -822,6 +828,7 @@ class SQLiteStore:
         version = 0 if row is None else int(row[0])
         if cache is not None and cache.version == version:
             return cache
+        self._drop_cache(key)
         cache = ScopeVectors(dim, version)
         found = self._cache_rows(key, None)
         if found:
@@ -833,6 +840,12 @@ class SQLiteStore:
         """Served from the user's cached matrix, which keeps each row's speaker."""
         with self._lock:
             return self._scope_cache(tenant_id, user_id, 0).speakers()
+
+    def wait_for_indexes(self) -> None:
+        """Block until the HNSW graphs being built for large scopes are in use."""
+        with self._lock:
+            for cache in self._caches.values():
+                cache.wait_for_graph()
 
     def vector_search(
         self, flt: MemoryFilter, vector: Vector, limit: int
@@ -936,7 +949,7 @@ class SQLiteStore:
             self._write("DELETE FROM scope_versions WHERE tenant_id = ? AND user_id = ?", key)
             self._touched.pop(key, None)
         with self._lock:
-            self._caches.pop(key, None)
+            self._drop_cache(key)
             # FTS5 keeps deleted terms in its segments until they are merged; rewrite them all
             with self.transaction():
                 self._write("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
