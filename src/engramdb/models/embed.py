@@ -5,7 +5,8 @@ The default, `OnnxMiniLM`, runs all-MiniLM-L6-v2 (int8 ONNX, shipped by the PyPI
 model file checked against a pinned sha256 before it is run. It loads on the first `embed` so that
 opening a store stays fast. `SentenceTransformerEmbedder` (the `torch` extra) and `OpenAIEmbedder`
 (any OpenAI-compatible `/embeddings` endpoint) are the alternatives; `embedder_from_spec` builds
-one from a short configuration string.
+one from a short configuration string. `embed_query` keeps the vectors of recent queries, since
+an assistant often asks the same thing twice (a `context` call, then a `search`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -33,6 +36,7 @@ __all__ = [
     "OnnxMiniLM",
     "OpenAIEmbedder",
     "SentenceTransformerEmbedder",
+    "embed_query",
     "embedder_from_spec",
 ]
 
@@ -56,6 +60,35 @@ class Embedder(Protocol):
     def dim(self) -> int: ...
 
     def embed(self, texts: Sequence[str]) -> _Vectors: ...
+
+
+#: How many recent query vectors each embedder keeps.
+QUERY_CACHE_SIZE = 1024
+
+_query_caches: weakref.WeakKeyDictionary[Any, OrderedDict[str, _Vectors]] = (
+    weakref.WeakKeyDictionary()
+)
+_query_lock = threading.Lock()
+
+
+def embed_query(embedder: Embedder, text: str) -> _Vectors:
+    """The vector of one query text, from the embedder's recent queries when it was asked before."""
+    with _query_lock:
+        try:
+            recent = _query_caches.setdefault(embedder, OrderedDict())
+        except TypeError:  # an embedder that cannot be weakly referenced is not cached
+            recent = OrderedDict()
+        vector = recent.get(text)
+        if vector is not None:
+            recent.move_to_end(text)
+            return vector
+    vector = np.array(embedder.embed([text])[0], dtype=np.float32)
+    vector.flags.writeable = False
+    with _query_lock:
+        recent[text] = vector
+        if len(recent) > QUERY_CACHE_SIZE:
+            recent.popitem(last=False)
+    return vector
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:

@@ -12,16 +12,18 @@
 5. Keep one hit per source message (a fact and its own turn say the same thing), and append
    the `neighbours` turns around each episodic hit.
 
-Cost per query: one embedding of the query, one FTS5 query, one matrix-vector product over the
-user's cached vectors, one read of the shortlist's records; the priors are per-shortlist work.
+Cost per query: one embedding of the query (skipped for a repeated query) overlapped with one
+FTS5 query, one scan of the user's cached vectors (an HNSW walk in a large scope), one read of
+the shortlist's records; the priors are per-shortlist work.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from engramdb.config import RetrievalConfig
-from engramdb.models.embed import Embedder
+from engramdb.models.embed import Embedder, embed_query
 from engramdb.retrieve.fusion import convex, rrf
 from engramdb.retrieve.graph import graph_candidates
 from engramdb.retrieve.rescore import QueryReading, rescore
@@ -35,6 +37,9 @@ __all__ = ["FLOORS", "SearchRequest", "gather", "read_query", "search"]
 
 #: The lower bound of a channel's scores, where it has one (for the convex fusion).
 FLOORS = {"lexical": 0.0, "graph": 0.0}
+
+#: Runs the lexical channel beside the query embedding (see `gather`).
+_CHANNELS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-channel")
 
 
 @dataclass(frozen=True)
@@ -85,13 +90,24 @@ def gather(
     text: str,
     config: RetrievalConfig,
 ) -> dict[str, list[tuple[str, float]]]:
-    """Each channel's candidates for the query text: (memory id, raw score), best first."""
+    """Each channel's candidates for the query text: (memory id, raw score), best first.
+
+    The lexical channel runs in a worker thread while this one embeds the query: SQLite and
+    onnxruntime both release the GIL, so the two overlap instead of adding up.
+    """
     channels: dict[str, list[tuple[str, float]]] = {}
+    lexical: Future[list[tuple[str, float]]] | None = None
     if config.lexical_weight > 0:
-        channels["lexical"] = store.lexical_search(flt, query_terms(text), config.candidates)
-    if config.dense_weight > 0:
-        vector = embedder.embed([text])[0]
-        channels["dense"] = store.vector_search(flt, vector, config.candidates)
+        lexical = _CHANNELS.submit(
+            store.lexical_search, flt, query_terms(text), config.candidates
+        )
+    try:
+        if config.dense_weight > 0:
+            vector = embed_query(embedder, text)
+            channels["dense"] = store.vector_search(flt, vector, config.candidates)
+    finally:
+        if lexical is not None:
+            channels["lexical"] = lexical.result()
     return channels
 
 
