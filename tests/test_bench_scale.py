@@ -25,21 +25,30 @@ def test_run_scale_grows_one_store_and_reports(tmp_path: Path) -> None:
         queries=10,
         add_batches=2,
         add_singles=5,
+        scope_size=50,
     )
     assert set(results["sizes"]) == {"150", "300"}
     for row in results["sizes"].values():
         assert set(row) == {
             "search_ms",
+            "context_ms",
             "add_per_s",
             "add_one_per_s",
             "peak_rss_mb",
             "disk_mb",
             "cold_start_s",
+            "index_wait_s",
+            "many_scopes",
         }
-        assert row["search_ms"]["p50"] <= row["search_ms"]["p95"] <= row["search_ms"]["p99"]
+        assert row["many_scopes"]["scope_size"] == 50
+        for ms in (row["search_ms"], row["context_ms"], row["many_scopes"]["search_ms"]):
+            assert ms["p50"] <= ms["p95"] <= ms["p99"]
         assert row["add_per_s"] > 0 and row["peak_rss_mb"] > 0
     with Memory(str(tmp_path / "work" / "scale.sqlite")) as mem:
         assert mem.stats(user_id="u0").episodes == 300 + 2 * 20 + 5
+    with Memory(str(tmp_path / "work" / "many" / "scale.sqlite")) as mem:
+        assert [mem.stats(user_id=f"u{i}").episodes for i in range(1, 7)] == [50] * 6
+        assert mem.stats(user_id="u0").episodes == 0
     assert list((tmp_path / "cache").glob("*.npy"))
     paths = render_scale_report(json.loads(json.dumps(results)), tmp_path / "report")
     assert {p.name for p in paths} == {"scale.md", "scale_latency.png", "scale_memory.png"}

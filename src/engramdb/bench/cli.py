@@ -148,6 +148,13 @@ def scale(
         Path | None, typer.Option(help="Where the population's vectors are cached.")
     ] = None,
     queries: Annotated[int, typer.Option(help="Searches per size.")] = 200,
+    scope_size: Annotated[
+        int,
+        typer.Option(
+            help="Also spread each size over users of this many memories and search across "
+            "them (0: skip)."
+        ),
+    ] = 100,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write scale.md and plots here.")] = None,
 ) -> None:
@@ -178,6 +185,7 @@ def scale(
             store=store,
             workdir=workdir,
             queries=queries,
+            scope_size=scope_size or None,
             progress=progress,
             cache_dir=cache_dir or default_cache_dir(),
         )

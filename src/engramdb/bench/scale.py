@@ -14,6 +14,7 @@ JSON: `{"sizes": {"<n>": {"search_ms": {"p50", "p95", "p99"}, "add_per_s", "add_
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import resource
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib import resources as package_files
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.bench.locomo import machine_info
+from engramdb.ingest.slots import IngestConfig
 from engramdb.memory import Memory
 from engramdb.models.embed import Embedder, OnnxMiniLM
 
@@ -116,11 +119,12 @@ class TextGenerator:
         )
         self.rng = random.Random(seed)
         ranks = np.arange(1, len(words) + 1, dtype=np.float64)
-        self.weights = list(1.0 / ranks)
+        # cumulative once: `choices(weights=...)` would sum the whole vocabulary on every draw
+        self.cum_weights = list(itertools.accumulate(1.0 / ranks))
         self.words: list[str] = words
 
     def _word(self) -> str:
-        return self.rng.choices(self.words, weights=self.weights)[0]
+        return self.rng.choices(self.words, cum_weights=self.cum_weights)[0]
 
     def _fill(self, frame: str, **extra: str) -> str:
         out = frame
@@ -140,8 +144,22 @@ class TextGenerator:
         return self._fill(self.rng.choice(_QUESTIONS), p=self.rng.choice(_NAMES))
 
 
+Progress = Callable[[str, int, int], None]
+
+#: The population is benign template text: screening it for poisoning would only embed every
+#: sentence again (the measured adds, on fresh messages, keep the default guard).
+_FILLING = IngestConfig(poison_guard=False)
+
+#: Texts per cached vector file.
+CACHE_CHUNK = 100_000
+
+
 class CachedEmbedder:
-    """The real embedder, with its vectors for a fixed text list kept in a .npy file."""
+    """The real embedder, with its vectors for a fixed text list kept in .npy files.
+
+    The list is cached in chunks of `CACHE_CHUNK` texts, each file named by a hash of its texts,
+    so a larger population reuses the vectors of a smaller one and an interrupted run resumes.
+    """
 
     def __init__(
         self, inner: Embedder, texts: Sequence[str], cache_dir: Path, progress: Progress
@@ -149,30 +167,30 @@ class CachedEmbedder:
         self.inner = inner
         self.model_id = inner.model_id
         self.dim = inner.dim
-        key = hashlib.sha256(("\n".join(texts) + inner.model_id).encode()).hexdigest()[:16]
-        path = cache_dir / f"scale-{len(texts)}-{key}.npy"
-        if path.exists():
-            vectors = np.load(path).astype(np.float32)
-        else:
-            chunks = []
-            for start in range(0, len(texts), 1024):
-                chunks.append(inner.embed(texts[start : start + 1024]))
-                progress("embedding the population", min(start + 1024, len(texts)), len(texts))
-            vectors = np.concatenate(chunks).astype(np.float32)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            np.save(path, vectors)
+        chunks = []
+        for first in range(0, len(texts), CACHE_CHUNK):
+            chunk = texts[first : first + CACHE_CHUNK]
+            key = hashlib.sha256(("\n".join(chunk) + inner.model_id).encode()).hexdigest()[:16]
+            path = cache_dir / f"scale-{len(chunk)}-{key}.npy"
+            if not path.exists():
+                parts = []
+                for start in range(0, len(chunk), 1024):
+                    parts.append(inner.embed(chunk[start : start + 1024]))
+                    progress("embedding the population", first + start + 1024, len(texts))
+                cache_dir.mkdir(parents=True, exist_ok=True)
+                np.save(path, np.concatenate(parts).astype(np.float32))
+            chunks.append(np.load(path, mmap_mode="r"))
         self.rows = {text: i for i, text in enumerate(texts)}
-        self.vectors: npt.NDArray[np.float32] = vectors
+        self._chunks = chunks
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         rows = [self.rows.get(t) for t in texts]
         if any(r is None for r in rows):
             return self.inner.embed(texts)
-        picked: npt.NDArray[np.float32] = self.vectors[[r for r in rows if r is not None]]
-        return picked
-
-
-Progress = Callable[[str, int, int], None]
+        return np.array(
+            [self._chunks[r // CACHE_CHUNK][r % CACHE_CHUNK] for r in rows if r is not None],
+            dtype=np.float32,
+        )
 
 
 def default_cache_dir() -> Path:
@@ -222,21 +240,44 @@ def _population(gen: TextGenerator, n: int) -> list[str]:
     return texts
 
 
-def _fill(mem: Memory, texts: Sequence[str], start: int, stop: int, progress: Progress) -> None:
+def _fill(
+    mem: Memory,
+    texts: Sequence[str],
+    span: tuple[int, int],
+    progress: Progress,
+    *,
+    scope_size: int | None = None,
+) -> None:
+    """Add `texts[start:stop]` in calls of 50 turns: all to user u0, or `scope_size` per user."""
     batch = 50
+    start, stop = span
     for first in range(start, stop, batch):
-        chunk = texts[first : min(first + batch, stop)]
+        last = min(first + batch, stop)
+        if scope_size:
+            last = min(last, (first // scope_size + 1) * scope_size)
         messages = []
-        for text in chunk:
+        for text in texts[first:last]:
             speaker, said = text.split(": ", 1)
             messages.append({"role": "user", "name": speaker, "content": said})
         mem.add(
             messages,
-            user_id="u0",
+            user_id=f"u{1 + first // scope_size}" if scope_size else "u0",
             session_id=f"s{first // batch}",
             timestamp=_EPOCH + timedelta(minutes=first),
         )
-        progress("adding the population", min(first + batch, stop), len(texts))
+        progress("adding the population", last, len(texts))
+
+
+def _latencies(
+    call: Callable[[int, str], object], questions: Sequence[str], label: str, progress: Progress
+) -> dict[str, float]:
+    samples = []
+    for i, question in enumerate(questions):
+        began = time.perf_counter()
+        call(i, question)
+        samples.append((time.perf_counter() - began) * 1000)
+        progress(label, i + 1, len(questions))
+    return _percentiles(samples)
 
 
 def _add_throughput(
@@ -269,16 +310,24 @@ def run_scale(
     add_batches: int = 25,
     add_singles: int = 100,
     seed: int = 7,
+    scope_size: int | None = 100,
     progress: Progress = _quiet,
 ) -> dict[str, Any]:
-    """Grow one store through `sizes` memories and measure it at each size."""
+    """Grow one store through `sizes` memories and measure it at each size.
+
+    With `scope_size`, a second store holds the same memories spread over users of that many
+    each, and search latency is measured across them too.
+    """
     sizes = sorted(sizes)
     gen = TextGenerator(seed)
     texts = _population(gen, sizes[-1])
     model = OnnxMiniLM()
     model.load()
     cached = CachedEmbedder(model, texts, cache_dir or default_cache_dir(), progress)
-    questions = [gen.question() for _ in range(queries)]
+    # every timed call asks a question not asked before (query vectors are cached)
+    asked = list(dict.fromkeys(gen.question() for _ in range(20 * queries + 100)))
+    questions, later = asked[:queries], asked[queries:]
+    first_questions, context_questions = later[:20], later[20 : 20 + max(1, queries // 4)]
     results: dict[str, Any] = {
         "sizes": {},
         "machine": machine_info(),
@@ -289,34 +338,93 @@ def run_scale(
     with _location(store, workdir) as location:
         done = 0
         for size in sizes:
-            with Memory(store=location, embedder=cached) as mem:
-                _fill(mem, texts, done, size, progress)
+            with Memory(store=location, embedder=cached, ingest_config=_FILLING) as mem:
+                _fill(mem, texts, (done, size), progress)
                 done = size
             started = time.perf_counter()
-            fresh_model = OnnxMiniLM()
-            with Memory(store=location, embedder=fresh_model) as mem:
-                mem.search(questions[0], user_id="u0", limit=10)
+            with Memory(store=location, embedder=OnnxMiniLM()) as mem:
+                mem.search(first_questions[sizes.index(size)], user_id="u0", limit=10)
                 cold = time.perf_counter() - started
-                latencies = []
-                for i, question in enumerate(questions):
-                    began = time.perf_counter()
-                    mem.search(question, user_id="u0", limit=10)
-                    latencies.append((time.perf_counter() - began) * 1000)
-                    progress(f"searching at {size:,}", i + 1, len(questions))
+                started = time.perf_counter()
+                _wait_for_indexes(mem)
+                index_wait = time.perf_counter() - started
+                search_ms = _latencies(
+                    lambda _, q: mem.search(q, user_id="u0", limit=10),
+                    questions,
+                    f"searching at {size:,}",
+                    progress,
+                )
+                context_ms = _latencies(
+                    lambda _, q: mem.context(q, user_id="u0"),
+                    context_questions,
+                    f"context at {size:,}",
+                    progress,
+                )
                 batch_rate, single_rate = _add_throughput(
                     mem, gen, batches=add_batches, singles=add_singles
                 )
                 disk = mem.stats().disk_bytes
             results["sizes"][str(size)] = {
-                "search_ms": _percentiles(latencies),
+                "search_ms": search_ms,
+                "context_ms": context_ms,
                 "add_per_s": batch_rate,
                 "add_one_per_s": single_rate,
                 "peak_rss_mb": _peak_rss_mb(),
                 "disk_mb": disk / 1e6,
                 "cold_start_s": cold,
+                "index_wait_s": index_wait,
             }
             done += add_batches * 20 + add_singles
+    if scope_size:
+        _many_scopes(results, sizes, texts, cached, asked[-queries:], scope_size, workdir, progress)
     return results
+
+
+def _wait_for_indexes(mem: Memory) -> None:
+    """Let a large scope's HNSW graph finish building, as it would in a long-running server."""
+    wait = getattr(mem.store, "wait_for_indexes", None)
+    if wait is not None:
+        wait()
+
+
+def _search_as(mem: Memory, users: Sequence[str], i: int, question: str) -> object:
+    return mem.search(question, user_id=users[i], limit=10)
+
+
+def _many_scopes(
+    results: dict[str, Any],
+    sizes: Sequence[int],
+    texts: Sequence[str],
+    cached: CachedEmbedder,
+    questions: Sequence[str],
+    scope_size: int,
+    workdir: Path | None,
+    progress: Progress,
+) -> None:
+    """Search latency when the same population is spread over users of `scope_size` memories.
+
+    Each query goes to another user, chosen at random, so most find their scope's cache cold,
+    as a server with many users would.
+    """
+    rng = random.Random(11)
+    with _location(None, workdir and workdir / "many") as location:
+        done = 0
+        for size in sizes:
+            with Memory(store=location, embedder=cached, ingest_config=_FILLING) as mem:
+                _fill(mem, texts, (done, size), progress, scope_size=scope_size)
+            done = size
+            users = [f"u{1 + rng.randrange(size // scope_size)}" for _ in questions]
+            with Memory(store=location, embedder=OnnxMiniLM()) as mem:
+                mem.search("What happened?", user_id=users[0], limit=10)
+                results["sizes"][str(size)]["many_scopes"] = {
+                    "scope_size": scope_size,
+                    "search_ms": _latencies(
+                        partial(_search_as, mem, users),
+                        questions,
+                        f"searching {size // scope_size:,} scopes",
+                        progress,
+                    ),
+                }
 
 
 def render_scale_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
@@ -331,25 +439,45 @@ def render_scale_report(results: dict[str, Any], out_dir: str | Path) -> list[Pa
     sizes = sorted(results["sizes"], key=int)
     rows = [results["sizes"][s] for s in sizes]
     lines = [
-        "| memories | search p50 ms | p95 ms | p99 ms | add msg/s (batch of 20) | add msg/s (one by one) "
-        "| peak RSS MB | disk MB | cold start s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| memories | search p50 / p95 / p99 ms | context p50 / p95 ms | many scopes p50 / p95 ms "
+        "| add msg/s, calls of 20 | add msg/s, one by one | peak RSS MB | disk MB | cold start s "
+        "| graph build wait s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def cell(ms: dict[str, float] | None, keys: Sequence[str]) -> str:
+        return " / ".join(f"{ms[k]:.1f}" for k in keys) if ms else "n/a"
+
     for size, row in zip(sizes, rows, strict=True):
-        ms = row["search_ms"]
+        many = row.get("many_scopes", {}).get("search_ms")
         lines.append(
-            f"| {int(size):,} | {ms['p50']:.1f} | {ms['p95']:.1f} | {ms['p99']:.1f} "
+            f"| {int(size):,} | {cell(row['search_ms'], ('p50', 'p95', 'p99'))} "
+            f"| {cell(row.get('context_ms'), ('p50', 'p95'))} | {cell(many, ('p50', 'p95'))} "
             f"| {row['add_per_s']:.0f} | {row['add_one_per_s']:.0f} | {row['peak_rss_mb']:.0f} "
-            f"| {row['disk_mb']:.0f} | {row['cold_start_s']:.2f} |"
+            f"| {row['disk_mb']:.0f} | {row['cold_start_s']:.2f} "
+            f"| {row.get('index_wait_s', 0.0):.1f} |"
         )
+    scope_size = next((r["many_scopes"]["scope_size"] for r in rows if "many_scopes" in r), None)
     machine = results["machine"]
     text = (
         "# engramdb scale benchmark\n\n"
         f"Store: {results['store']}; embedder: {results['embedder']}; {results['queries']} queries "
-        f"per size, one user scope; machine: {machine.get('cpu_count')} CPUs, "
-        f"{machine.get('platform')}, Python {machine.get('python')}.\n\n"
+        f"per size in one user scope (context: a quarter as many); machine: "
+        f"{machine.get('cpu_count')} CPUs, {machine.get('platform')}, "
+        f"Python {machine.get('python')}.\n\n"
+        + (
+            f"Many scopes: the same memories spread over users of {scope_size} each, every query "
+            "to a user drawn at random (most scopes cold).\n\n"
+            if scope_size
+            else ""
+        )
+        + "Graph build wait: after the store is reopened and has answered its first query (cold "
+        "start), how long until the HNSW graph of the large scope is in use; searches before "
+        "that are exact scans.\n\n"
         f"Reproduce: `engramdb bench scale --sizes {','.join(sizes)} --queries {results['queries']} "
-        f"--json scale.json --report benchmarks/`\n\n" + "\n".join(lines) + "\n"
+        f"--scope-size {scope_size or 0} --json scale.json --report benchmarks/`\n\n"
+        + "\n".join(lines)
+        + "\n"
     )
     md = out / "scale.md"
     md.write_text(text, encoding="utf-8")
