@@ -95,19 +95,20 @@ def gather(
     The lexical channel runs in a worker thread while this one embeds the query: SQLite and
     onnxruntime both release the GIL, so the two overlap instead of adding up.
     """
-    channels: dict[str, list[tuple[str, float]]] = {}
     lexical: Future[list[tuple[str, float]]] | None = None
     if config.lexical_weight > 0:
         lexical = _CHANNELS.submit(
             store.lexical_search, flt, query_terms(text), config.candidates
         )
+    dense: list[tuple[str, float]] | None = None
     try:
         if config.dense_weight > 0:
             vector = embed_query(embedder, text)
-            channels["dense"] = store.vector_search(flt, vector, config.candidates)
+            dense = store.vector_search(flt, vector, config.candidates)
     finally:
-        if lexical is not None:
-            channels["lexical"] = lexical.result()
+        channels = {} if lexical is None else {"lexical": lexical.result()}
+    if dense is not None:
+        channels["dense"] = dense
     return channels
 
 
