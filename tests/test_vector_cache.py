@@ -140,3 +140,14 @@ def test_the_vector_index_and_the_embedder_load_in_either_order() -> None:
             check=False,
         )
         assert done.returncode == 0, (first, second, done.stderr[-500:])
+
+
+@pytest.mark.parametrize("ann_min_rows", [10**9, 1000], ids=["exact", "graph"])
+def test_rows_admitted_by_sql_are_the_only_ones_returned(
+    population: npt.NDArray[np.float32], ann_min_rows: int
+) -> None:
+    cache = _cache(population, ann_min_rows=ann_min_rows)
+    cache.wait_for_graph()
+    some = set(range(0, 3000, 3))
+    found = cache.search(FLT, population[1], 10, rowids=some | {99_999})
+    assert [i for i, _ in found] == _exact(population, population[1], 10, sorted(some))

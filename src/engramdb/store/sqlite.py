@@ -855,16 +855,16 @@ class SQLiteStore:
         query = np.asarray(vector, dtype=np.float32)
         with self._lock:
             cache = self._scope_cache(flt.tenant_id, flt.user_id, int(query.shape[0]))
-            allowed: set[str] | None = None
+            rowids: set[int] | None = None
             if flt.metadata or flt.ids is not None:
                 where, params = sql_where(flt, _DIALECT)
-                allowed = {
+                rowids = {
                     r[0]
                     for r in self._conn.execute(
-                        f"SELECT m.id FROM memories m WHERE {where}", params
+                        f"SELECT m.rowid FROM memories m WHERE {where}", params
                     )
                 }
-            return cache.search(flt, query, limit, allowed)
+            return cache.search(flt, query, limit, rowids)
 
     # vectors
     def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str]]]:

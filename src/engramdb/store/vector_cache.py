@@ -187,7 +187,10 @@ class ScopeVectors:
         return [name for count, name in sorted(named, key=lambda p: (-p[0], p[1])) if count]
 
     def _admitted(
-        self, flt: MemoryFilter, allowed: set[str] | None, at: npt.NDArray[np.int64] | None
+        self,
+        flt: MemoryFilter,
+        allowed: npt.NDArray[np.bool_] | None,
+        at: npt.NDArray[np.int64] | None,
     ) -> npt.NDArray[np.bool_]:
         """Which rows pass the filter: all `n` rows, or only those at positions `at`."""
         pick: slice | npt.NDArray[np.int64] = slice(0, self._n) if at is None else at
@@ -203,8 +206,7 @@ class ScopeVectors:
         )
         mask = column_mask(flt, view)
         if allowed is not None:
-            ids = self._ids if at is None else [self._ids[p] for p in at]
-            mask &= np.fromiter((i in allowed for i in ids), dtype=bool, count=len(ids))
+            mask &= allowed[pick]
         return mask
 
     def _rank(
@@ -224,7 +226,7 @@ class ScopeVectors:
         flt: MemoryFilter,
         query: npt.NDArray[np.float32],
         limit: int,
-        allowed: set[str] | None,
+        allowed: npt.NDArray[np.bool_] | None,
     ) -> list[tuple[str, float]] | None:
         """The best admitted rows among the graph's proposals, or None to scan exactly instead.
 
@@ -248,12 +250,20 @@ class ScopeVectors:
         return None
 
     def search(
-        self, flt: MemoryFilter, query: Vector, limit: int, allowed: set[str] | None = None
+        self, flt: MemoryFilter, query: Vector, limit: int, rowids: set[int] | None = None
     ) -> list[tuple[str, float]]:
-        """The `limit` most similar admitted rows: (memory id, cosine similarity), best first."""
+        """The `limit` most similar admitted rows: (memory id, cosine similarity), best first.
+
+        `rowids`, when given, admits only those rows (what the filter's metadata or id
+        conditions let through, found in SQL).
+        """
         if self._n == 0 or limit <= 0:
             return []
         vector = np.asarray(query, dtype=np.float32)
+        allowed = None
+        if rowids is not None:
+            allowed = np.zeros(self._n, dtype=bool)
+            allowed[[self._pos[r] for r in rowids if r in self._pos]] = True
         found = self._approximate(flt, vector, limit, allowed)
         if found is not None:
             return found
