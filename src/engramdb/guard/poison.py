@@ -146,6 +146,10 @@ BENIGN_PROTOTYPES: Final = (
 )
 
 _MAX_EMBEDDED_SENTENCES: Final = 24
+#: The trust levels whose every text is embedded. What the user says is embedded only when the
+#: rules or tricks found something in it: the embedding alone reaches the user threshold only
+#: at full signal, and the user's own chat, most of what is stored, would be embedded twice.
+_EMBEDS_UNFLAGGED: Final = frozenset({"assistant", "inferred", "imported", "tool"})
 _EMBED_FLOOR: Final = 0.40  # below this similarity to an attack prototype: no signal
 _EMBED_SPAN: Final = 0.30  # similarity floor + span: full signal
 _EMBED_MARGIN: Final = 0.03  # must be this much closer to an attack than to a benign text
@@ -243,6 +247,8 @@ def _lexical(text: str, trust: str, threshold: float) -> _Lexical:
     flagged = [h.sentence for h in (*primary.values(), *hidden.values())]
     parts = sentences(revealed.views[0]) + [s for v in revealed.views[1:] for s in sentences(v)]
     chosen = list(dict.fromkeys(flagged + parts))[:_MAX_EMBEDDED_SENTENCES]
+    if trust not in _EMBEDS_UNFLAGGED and not scored:
+        chosen = []
     return _Lexical(trust, threshold, scored, chosen)
 
 
