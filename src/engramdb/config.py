@@ -15,17 +15,19 @@ class RetrievalConfig(BaseModel):
     """How `search` finds and orders memories (the defaults are the `default` preset).
 
     The query is read first: speakers of the user's memories that it names leave its text and
-    become a prior (`speaker_names`); the dates it names become windows over when memories were
-    said. Each channel (BM25 over the memories' text and context, cosine over their vectors,
-    Personalized PageRank over the entity graph from the entities the query names) proposes
-    `candidates` memories; `fusion` combines them with the channel weights: "convex" (a weighted
-    sum of normalised scores, Bruch et al., 2023) or "rrf" (reciprocal ranks, Cormack et al.,
-    2009, with `rrf_k`). The `rescore_depth` best are then re-scored with the speaker, time and
-    question priors (`retrieve/rescore.py`, on the scale of the convex fusion); `neighbours` turns
-    on either side of an episodic hit are appended after it, in session order.
+    become a prior (`speaker_names`); the dates it names leave it too and become windows over
+    when memories were said. Each channel (BM25 over the memories' text and context, cosine
+    over their vectors, Personalized PageRank over the entity graph from the entities the query
+    names) proposes `candidates` memories; `fusion` combines them with the channel weights:
+    "convex" (a weighted sum of normalised scores, Bruch et al., 2023) or "rrf" (reciprocal
+    ranks, Cormack et al., 2009, with `rrf_k`). The `rescore_depth` best are then re-scored
+    with the speaker, time and question priors (`retrieve/rescore.py`, on the scale of the
+    convex fusion). With `replies`, a hit that only asks is followed by the turn that answers it
+    (the next turn of its session, when the shortlist holds it); `neighbours` turns on either
+    side of an episodic hit are appended after it, in session order.
 
     The weights of `default` were chosen by leave-one-conversation-out on the LoCoMo development
-    split (`benchmarks/locomo.md`); every prior is switched off by a weight of 0.
+    split (`benchmarks/locomo-ablation.md`); every prior is switched off by a weight of 0.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -42,6 +44,7 @@ class RetrievalConfig(BaseModel):
     time_weight: float = Field(default=1.0, ge=0)
     question_weight: float = Field(default=0.2, ge=0)
     rescore_depth: int = Field(default=50, ge=1)
+    replies: bool = True
     neighbours: int = Field(default=0, ge=0)
 
     @property
@@ -64,6 +67,7 @@ def _plain(name: str, *, dense_weight: float, lexical_weight: float) -> Retrieva
         speaker_weight=0.0,
         time_weight=0.0,
         question_weight=0.0,
+        replies=False,
     )
 
 

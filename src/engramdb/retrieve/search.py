@@ -1,7 +1,7 @@
 """The read path: read the query, gather candidates per channel, fuse, re-score, expand.
 
-1. Read the query (`speakers.py`, `timewin.py`): the speakers it names leave its text, and the
-   dates it names become windows.
+1. Read the query (`speakers.py`, `timewin.py`): the speakers and the dates it names leave its
+   text; the speakers become a prior, the dates windows.
 2. Candidates from each channel, filtered by scope and validity inside the store before ranking:
    BM25 over the memories' text with its context (`MemoryRecord.context`: the turns before an
    episodic memory) and cosine over their vectors, both for the query without the speakers'
@@ -9,8 +9,9 @@
    (`graph.py`).
 3. Fuse (`fusion.py`): a convex sum of normalised scores, or reciprocal ranks.
 4. Re-score the shortlist with the speaker, time and question priors (`rescore.py`).
-5. Keep one hit per source message (a fact and its own turn say the same thing), and append
-   the `neighbours` turns around each episodic hit.
+5. Keep one hit per source message (a fact and its own turn say the same thing); after a hit
+   that only asks, put the turn that answers it (`replies`); append the `neighbours` turns
+   around each episodic hit.
 
 Cost per query: one embedding of the query (skipped for a repeated query) overlapped with one
 FTS5 query, one scan of the user's cached vectors (an HNSW walk in a large scope), one read of
@@ -19,6 +20,7 @@ the shortlist's records; the priors are per-shortlist work.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -26,14 +28,14 @@ from engramdb.config import RetrievalConfig
 from engramdb.models.embed import Embedder, embed_query
 from engramdb.retrieve.fusion import convex, rrf
 from engramdb.retrieve.graph import graph_candidates
-from engramdb.retrieve.rescore import QueryReading, rescore
+from engramdb.retrieve.rescore import QueryReading, asks, rescore
 from engramdb.retrieve.speakers import read_speakers
 from engramdb.retrieve.terms import query_terms
-from engramdb.retrieve.timewin import query_windows
+from engramdb.retrieve.timewin import DateWindow, read_dates
 from engramdb.store.base import MemoryFilter, Store
 from engramdb.types import Hit, MemoryRecord
 
-__all__ = ["FLOORS", "SearchRequest", "gather", "read_query", "search"]
+__all__ = ["FLOORS", "SearchRequest", "gather", "read_query", "replies", "search"]
 
 #: The lower bound of a channel's scores, where it has one (for the convex fusion).
 FLOORS = {"lexical": 0.0, "graph": 0.0}
@@ -75,12 +77,38 @@ def read_query(
     store: Store, flt: MemoryFilter, query: str, config: RetrievalConfig
 ) -> QueryReading:
     """The query's text for the channels, the speakers it names and its date windows."""
-    text, speakers = query, tuple[str, ...]()
+    text, speakers, windows = query, tuple[str, ...](), tuple[DateWindow, ...]()
     if config.speaker_names and flt.user_id is not None:
         found = read_speakers(query, store.speakers(flt.tenant_id, flt.user_id))
         text, speakers = found.text, found.speakers
-    windows = tuple(query_windows(query)) if config.time_weight else ()
+    if config.time_weight:
+        dated = read_dates(text)
+        text, windows = dated.text, dated.windows
     return QueryReading(text=text, speakers=speakers, windows=windows)
+
+
+def replies(memories: Sequence[MemoryRecord]) -> dict[str, MemoryRecord]:
+    """For each memory among `memories` that only asks, the one among them that answers it.
+
+    The answer is the next turn of the question's session: the episodic memory whose context
+    (the turns before it, newline-joined) ends with the question's text.
+    """
+    by_last_line: dict[tuple[str | None, str], list[MemoryRecord]] = {}
+    for memory in memories:
+        if memory.kind == "episodic" and memory.context:
+            key = (memory.scope.session_id, memory.context.rsplit("\n", 1)[-1])
+            by_last_line.setdefault(key, []).append(memory)
+    found: dict[str, MemoryRecord] = {}
+    for question in memories:
+        if question.kind != "episodic" or not asks(question.text):
+            continue
+        key = (question.scope.session_id, question.text.rsplit("\n", 1)[-1])
+        for answer in by_last_line.get(key, []):
+            context = answer.context or ""
+            if context == question.text or context.endswith("\n" + question.text):
+                found[question.id] = answer
+                break
+    return found
 
 
 def gather(
@@ -97,9 +125,7 @@ def gather(
     """
     lexical: Future[list[tuple[str, float]]] | None = None
     if config.lexical_weight > 0:
-        lexical = _CHANNELS.submit(
-            store.lexical_search, flt, query_terms(text), config.candidates
-        )
+        lexical = _CHANNELS.submit(store.lexical_search, flt, query_terms(text), config.candidates)
     dense: list[tuple[str, float]] | None = None
     try:
         if config.dense_weight > 0:
@@ -162,25 +188,37 @@ def search(
     scored.sort(key=lambda row: -row[1])  # stable: equal scores keep the fused order
 
     raw = {name: dict(ranked) for name, ranked in channels.items()}
+    answers = replies([memory for memory, _, _ in scored]) if config.replies else {}
     hits: list[Hit] = []
     seen: set[str] = set()
     sources: set[str] = set()
+
+    def admit(memory: MemoryRecord) -> bool:
+        """Whether `memory` takes a rank: one per memory and per source message (a fact and the
+        turn it came from say the same thing)."""
+        source = memory.source_episode_ids[0] if memory.source_episode_ids else None
+        if memory.id in seen or (source is not None and source in sources):
+            return False
+        if source is not None and memory.kind in ("episodic", "fact"):
+            sources.add(source)
+        seen.add(memory.id)
+        return True
+
     for memory, score, parts in scored:
         if len(hits) >= request.limit:
             break
-        # a fact and the turn it came from say the same thing: one rank for both
-        source = memory.source_episode_ids[0] if memory.source_episode_ids else None
-        if memory.id in seen or (source is not None and source in sources):
+        if not admit(memory):
             continue
-        if source is not None and memory.kind in ("episodic", "fact"):
-            sources.add(source)
         explained = None
         if request.explain:
             explained = {name: raw[name][memory.id] for name in raw if memory.id in raw[name]}
             explained.update(parts)
             explained["fused"] = score
         hits.append(_hit(memory, score, explained, None))
-        seen.add(memory.id)
+        answer = answers.get(memory.id)
+        if answer is not None and admit(answer):
+            explained = {"reply": 1.0} if request.explain else None
+            hits.append(_hit(answer, score, explained, memory.id))
         if config.neighbours and memory.kind == "episodic":
             for near in store.session_neighbours(
                 tenant_id, memory.id, before=config.neighbours, after=config.neighbours

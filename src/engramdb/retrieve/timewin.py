@@ -13,6 +13,11 @@ left to the text channels: they are relative to when the question is asked, whic
 of a past conversation is not when its words were said. Plain regular expressions, not
 `dateparser`, whose `search_dates` costs milliseconds per query and does not say whether it read
 a day, a month or a year.
+
+The dates leave the text that the lexical and dense channels see (`read_dates`), as the speakers'
+names do (`speakers.py`): "13 October, 2023" matches every turn that names a number or the
+month, and in a small sentence embedder it pulls the query vector towards dates rather than
+towards what happened on them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["AFTER", "BEFORE", "DateWindow", "in_windows", "query_windows"]
+__all__ = [
+    "AFTER",
+    "BEFORE",
+    "DateQuery",
+    "DateWindow",
+    "in_windows",
+    "query_windows",
+    "read_dates",
+]
 
 #: How far before and after the named period a memory still counts as said in it.
 BEFORE = timedelta(days=1)
@@ -51,6 +64,8 @@ _PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         rf"\b{_Y}\b",
     )
 )
+#: A preposition right before a date goes with it ("in June", "on 3 May").
+_LEAD = re.compile(r"\b(?:on|in|during|of|since|until|before|after|by|around)\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -99,20 +114,46 @@ def _window(match: re.Match[str]) -> DateWindow:
     return DateWindow(year, month, day)
 
 
-def query_windows(query: str) -> list[DateWindow]:
-    """The absolute dates `query` names, most specific reading first, without overlaps."""
-    taken: list[tuple[int, int]] = []
-    windows: list[DateWindow] = []
+@dataclass(frozen=True)
+class DateQuery:
+    """A query with the dates it names taken out, and those dates as windows."""
+
+    text: str
+    windows: tuple[DateWindow, ...]
+
+
+def _matches(query: str) -> list[re.Match[str]]:
+    """The date expressions of `query`, most specific reading first, without overlaps."""
+    taken: list[re.Match[str]] = []
     for pattern in _PATTERNS:
         for match in pattern.finditer(query):
             start, end = match.span()
-            if any(a < end and start < b for a, b in taken):
-                continue
-            taken.append((start, end))
-            window = _window(match)
-            if window not in windows:
-                windows.append(window)
-    return windows
+            if not any(m.start() < end and start < m.end() for m in taken):
+                taken.append(match)
+    return taken
+
+
+def query_windows(query: str) -> list[DateWindow]:
+    """The absolute dates `query` names, most specific reading first, without duplicates."""
+    return list(dict.fromkeys(_window(m) for m in _matches(query)))
+
+
+def read_dates(query: str) -> DateQuery:
+    """The dates `query` names, and the query without them (and the preposition before each).
+
+    When nothing but dates and punctuation would be left, the text stays as it was.
+    """
+    matches = _matches(query)
+    windows = tuple(dict.fromkeys(_window(m) for m in matches))
+    text = query
+    for match in sorted(matches, key=lambda m: -m.start()):
+        head = _LEAD.sub("", text[: match.start()])
+        text = f"{head} {text[match.end() :]}"
+    text = re.sub(r"\s+([,.;:?!])", r"\1", " ".join(text.split()))
+    text = re.sub(r"(?:^|\s),(?=\s|[.?!]|$)", "", text)
+    if not re.search(r"\w", text):
+        return DateQuery(query, windows)
+    return DateQuery(text, windows)
 
 
 def in_windows(moment: datetime | None, windows: list[DateWindow]) -> bool:
