@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from engramdb import Memory
 from engramdb.bench.cli import bench_app
 from engramdb.bench.locomo import (
+    ABLATION_METHODS,
+    BENCH_TENANT,
     REFERENCE_METHOD,
     EvidenceCount,
     Turn,
@@ -33,13 +36,17 @@ from engramdb.bench.locomo import (
     turn_message,
 )
 from engramdb.bench.report import (
+    ABLATION_NAME,
     MARKDOWN_NAME,
     PLOT_BY_CATEGORY_NAME,
     PLOT_RECALL_NAME,
+    ablation_report,
     markdown_report,
     render_report,
 )
+from engramdb.config import Config
 from engramdb.errors import InvalidInput
+from pgserver import PgServer
 
 # ------------------------------------------------------------------------- evidence ids
 
@@ -234,26 +241,68 @@ def _results() -> dict[str, Any]:
 
 def test_report_renders_tables_and_plots(tmp_path: Path) -> None:
     results = _results()
-    paths = render_report(results, tmp_path / "out")
+    paths = render_report(results, tmp_path / "out", shown_as="out/")
     assert [p.name for p in paths] == [MARKDOWN_NAME, PLOT_RECALL_NAME, PLOT_BY_CATEGORY_NAME]
     for path in paths[1:]:
         assert path.read_bytes().startswith(b"\x89PNG")
     text = paths[0].read_text(encoding="utf-8")
+    # the page names the command that renders it, the data path as given
+    assert "- command: `engramdb bench locomo --data locomo.json --method bm25,dense " in text
+    assert "--k 1,5,10 --report out/`" in text
     assert "| bm25 | 35.0 / 40.0 | 35.0 / 40.0 | 35.0 / 40.0 | – | 35.0 / 40.0 | – |" in text
     assert "| 3 open-domain | 0 | – | – | – |" in text
     assert "| overall | 4 | 31.0 | 35.0 | 40.0 |" in text
     assert "| bm25 | 10.0 | 22.5 | 35.0 | 40.0 | 40.0 | 40.0 |" in text  # spread min/median/max
+    assert "| conv-b | 0 | 10.0 / 40.0 | 10.0 / 60.0 |" in text  # per conversation
     assert "| 1.23 | 5.68 | 20 |" in text
+    # published figures, with their sources, next to this run's
+    assert (
+        "| DRAGON dense retriever | LoCoMo paper, Table 3 | all 10 conversations | 56.7 |" in text
+    )
+    assert "| engramdb `dense` | measured here | this run (2 conversations) | 55.0 | 60.0 |" in text
+    assert "Maharana" in text and ABLATION_NAME in text
 
 
 def test_report_is_regenerated_byte_identically_from_json(tmp_path: Path) -> None:
     results = _results()
-    render_report(results, tmp_path / "a")
+    render_report(results, tmp_path / "a", shown_as="out/")
     saved = json.loads(json.dumps(results))
-    render_report(saved, tmp_path / "b")
+    render_report(saved, tmp_path / "b", shown_as="out/")
     md = MARKDOWN_NAME
     assert (tmp_path / "a" / md).read_bytes() == (tmp_path / "b" / md).read_bytes()
-    assert markdown_report(saved) == markdown_report(results)
+    assert markdown_report(saved, "out/") == markdown_report(results, "out/")
+
+
+def _with_loco(results: dict[str, Any]) -> dict[str, Any]:
+    """`_results` as `bench locomo-ablation` shapes them: a changed method and a LOCO study."""
+    base = results["methods"]["dense"]
+    changed = {**base, "method": "dense:x=1", "overall": {**base["overall"], "recall@5": 0.4}}
+    fold = {"weights": {"dense_weight": 0.7}, "recall@5": 0.5, "recall@10": 0.6, "questions": 2}
+    search = {"recall@1": 0.2, "recall@5": 0.5, "recall@10": 0.6}
+    loco = {
+        "method": "dense",
+        "grid": {"dense_weight": [0.5, 0.7]},
+        "folds": {"conv-a": fold, "conv-b": {**fold, "weights": {"dense_weight": 0.5}}},
+        "held_out": {"recall@5": 0.5, "recall@10": 0.6},
+        "all": {"weights": {"dense_weight": 0.7}, "recall@5": 0.5, "recall@10": 0.6},
+        "search": {
+            "overall": search,
+            "by_category": {"1": search},
+            "by_conversation": {"conv-a": search, "conv-b": {**search, "recall@10": 0.8}},
+        },
+    }
+    return {**results, "methods": {**results["methods"], "dense:x=1": changed}, "loco": loco}
+
+
+def test_ablation_page_holds_the_changes_and_the_held_out_weights() -> None:
+    text = ablation_report(_with_loco(_results()), "out/")
+    assert "- command: `engramdb bench locomo-ablation --data locomo.json --k 1,5,10 " in text
+    # the changed method against its base, in points
+    assert "| dense:x=1 | 40.0 / 60.0 | -15.0 / +0.0 |" in text
+    # each fold's weights and the held-out recall of the method searched with them
+    assert "| conv-b | 2 | 0.5 | 50.0 / 80.0 |" in text
+    assert "R@5 / R@10 50.0 / 60.0 (per conversation R@5 50.0-50.0, R@10 60.0-80.0)" in text
+    assert "Chosen on all conversations: dense_weight=0.7." in text
 
 
 # -------------------------------------------------------------------------- end to end
@@ -263,7 +312,7 @@ def _turn(dia_id: str, speaker: str, text: str, **extra: Any) -> dict[str, Any]:
     return {"speaker": speaker, "dia_id": dia_id, "text": text, **extra}
 
 
-def _tiny_locomo(path: Path) -> Path:
+def _tiny_locomo(path: Path, *, second: bool = False) -> Path:
     conversation = {
         "speaker_a": "Ana",
         "speaker_b": "Ben",
@@ -311,6 +360,22 @@ def _tiny_locomo(path: Path) -> Path:
         },
     ]
     data = [{"sample_id": "conv-x", "conversation": conversation, "qa": qa}]
+    if second:  # the same people a year later, with other words
+        later = {
+            "speaker_a": "Ana",
+            "speaker_b": "Ben",
+            "session_1_date_time": "9:15 am on 2 March, 2024",
+            "session_1": [
+                _turn("D1:1", "Ben", "Ana, did you finish the marathon?"),
+                _turn("D1:2", "Ana", "Yes, in four hours, my knees still hurt."),
+                _turn("D1:3", "Ben", "I started learning the cello in January."),
+            ],
+        }
+        later_qa = [
+            {"question": "How long did Ana's marathon take?", "evidence": ["D1:2"], "category": 4},
+            {"question": "What instrument is Ben learning?", "evidence": ["D1:3"], "category": 4},
+        ]
+        data.append({"sample_id": "conv-y", "conversation": later, "qa": later_qa})
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
@@ -356,6 +421,48 @@ def test_cli_reference_run_writes_json_and_report(tmp_path: Path) -> None:
     again = CliRunner().invoke(bench_app, ["locomo-report", str(out), "--out", str(report)])
     assert again.exit_code == 0, again.output
     assert (report / MARKDOWN_NAME).read_bytes() == first
+
+
+def test_cli_ablation_runs_the_study_with_held_out_weights(tmp_path: Path) -> None:
+    data = _tiny_locomo(tmp_path / "tiny.json", second=True)
+    out, report = tmp_path / "a.json", tmp_path / "rep"
+    args = ["locomo-ablation", "--data", str(data), "--json", str(out), "--report", f"{report}/"]
+    result = CliRunner().invoke(bench_app, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    results = json.loads(out.read_text())
+    assert list(results["methods"]) == list(ABLATION_METHODS)
+    loco = results["loco"]
+    assert loco["method"] == "default" and set(loco["folds"]) == {"conv-x", "conv-y"}
+    assert set(loco["search"]["by_conversation"]) == {"conv-x", "conv-y"}
+    first = (report / ABLATION_NAME).read_bytes()
+    assert f"--report {report}/`".encode() in first
+    assert not (report / MARKDOWN_NAME).exists()
+    again = CliRunner().invoke(bench_app, ["locomo-report", str(out), "--out", f"{report}/"])
+    assert again.exit_code == 0, again.output
+    assert (report / ABLATION_NAME).read_bytes() == first
+
+
+def test_a_store_that_is_not_postgresql_is_refused(tmp_path: Path) -> None:
+    data = _tiny_locomo(tmp_path / "tiny.json")
+    with pytest.raises(InvalidInput, match=r"^store: expected a postgresql:// URL"):
+        run_locomo(data, methods=["bm25"], store=str(tmp_path / "x.sqlite"), progress=False)
+
+
+def test_harness_runs_on_postgresql_in_a_cleared_scope(tmp_path: Path, pg_server: PgServer) -> None:
+    data = _tiny_locomo(tmp_path / "tiny.json")
+    url = pg_server.fresh_schema()
+    # an earlier run's leftover in the benchmark's tenant: erased before the conversation goes in
+    config = Config(tenant_id=BENCH_TENANT)
+    with Memory(store=url, config=config) as memory:
+        memory.add("Ben: I moved to Denver, Denver, Denver.", user_id="conv-x")
+    results = run_locomo(data, methods=["bm25", "default"], ks=[1, 10], store=url, progress=False)
+    assert results["store"] == "postgresql"
+    for name in ("bm25", "default"):
+        method = results["methods"][name]
+        assert method["by_category"]["1"]["recall@1"] == 1.0  # the stale "Denver" turn is gone
+        assert method["by_category"]["2"]["recall@10"] == 1.0
+    with Memory(store=url, config=config) as memory:
+        assert len(memory.list(user_id="conv-x")) == 8
 
 
 def test_cli_unknown_method_is_one_error_line(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.retrieve.fusion import convex, minmax, rrf
 from engramdb.retrieve.rescore import asks
+from engramdb.retrieve.search import replies
 from engramdb.retrieve.speakers import read_speakers
-from engramdb.retrieve.timewin import DateWindow, in_windows, query_windows
+from engramdb.retrieve.timewin import DateWindow, in_windows, query_windows, read_dates
 from engramdb.store.base import MemoryFilter
 
 # ------------------------------------------------------------------------- pure functions
@@ -41,6 +42,17 @@ def test_dates_in_a_query_become_windows() -> None:
     assert query_windows("Where did they go camping in June?") == [DateWindow(None, 6, None)]
     assert query_windows("What may she do next?") == []  # "may" the verb is no month
     assert query_windows("What did he do last year?") == []  # relative: left to the words
+
+
+def test_dates_leave_the_query_text_with_their_preposition() -> None:
+    read = read_dates("What did Maria donate in December 2023?")
+    assert read.text == "What did Maria donate?" and read.windows == (DateWindow(2023, 12, None),)
+    on_day = read_dates("What painting did Mel show on October 13, 2023, and why?")
+    assert on_day.text == "What painting did Mel show, and why?"
+    assert read_dates("When did she go camping in June?").text == "When did she go camping?"
+    # no date, or nothing but a date: the text stays as it was
+    assert read_dates("What may she do next?").text == "What may she do next?"
+    assert read_dates("in 2022").text == "in 2022"
 
 
 def test_a_window_holds_the_period_and_the_week_after() -> None:
@@ -85,7 +97,8 @@ def test_presets_are_frozen_and_baselines_are_single_channel() -> None:
     bm25, dense = preset("bm25"), preset("dense")
     assert bm25.dense_weight == 0 and not bm25.rescores and not bm25.speaker_names
     assert dense.lexical_weight == 0 and not dense.rescores
-    assert preset("default").rescores
+    assert preset("default").rescores and preset("default").replies
+    assert not bm25.replies and not dense.replies and not preset("hybrid").replies
 
 
 # ------------------------------------------------------------------ with the real embedder
@@ -138,6 +151,38 @@ def test_an_answer_is_found_by_the_question_before_it(chat: Memory) -> None:
     # the turn that only asks is held back behind the answer
     first = chat.search("camping with the kids", user_id="u", limit=4, explain=True)[0]
     assert first.text.startswith("Ana: Yes!")
+
+
+def test_a_question_is_answered_by_the_next_turn_of_its_session(chat: Memory) -> None:
+    stored = chat.list(user_id="u")
+    question, answer = stored[1], stored[2]  # Ben asks about camping, Ana answers
+    assert replies(stored) == {question.id: answer}
+    assert replies([question]) == {}  # the answer is not among them
+    assert replies([answer, question]) == {question.id: answer}
+
+
+def test_a_hit_that_asks_is_followed_by_its_answer(
+    store_location: str, embedder: OnnxMiniLM
+) -> None:
+    turns = [
+        ("Ben", "Have you ever been to the observatory on the hill?"),
+        ("Ana", "Twice, with my dad."),
+        ("Ben", "I baked bread today."),
+        ("Ana", "Nice, I painted a fence."),
+    ]
+    with Memory(store=store_location, embedder=embedder) as memory:
+        _add(memory, turns, "s1", "2023-05-08T10:00:00Z")
+        hits = memory.search("the observatory on the hill", user_id="u", limit=4, explain=True)
+        asked = next(i for i, h in enumerate(hits) if h.text.startswith("Ben: Have you ever"))
+        follower = hits[asked + 1]
+        assert (
+            follower.text == "Ana: Twice, with my dad." and follower.neighbour_of == hits[asked].id
+        )
+        assert follower.channels == {"reply": 1.0}
+        plain = Config(retrieval=RetrievalConfig(replies=False))
+        with Memory(store=store_location, embedder=embedder, config=plain) as unpaired:
+            hits = unpaired.search("the observatory on the hill", user_id="u", limit=4)
+            assert all(h.neighbour_of is None for h in hits)
 
 
 def test_context_comes_from_the_store_when_a_session_goes_on(chat: Memory) -> None:

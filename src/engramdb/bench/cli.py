@@ -13,8 +13,22 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from engramdb.bench.locomo import DEFAULT_KS, available_methods, parse_ks, parse_methods, run_locomo
-from engramdb.bench.report import comparison_table, render_report
+from engramdb.bench.locomo import (
+    ABLATION_METHODS,
+    BENCH_TENANT,
+    DEFAULT_KS,
+    available_methods,
+    parse_ks,
+    parse_methods,
+    run_locomo,
+)
+from engramdb.bench.report import (
+    ABLATION_NAME,
+    MARKDOWN_NAME,
+    comparison_table,
+    render_ablation,
+    render_report,
+)
 from engramdb.errors import EngramError
 
 __all__ = ["bench_app"]
@@ -42,70 +56,121 @@ def _write_json(results: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
+def _sample_ids(conversations: str | None) -> list[str] | None:
+    if conversations is None:
+        return None
+    return [s.strip() for s in conversations.split(",") if s.strip()]
+
+
+_Data = Annotated[
+    str, typer.Option("--data", help="The LoCoMo JSON file (a list of conversations).")
+]
+_Conversations = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated sample ids, e.g. conv-26,conv-30; default: all."),
+]
+_Json = Annotated[Path | None, typer.Option("--json", help="Write the results JSON here.")]
+_Workdir = Annotated[
+    Path | None,
+    typer.Option(help="Keep the per-conversation SQLite stores here; default: a temp dir."),
+]
+_Store = Annotated[
+    str | None,
+    typer.Option(
+        help="Run on this PostgreSQL database (postgresql://...) instead of SQLite files; "
+        f"each conversation is a user of the tenant {BENCH_TENANT!r}, erased first."
+    ),
+]
+_Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+
+
 @bench_app.command("locomo")
 def locomo(
-    data: Annotated[
-        Path, typer.Option("--data", help="The LoCoMo JSON file (a list of conversations).")
-    ],
-    conversations: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated sample ids, e.g. conv-26,conv-30; default: all."),
-    ] = None,
+    data: _Data,
+    conversations: _Conversations = None,
     k: Annotated[str, typer.Option("--k", help="Comma-separated recall cut-offs.")] = _KS,
     method: Annotated[
         str,
         typer.Option(
             help="Comma-separated retrieval presets, or bm25-ref (the harness's reference BM25); "
-            f"known: {', '.join(available_methods())}. A preset may change fields for an "
-            "ablation: default:time_weight=0, default:key_turns=0."
+            f"known: {', '.join(available_methods())}. A preset may change fields: "
+            "default:time_weight=0, default:key_turns=0."
         ),
     ] = "default",
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write the results JSON here.")
-    ] = None,
+    json_out: _Json = None,
     report: Annotated[
-        Path | None, typer.Option(help="Write locomo.md and the PNG plots into this directory.")
+        str | None,
+        typer.Option(help=f"Write {MARKDOWN_NAME} and the PNG plots into this directory."),
     ] = None,
-    workdir: Annotated[
-        Path | None,
-        typer.Option(help="Keep the per-conversation SQLite stores here; default: a temp dir."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
-    loco: Annotated[
-        bool,
-        typer.Option(
-            "--loco",
-            help="Also choose the first method's weights by leave-one-conversation-out.",
-        ),
-    ] = False,
+    workdir: _Workdir = None,
+    store: _Store = None,
+    quiet: _Quiet = False,
 ) -> None:
     """Evidence recall@k of `search` on LoCoMo, per category, method and conversation.
 
     Example: engramdb bench locomo --data locomo_dev.json --method bm25,dense,default
     --json out/locomo.json --report out/
-
-    Ablation: engramdb bench locomo --data locomo_dev.json --loco
-    --method default,default:speaker_weight=0,default:key_turns=0
     """
     console = Console()
     try:
-        sample_ids = None
-        if conversations is not None:
-            sample_ids = [s.strip() for s in conversations.split(",") if s.strip()]
         results = run_locomo(
             data,
             methods=parse_methods(method),
             ks=parse_ks(k),
-            sample_ids=sample_ids,
+            sample_ids=_sample_ids(conversations),
             workdir=workdir,
+            store=store,
             console=console,
             progress=not quiet,
-            loco=loco,
         )
         if json_out is not None:
             _write_json(results, json_out)
         if report is not None:
-            render_report(results, report)
+            render_report(results, report, shown_as=report)
+    except EngramError as exc:
+        raise _fail(exc) from None
+    console.print(comparison_table(results))
+    if json_out is not None:
+        console.print(f"results: {json_out}")
+    if report is not None:
+        console.print(f"report: {report}")
+
+
+@bench_app.command("locomo-ablation")
+def locomo_ablation(
+    data: _Data,
+    conversations: _Conversations = None,
+    json_out: _Json = None,
+    report: Annotated[
+        str | None, typer.Option(help=f"Write {ABLATION_NAME} into this directory.")
+    ] = None,
+    workdir: _Workdir = None,
+    store: _Store = None,
+    quiet: _Quiet = False,
+) -> None:
+    """What each part of the default method adds, and its weights chosen by
+    leave-one-conversation-out.
+
+    Runs default, default with each part switched off, the baselines and bm25-ref.
+
+    Example: engramdb bench locomo-ablation --data locomo_dev.json --report out/
+    """
+    console = Console()
+    try:
+        results = run_locomo(
+            data,
+            methods=ABLATION_METHODS,
+            sample_ids=_sample_ids(conversations),
+            workdir=workdir,
+            store=store,
+            console=console,
+            progress=not quiet,
+            loco=True,
+        )
+        if json_out is not None:
+            _write_json(results, json_out)
+        if report is not None:
+            render_ablation(results, report, shown_as=report)
     except EngramError as exc:
         raise _fail(exc) from None
     console.print(comparison_table(results))
@@ -118,9 +183,10 @@ def locomo(
 @bench_app.command("locomo-report")
 def locomo_report(
     results_json: Annotated[Path, typer.Argument(help="A results JSON from `bench locomo`.")],
-    out: Annotated[Path, typer.Option("--out", help="The report directory.")],
+    out: Annotated[str, typer.Option("--out", help="The report directory.")],
 ) -> None:
-    """Render locomo.md and the plots again from a saved results JSON.
+    """Render a LoCoMo page again from a saved results JSON: locomo.md and its plots, or
+    locomo-ablation.md for the results of `bench locomo-ablation`.
 
     Example: engramdb bench locomo-report out/locomo.json --out out/
     """
@@ -131,7 +197,10 @@ def locomo_report(
             raise EngramError(f"cannot read results {str(results_json)!r}: {exc}") from None
         if not isinstance(results, dict) or results.get("benchmark") != "locomo-evidence-recall":
             raise EngramError(f"{str(results_json)!r} is not a `bench locomo` results JSON")
-        render_report(results, out)
+        if "loco" in results:
+            render_ablation(results, out, shown_as=out)
+        else:
+            render_report(results, out, shown_as=out)
     except EngramError as exc:
         raise _fail(exc) from None
     Console().print(comparison_table(results))

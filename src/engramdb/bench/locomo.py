@@ -3,9 +3,9 @@
 LoCoMo (Maharana et al., "Evaluating Very Long-Term Conversational Memory of LLM Agents", ACL
 2024) is a list of long two-person conversations, each with questions whose `evidence` names the
 turns ("D<session>:<turn>") that answer them. The harness ingests each conversation once into a
-fresh SQLite store (user_id = the sample id, one `add` per session, one message per turn carrying
-its `dia_id` in the message metadata), then, for each retrieval method, searches every question
-and scores evidence recall@k over the `dia_id`s of the returned hits:
+fresh store (user_id = the sample id, one `add` per session, one message per turn carrying its
+`dia_id` in the message metadata), then, for each retrieval method, searches every question and
+scores evidence recall@k over the `dia_id`s of the returned hits:
 
     recall@k = |E ∩ R_k| / |E|, E = the question's evidence ids, R_k = the set of ids among the
     first k hits (a turn returned twice counts once; a hit without a `dia_id` fills its rank and
@@ -16,12 +16,19 @@ ids ("D:11:26", "D30:05", "D8:6; D9:17", "D") are parsed leniently into "D<int>:
 that needed fixing and yielded ids counts as repaired, a fragment that yields no id as dropped.
 The harness never reads `observation`, `session_summary` or `event_summary`: they leak answers.
 
+The store is a SQLite file per conversation (in `workdir`), or, given a PostgreSQL URL, that
+database: each conversation is a user of the tenant `bench-locomo` (one tenant per ingest
+setting), erased with `forget` before it is ingested, so it starts empty; PostgreSQL's BM25
+counts documents within the user's scope, so the other users do not change the scores.
+
 A method is a retrieval preset, optionally with fields changed after colons, for ablations:
 `default:time_weight=0` is `default` without the time prior, `default:key_turns=0` is `default`
 over memories keyed without context (`key_turns` is the ingest setting, `IngestConfig`; the
-conversations are ingested once per distinct ingest setting). With `loco`, the weights of the
-first `Memory` method are also chosen by leave-one-conversation-out (`engramdb.bench.tune`) and
-the results carry them under "loco".
+conversations are ingested once per distinct ingest setting). `ABLATION_METHODS` is the study
+of `engramdb bench locomo-ablation`: each part of `default` switched off in turn. With `loco`,
+the weights of the first `Memory` method are also chosen by leave-one-conversation-out
+(`engramdb.bench.tune`) and the results carry them under "loco". Each method searches with its
+own cache of query vectors, so its latency never profits from another method's queries.
 
 `bm25-ref` is not a `Memory` preset: it scores the turns inside the harness with the reference
 BM25 of the data README (`bm25_index` / `bm25_scores`; S. Robertson and H. Zaragoza, "The
@@ -34,7 +41,8 @@ recall values are fractions in [0, 1], times in milliseconds)::
 
     {
       "benchmark": "locomo-evidence-recall",
-      "data": "<path>", "conversations": ["conv-26", ...], "k": [1, 5, 10, 25, 50],
+      "data": "<path as given>", "store": "sqlite" | "postgresql",
+      "conversations": ["conv-26", ...], "k": [1, 5, 10, 25, 50],
       "questions": {"total": 999, "by_category": {"1": 142, ...}, "by_conversation": {...}},
       "evidence_ids": {"repaired": 2, "dropped": 1},
       "machine": {"cpu_count": 8, "physical_cores": 4, "memory_gb": 15.6, "python": "3.11.9",
@@ -56,7 +64,10 @@ recall values are fractions in [0, 1], times in milliseconds)::
     }
 
 For `Memory` methods `ingest` is the shared ingest (time spent in `add`, model loading excluded);
-for `bm25-ref` it is the time to tokenise and index the turns.
+for `bm25-ref` it is the time to tokenise and index the turns. With `loco` the results also hold
+"loco": the choice of `engramdb.bench.tune.loco` (per fold weights, held-out recall of the
+feature ranking) and "search": the recall of the method itself when each conversation is
+searched with the weights chosen on the others ("overall", "by_category", "by_conversation").
 """
 
 from __future__ import annotations
@@ -87,21 +98,26 @@ from engramdb.errors import InvalidInput
 from engramdb.ingest.slots import IngestConfig
 
 if TYPE_CHECKING:
+    from engramdb import Memory
     from engramdb.models.embed import Embedder
 
 __all__ = [
+    "ABLATION_METHODS",
+    "BENCH_TENANT",
     "CATEGORY_NAMES",
     "DEFAULT_KS",
     "REFERENCE_METHOD",
     "Bm25Index",
     "Conversation",
     "EvidenceCount",
+    "Place",
     "Question",
     "Session",
     "Turn",
     "available_methods",
     "bm25_index",
     "bm25_scores",
+    "is_postgres",
     "load_conversations",
     "method_configs",
     "parse_evidence",
@@ -127,6 +143,28 @@ CATEGORY_NAMES: dict[int, str] = {
 }
 REFERENCE_METHOD = "bm25-ref"
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 25, 50)
+#: The tenant a PostgreSQL run writes into (one per ingest setting: "bench-locomo-key_turns=0").
+BENCH_TENANT = "bench-locomo"
+#: `engramdb bench locomo-ablation`: `default`, then each of its parts switched off (and a
+#: deeper shortlist), the baselines with and without context keys, the README's reference BM25.
+ABLATION_METHODS: tuple[str, ...] = (
+    "default",
+    "default:replies=false",
+    "default:rescore_depth=200",
+    "default:key_turns=0",
+    "default:speaker_names=false",
+    "default:speaker_weight=0",
+    "default:time_weight=0",
+    "default:question_weight=0",
+    "default:dense_weight=0",
+    "default:lexical_weight=0",
+    "hybrid",
+    "hybrid:key_turns=0",
+    "bm25",
+    "bm25:key_turns=0",
+    "dense",
+    REFERENCE_METHOD,
+)
 
 _SESSION_KEY = re.compile(r"session_(\d+)")
 _EVIDENCE = re.compile(r"D([1-9]\d*):([1-9]\d*)")
@@ -590,20 +628,73 @@ def _hit_turn_ids(hits: Sequence[Any]) -> list[str | None]:
     return ids
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where one conversation's memories live for one ingest setting: a store and a tenant."""
+
+    location: str
+    tenant_id: str = "default"
+
+    def memory(self, embedder: Embedder, **options: Any) -> Memory:
+        """A `Memory` over this place (`options`: `config` without the tenant, `ingest_config`)."""
+        from engramdb import Memory
+        from engramdb.config import Config
+
+        config = options.pop("config", None) or Config()
+        config = config.model_copy(update={"tenant_id": self.tenant_id})
+        return Memory(store=self.location, embedder=embedder, config=config, **options)
+
+
+def is_postgres(location: str) -> bool:
+    """Whether a store location names a PostgreSQL database."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def _places(
+    conversation: Conversation, settings: Sequence[IngestConfig], work: Path, store: str | None
+) -> dict[IngestConfig, Place]:
+    """A fresh place per ingest setting: a SQLite file in `work`, or a tenant of `store`."""
+    if store is None:
+        return {
+            setting: Place(str(work / f"{conversation.sample_id}{_store_suffix(setting)}.sqlite"))
+            for setting in settings
+        }
+    return {setting: Place(store, BENCH_TENANT + _store_suffix(setting)) for setting in settings}
+
+
+class _QueryCache:
+    """The shared embedder behind its own cache of query vectors (one per method)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+
+    @property
+    def model_id(self) -> str:
+        return self._embedder.model_id
+
+    @property
+    def dim(self) -> int:
+        return self._embedder.dim
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return self._embedder.embed(texts)
+
+
 def _ingest(
     conversation: Conversation,
-    path: Path,
-    embedder: Embedder | None,
+    place: Place,
+    embedder: Embedder,
     totals: _Ingest,
     advance: Callable[[], None],
-    ingest_config: IngestConfig | None = None,
+    ingest_config: IngestConfig,
 ) -> None:
-    """Write `conversation` into a fresh store at `path`: one `add` per session."""
-    from engramdb import Memory
-
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        stale.unlink(missing_ok=True)
-    with Memory(str(path), embedder=embedder, ingest_config=ingest_config) as memory:
+    """Write `conversation` into an empty `place`: one `add` per session."""
+    if not is_postgres(place.location):
+        path = Path(place.location)
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+    with place.memory(embedder, ingest_config=ingest_config) as memory:
+        memory.forget(user_id=conversation.sample_id)  # a database may hold an earlier run
         for session in conversation.sessions:
             messages = [turn_message(turn) for turn in session.turns]
             start = time.perf_counter()
@@ -620,18 +711,17 @@ def _ingest(
 
 def _search_memory(
     conversation: Conversation,
-    path: Path,
-    embedder: Embedder | None,
+    place: Place,
+    embedder: Embedder,
     method: str,
     ks: Sequence[int],
     advance: Callable[[], None],
 ) -> list[_Scored]:
     """Score every question of `conversation` with `Memory.search` under `method`."""
-    from engramdb import Memory
     from engramdb.config import Config
 
     config = Config(retrieval=method_configs(method)[0])
-    with Memory(str(path), embedder=embedder, config=config) as memory:
+    with place.memory(embedder, config=config) as memory:
 
         def search(question: str) -> list[str | None]:
             hits = memory.search(question, user_id=conversation.sample_id, limit=max(ks))
@@ -729,6 +819,7 @@ def run_locomo(
     ks: Sequence[int] = DEFAULT_KS,
     sample_ids: Sequence[str] | None = None,
     workdir: str | Path | None = None,
+    store: str | None = None,
     embedder: Embedder | None = None,
     console: Console | None = None,
     progress: bool = True,
@@ -737,12 +828,14 @@ def run_locomo(
     """Ingest each conversation once, search every question with each method, score recall@k.
 
     Args:
-        data: the LoCoMo JSON file.
+        data: the LoCoMo JSON file (recorded in the results as given).
         methods: `Memory` retrieval presets and/or `bm25-ref`.
         ks: recall cut-offs; each search asks for `max(ks)` hits.
         sample_ids: the conversations to run; default: all.
         workdir: where the per-conversation SQLite stores go (kept); default: a temporary
             directory (removed).
+        store: a `postgresql://` URL to run on instead of SQLite files (see the module
+            docstring); default: SQLite.
         embedder: shared by every `Memory`; default: `OnnxMiniLM()`.
         console: where progress bars go.
         progress: show progress bars.
@@ -753,18 +846,22 @@ def run_locomo(
         The results object described in the module docstring.
 
     Raises:
-        InvalidInput: unknown method, bad cut-offs, unreadable data or unknown sample ids.
+        InvalidInput: unknown method, bad cut-offs, unreadable data, unknown sample ids, or a
+            store that is not a PostgreSQL URL.
     """
     methods = parse_methods(methods)
     ks = parse_ks(ks)
+    if store is not None and not is_postgres(store):
+        raise InvalidInput("store", "expected a postgresql:// URL (SQLite stores go in --workdir)")
     conversations, evidence = load_conversations(data, sample_ids)
     memory_methods = [m for m in methods if m != REFERENCE_METHOD]
-    if memory_methods:
-        if embedder is None:
-            from engramdb.models.embed import OnnxMiniLM
+    if memory_methods and embedder is None:
+        from engramdb.models.embed import OnnxMiniLM
 
-            embedder = OnnxMiniLM()
+        embedder = OnnxMiniLM()
+    if embedder is not None:
         embedder.embed(["warm-up"])  # load the model now, outside the timed ingest
+    views = {m: _QueryCache(embedder) for m in memory_methods} if embedder is not None else {}
 
     scored: dict[str, list[_Scored]] = {m: [] for m in methods}
     # one store per conversation and distinct ingest setting, shared by the methods that use it
@@ -781,26 +878,16 @@ def run_locomo(
         console=console,
         disable=not progress,
     )
+    places_of: dict[str, dict[IngestConfig, Place]] = {}
+    loco_result: dict[str, Any] | None = None
     with bar, _work_dir(workdir) as work:
         for conv in conversations:
-            paths = {
-                setting: work / f"{conv.sample_id}{_store_suffix(setting)}.sqlite"
-                for setting in settings
-            }
-            for setting, path in paths.items():
+            places = places_of[conv.sample_id] = _places(conv, settings, work, store)
+            for setting, place in places.items():
+                assert embedder is not None
                 task = bar.add_task(f"{conv.sample_id} ingest", total=len(conv.sessions))
-                _ingest(conv, path, embedder, ingests[setting], partial(bar.advance, task), setting)
-            if loco and memory_methods and embedder is not None:
-                from engramdb.bench.tune import candidate_sets
-
-                first = memory_methods[0]
-                task = bar.add_task(f"{conv.sample_id} loco", total=len(conv.questions))
-                loco_sets += candidate_sets(
-                    [conv],
-                    {conv.sample_id: paths[ingest_of[first]]},
-                    embedder,
-                    method_configs(first)[0],
-                    partial(bar.advance, task),
+                _ingest(
+                    conv, place, embedder, ingests[setting], partial(bar.advance, task), setting
                 )
             for method in methods:
                 task = bar.add_task(f"{conv.sample_id} {method}", total=len(conv.questions))
@@ -812,13 +899,44 @@ def run_locomo(
                     reference_ingest.messages += len(conv.turns)
                     scored[method] += _score_questions(conv, search, ks, advance)
                 else:
-                    path = paths[ingest_of[method]]
-                    scored[method] += _search_memory(conv, path, embedder, method, ks, advance)
+                    place = places[ingest_of[method]]
+                    view = views[method]
+                    scored[method] += _search_memory(conv, place, view, method, ks, advance)
+            if loco and memory_methods:
+                from engramdb.bench.tune import candidate_sets
+
+                first = memory_methods[0]
+                task = bar.add_task(f"{conv.sample_id} loco", total=len(conv.questions))
+                loco_sets += candidate_sets(
+                    [conv],
+                    {conv.sample_id: places[ingest_of[first]]},
+                    views[first],
+                    method_configs(first)[0],
+                    partial(bar.advance, task),
+                )
+        if loco_sets:
+            from engramdb.bench.tune import loco as choose
+
+            first = memory_methods[0]
+            loco_result = {"method": first, **choose(loco_sets)}
+            # the method as it ships, each conversation searched with the weights chosen
+            # without it
+            held: list[_Scored] = []
+            for conv in conversations:
+                weights = loco_result["folds"][conv.sample_id]["weights"]
+                fold = first + "".join(f":{k}={v:g}" for k, v in weights.items())
+                task = bar.add_task(f"{conv.sample_id} held out", total=len(conv.questions))
+                place = places_of[conv.sample_id][ingest_of[first]]
+                held += _search_memory(
+                    conv, place, views[first], fold, ks, partial(bar.advance, task)
+                )
+            loco_result["search"] = _held_out(held, ks)
 
     all_questions = [q for conv in conversations for q in conv.questions]
     results: dict[str, Any] = {
         "benchmark": "locomo-evidence-recall",
         "data": str(data),
+        "store": "sqlite" if store is None else "postgresql",
         "conversations": [c.sample_id for c in conversations],
         "k": list(ks),
         "questions": {
@@ -842,11 +960,26 @@ def run_locomo(
             for m in methods
         },
     }
-    if loco_sets:
-        from engramdb.bench.tune import loco as choose
-
-        results["loco"] = {"method": memory_methods[0], **choose(loco_sets)}
+    if loco_result is not None:
+        results["loco"] = loco_result
     return results
+
+
+def _held_out(scored: Sequence[_Scored], ks: Sequence[int]) -> dict[str, Any]:
+    """Recall of the held-out searches: overall, per category and per conversation."""
+    categories = sorted({s.category for s in scored})
+    samples = list(dict.fromkeys(s.sample_id for s in scored))
+    return {
+        "overall": _mean_recalls([s.recalls for s in scored], ks),
+        "by_category": {
+            str(c): _mean_recalls([s.recalls for s in scored if s.category == c], ks)
+            for c in categories
+        },
+        "by_conversation": {
+            sid: _mean_recalls([s.recalls for s in scored if s.sample_id == sid], ks)
+            for sid in samples
+        },
+    }
 
 
 def _store_suffix(setting: IngestConfig) -> str:

@@ -1,12 +1,19 @@
-"""The LoCoMo report: markdown tables, a terminal table and PNG plots, all from the results JSON.
+"""The LoCoMo pages: markdown tables, a terminal table and PNG plots, all from the results JSON.
 
-`render_report(results, out_dir)` writes `locomo.md`, `locomo_recall.png` (overall recall@k, one
-line per method) and `locomo_by_category.png` (grouped bars of R@10 per category and method).
-The markdown depends on the results object only (the shape documented in `engramdb.bench.locomo`),
-so the same JSON always renders the same bytes. Recall is shown in percent. Besides the tables of
-every method it holds, when the run has them: an ablation table (each method "base:field=value"
-against its base method), the leave-one-conversation-out choice of weights ("loco"), and the
-published reference figures of LoCoMo next to this run's.
+Two pages, each a pure function of a results object (the shape documented in
+`engramdb.bench.locomo`), so the same JSON always renders the same bytes:
+
+- `render_report(results, out_dir)` writes `locomo.md` (`engramdb bench locomo --report`): the
+  command and machine, the method comparison per category, each method's recall@k table, the
+  spread over conversations, the published figures next to this run's, and two plots,
+  `locomo_recall.png` (overall recall@k, one line per method) and `locomo_by_category.png`
+  (grouped bars of R@10 per category and method);
+- `render_ablation(results, out_dir)` writes `locomo-ablation.md`
+  (`engramdb bench locomo-ablation --report`): each part of `default` switched off in turn,
+  and the leave-one-conversation-out choice of weights.
+
+Recall is shown in percent. The only figures that depend on the machine are latency and ingest
+rate.
 """
 
 from __future__ import annotations
@@ -19,24 +26,28 @@ from typing import Any
 
 from rich.table import Table
 
-from engramdb.bench.locomo import CATEGORY_NAMES
+from engramdb.bench.locomo import CATEGORY_NAMES, DEFAULT_KS
 from engramdb.errors import EngramError
 
 __all__ = [
+    "ABLATION_NAME",
     "MARKDOWN_NAME",
     "PLOT_BY_CATEGORY_NAME",
     "PLOT_RECALL_NAME",
     "PUBLISHED",
+    "ablation_report",
     "ablation_rows",
     "comparison_rows",
     "comparison_table",
     "markdown_report",
     "plot_by_category",
     "plot_recall_curves",
+    "render_ablation",
     "render_report",
 ]
 
 MARKDOWN_NAME = "locomo.md"
+ABLATION_NAME = "locomo-ablation.md"
 PLOT_RECALL_NAME = "locomo_recall.png"
 PLOT_BY_CATEGORY_NAME = "locomo_by_category.png"
 _DASH = "–"
@@ -77,10 +88,76 @@ def _recall(group: dict[str, Any] | None, k: int) -> float | None:
     return None if value is None else float(value)
 
 
+def _pair(group: dict[str, Any] | None, heads: Sequence[int]) -> str:
+    """ "R@5 / R@10" of a group, in percent."""
+    return _DASH if group is None else " / ".join(_pct(_recall(group, k)) for k in heads)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> list[str]:
     """A markdown table; `align` holds one 'l' or 'r' per column."""
     rule = ["---:" if a == "r" else "---" for a in align]
     return [f"| {' | '.join(line)} |" for line in (header, rule, *rows)]
+
+
+def _numeric(header: Sequence[str], rows: Sequence[Sequence[str]], labels: int = 1) -> list[str]:
+    """A markdown table whose first `labels` columns are text and the others numbers."""
+    return _table(header, rows, "l" * labels + "r" * (len(header) - labels))
+
+
+# ----------------------------------------------------------------------------- header
+
+
+def _conversations(results: dict[str, Any]) -> str:
+    count = len(results["conversations"])
+    return f"{count} conversation{'' if count == 1 else 's'}"
+
+
+def _machine_line(machine: dict[str, Any]) -> str:
+    parts = [f"{machine.get('cpu_count')} CPUs"]
+    if machine.get("physical_cores"):
+        parts[0] += f" ({machine['physical_cores']} physical)"
+    if machine.get("memory_gb"):
+        parts.append(f"{machine['memory_gb']} GB RAM")
+    parts.append(f"Python {machine.get('python')}")
+    parts.append(str(machine.get("platform")))
+    return ", ".join(parts)
+
+
+def _command(results: dict[str, Any], verb: str, report_dir: str, *, methods: bool) -> str:
+    """The `engramdb bench` invocation that renders this page into `report_dir`."""
+    parts = [f"engramdb bench {verb}", f"--data {results['data']}"]
+    if methods:
+        parts.append(f"--method {','.join(results['methods'])}")
+    if results.get("store", "sqlite") != "sqlite":
+        parts.append("--store postgresql://...")
+    if _ks(results) != list(DEFAULT_KS):
+        parts.append(f"--k {','.join(map(str, _ks(results)))}")
+    parts.append(f"--report {report_dir}")
+    return " ".join(parts)
+
+
+def _header(results: dict[str, Any], title: str, command: str) -> list[str]:
+    questions = results["questions"]
+    conversations = results["conversations"]
+    evidence = results["evidence_ids"]
+    return [
+        f"# {title}",
+        "",
+        f"- command: `{command}`",
+        f"- data: `{results['data']}`: {_conversations(results)} "
+        f"({', '.join(conversations)}), {questions['total']} questions",
+        f"- store: {results.get('store', 'sqlite')}, a fresh one per conversation",
+        "- metric: evidence recall@k over the `dia_id`s of the first k hits, in %; a question "
+        "with empty evidence counts 1; overall includes category 5",
+        f"- evidence ids: {evidence['repaired']} repaired, "
+        f"{evidence['dropped']} dropped as unparseable",
+        f"- machine: {_machine_line(results.get('machine', {}))}; search latency and ingest "
+        "rate depend on the machine and its load, recall does not",
+        f"- engramdb {results.get('engramdb_version', 'unknown')}",
+    ]
+
+
+# ------------------------------------------------------------------------- main page
 
 
 def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -94,19 +171,23 @@ def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
     for name, method in results["methods"].items():
         groups = [method["overall"]]
         groups += [method["by_category"].get(str(c)) for c in _categories(results)]
-        cells = [
-            _DASH if g is None else " / ".join(_pct(_recall(g, k)) for k in heads) for g in groups
-        ]
         rows.append(
             [
                 name,
-                *cells,
+                *(_pair(g, heads) for g in groups),
                 f"{method['search_ms']['p50']:.2f}",
                 f"{method['search_ms']['p95']:.2f}",
                 f"{method['ingest']['messages_per_s']:,.0f}",
             ]
         )
     return header, rows
+
+
+def _spread(values: Sequence[float]) -> list[str]:
+    """Min, median and max, in percent."""
+    if not values:
+        return [_DASH] * 3
+    return [_pct(v) for v in (min(values), statistics.median(values), max(values))]
 
 
 def _spread_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -117,123 +198,63 @@ def _spread_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     for name, method in results["methods"].items():
         row = [name]
         for k in heads:
-            values = [float(g[f"recall@{k}"]) for g in method["by_conversation"].values()]
-            stats = (min(values), statistics.median(values), max(values)) if values else ()
-            row += [_pct(v) for v in stats] if stats else [_DASH] * 3
+            row += _spread([float(g[f"recall@{k}"]) for g in method["by_conversation"].values()])
         rows.append(row)
     return header, rows
 
 
-#: Published evidence recall on LoCoMo, turn-level units, the question as the query (percent).
-PUBLISHED: tuple[tuple[str, str, float, float], ...] = (
-    ("BM25 (k1=1.5, b=0.75), data README", "all 10 conversations", 45.7, 53.3),
-    ("DRAGON dense retriever, LoCoMo paper (Table 3)", "all 10 conversations", 56.7, 66.2),
-    ("BM25 (k1=1.5, b=0.75), data README", "development split", 47.1, 54.9),
-)
-_ABLATION_CATEGORIES = (1, 2)
-
-
-def _delta(new: float | None, old: float | None) -> str:
-    if new is None or old is None:
-        return _DASH
-    return f"{100.0 * (new - old):+.1f}"
-
-
-def ablation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Each "base:field=value" method against its base: change of R@5 / R@10 in points."""
-    methods = results["methods"]
+def _conversation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Headline recall of every method in every conversation."""
     heads = _headline_ks(results)
     label = " / ".join(f"R@{k}" for k in heads)
-    header = ["method", "changes", f"overall {label}", f"Δ overall {label}"]
-    header += [f"Δ {_category_label(c)}" for c in _ABLATION_CATEGORIES]
-    rows = []
-    for name, method in methods.items():
-        base_name, _, changes = name.partition(":")
-        base = methods.get(base_name)
-        if not changes or base is None:
-            continue
-        cells = [
-            name,
-            changes.replace(":", ", "),
-            " / ".join(_pct(_recall(method["overall"], k)) for k in heads),
-            " / ".join(
-                _delta(_recall(method["overall"], k), _recall(base["overall"], k)) for k in heads
-            ),
-        ]
-        for c in _ABLATION_CATEGORIES:
-            new, old = method["by_category"].get(str(c)), base["by_category"].get(str(c))
-            cells.append(" / ".join(_delta(_recall(new, k), _recall(old, k)) for k in heads))
-        rows.append(cells)
+    header = ["conversation", "questions", *(f"{m} {label}" for m in results["methods"])]
+    counts = results["questions"]["by_conversation"]
+    rows = [
+        [sample, str(counts.get(sample, 0))]
+        + [_pair(m["by_conversation"].get(sample), heads) for m in results["methods"].values()]
+        for sample in results["conversations"]
+    ]
     return header, rows
 
 
-def _loco_lines(loco: dict[str, Any]) -> list[str]:
-    names = list(loco["grid"])
-    header = ["held-out conversation", "questions", *names, "held-out R@5", "held-out R@10"]
-    rows = []
-    for sample, fold in loco["folds"].items():
-        rows.append(
-            [sample, str(fold["questions"])]
-            + [f"{fold['weights'][n]:g}" for n in names]
-            + [_pct(fold["recall@5"]), _pct(fold["recall@10"])]
-        )
-    held = loco["held_out"]
-    recalls = [(f["recall@5"], f["recall@10"]) for f in loco["folds"].values()]
-    lines = [
-        "",
-        "## Weights by leave-one-conversation-out",
-        "",
-        f"The weights of `{loco['method']}` ({', '.join(names)}; `lexical_weight` is 1) are "
-        "chosen on a grid by the mean of R@5 and R@10 over four conversations and scored on "
-        "the fifth (`engramdb.bench.tune`; candidates ranked in full, without the shortlist "
-        "cut of `rescore_depth`). Grid: "
-        + "; ".join(
-            f"{n} in {{{', '.join(f'{v:g}' for v in vals)}}}" for n, vals in loco["grid"].items()
-        )
-        + ".",
-        "",
-    ]
-    lines += _table(header, rows, "lr" + "r" * (len(header) - 2))
-    lines += [
-        "",
-        f"Held out, over all {sum(f['questions'] for f in loco['folds'].values())} questions: "
-        f"R@5 {_pct(held['recall@5'])}, R@10 {_pct(held['recall@10'])} (per conversation "
-        f"R@5 {_pct(min(r[0] for r in recalls))}-{_pct(max(r[0] for r in recalls))}, "
-        f"R@10 {_pct(min(r[1] for r in recalls))}-{_pct(max(r[1] for r in recalls))}). "
-        "Chosen on all five conversations: "
-        + ", ".join(f"{n}={loco['all']['weights'][n]:g}" for n in names)
-        + f" (R@5 {_pct(loco['all']['recall@5'])}, R@10 {_pct(loco['all']['recall@10'])} "
-        "in sample).",
-    ]
-    return lines
+#: Published evidence recall on LoCoMo, turn-level units, the question as the query (percent):
+#: (retriever, source, data, R@5, R@10).
+PUBLISHED: tuple[tuple[str, str, str, float, float], ...] = (
+    ("BM25 (k1=1.5, b=0.75)", "data README", "all 10 conversations", 45.7, 53.3),
+    ("DRAGON dense retriever", "LoCoMo paper, Table 3", "all 10 conversations", 56.7, 66.2),
+    ("BM25 (k1=1.5, b=0.75)", "data README", "development split", 47.1, 54.9),
+)
+_SOURCES = (
+    "Sources: the LoCoMo paper is A. Maharana, D.-H. Lee, S. Tulyakov, M. Bansal, F. Barbieri "
+    'and Y. Fang, "Evaluating Very Long-Term Conversational Memory of LLM Agents", ACL 2024; '
+    "the data README is the README of the development split's data directory, whose BM25 "
+    'rows use lower-case `\\w+` tokens and the turn text `<speaker> said, "<text>"` (plus '
+    "` and shared <blip_caption>`), which the method `bm25-ref` reproduces (see "
+    f"[{ABLATION_NAME}]({ABLATION_NAME}))."
+)
 
 
 def _published_lines(results: dict[str, Any]) -> list[str]:
     heads = [5, 10]
-    rows = [[name, data, f"{r5:.1f}", f"{r10:.1f}"] for name, data, r5, r10 in PUBLISHED]
-    split = f"this run ({len(results['conversations'])} conversations)"
+    rows = [[name, src, data, f"{r5:.1f}", f"{r10:.1f}"] for name, src, data, r5, r10 in PUBLISHED]
+    split = f"this run ({_conversations(results)})"
     for name, method in results["methods"].items():
-        if ":" in name:
-            continue
         rows.append(
-            [f"engramdb `{name}`", split] + [_pct(_recall(method["overall"], k)) for k in heads]
+            [f"engramdb `{name}`", "measured here", split]
+            + [_pct(_recall(method["overall"], k)) for k in heads]
         )
-    if "loco" in results:
-        held = results["loco"]["held_out"]
-        rows.append(
-            [
-                f"engramdb `{results['loco']['method']}`, weights chosen without the conversation",
-                split,
-                _pct(held["recall@5"]),
-                _pct(held["recall@10"]),
-            ]
-        )
+    full_r5, full_r10 = PUBLISHED[0][3], PUBLISHED[0][4]
+    dev_r5, dev_r10 = PUBLISHED[2][3], PUBLISHED[2][4]
     lines = ["", "## Published figures", ""]
-    lines += _table(["retriever", "data", "R@5", "R@10"], rows, "llrr")
+    lines += _numeric(["retriever", "source", "data", "R@5", "R@10"], rows, labels=3)
     lines += [
         "",
-        "The published figures are for all ten conversations; the development split holds five "
-        "of them, on which the README's BM25 scores 1.4 (R@5) and 1.6 (R@10) points higher.",
+        "The published figures are for all ten conversations of LoCoMo; the development split "
+        "holds five of them, on which the README's BM25 scores "
+        f"{dev_r5 - full_r5:.1f} (R@5) and {dev_r10 - full_r10:.1f} (R@10) points higher "
+        "than on all ten, so its development-split row is the like-for-like baseline.",
+        "",
+        _SOURCES,
     ]
     return lines
 
@@ -255,74 +276,39 @@ def _method_rows(results: dict[str, Any], method: dict[str, Any]) -> list[list[s
     return rows
 
 
-def _machine_line(machine: dict[str, Any]) -> str:
-    parts = [f"{machine.get('cpu_count')} CPUs"]
-    if machine.get("physical_cores"):
-        parts[0] += f" ({machine['physical_cores']} physical)"
-    if machine.get("memory_gb"):
-        parts.append(f"{machine['memory_gb']} GB RAM")
-    parts.append(f"Python {machine.get('python')}")
-    parts.append(str(machine.get("platform")))
-    return ", ".join(parts)
-
-
-def _command(results: dict[str, Any]) -> str:
-    """The `engramdb bench locomo` invocation that produces these results."""
-    parts = ["engramdb bench locomo", f"--data {results['data']}"]
-    parts.append(f"--method {','.join(results['methods'])}")
-    if _ks(results) != [1, 5, 10, 25, 50]:
-        parts.append(f"--k {','.join(map(str, _ks(results)))}")
-    if "loco" in results:
-        parts.append("--loco")
-    return " ".join(parts)
-
-
-def markdown_report(results: dict[str, Any]) -> str:
-    """The whole `locomo.md`, from the results object alone."""
-    questions = results["questions"]
-    conversations = results["conversations"]
-    evidence = results["evidence_ids"]
-    lines = [
-        "# LoCoMo evidence recall",
-        "",
-        f"- command: `{_command(results)}` (add `--report DIR` to render this page)",
-        f"- data: `{results['data']}`: {len(conversations)} conversations "
-        f"({', '.join(conversations)}), {questions['total']} questions",
-        "- metric: evidence recall@k over the `dia_id`s of the first k hits, in %; a question "
-        "with empty evidence counts 1; overall includes category 5",
-        f"- evidence ids: {evidence['repaired']} repaired, "
-        f"{evidence['dropped']} dropped as unparseable",
-        f"- machine: {_machine_line(results.get('machine', {}))}",
-        f"- engramdb {results.get('engramdb_version', 'unknown')}",
-        "",
-        "## Method comparison",
-        "",
-        f"Each recall cell is {' / '.join(f'R@{k}' for k in _headline_ks(results))}; "
-        "search latency is per `search` call, ingest rate over all `add` calls.",
-        "",
-    ]
-    header, rows = comparison_rows(results)
-    lines += _table(header, rows, "l" + "r" * (len(header) - 1))
-    lines += ["", "## Spread over conversations", ""]
-    header, rows = _spread_rows(results)
-    lines += _table(header, rows, "l" + "r" * (len(header) - 1))
-    header, rows = ablation_rows(results)
-    if rows:
-        lines += ["", "## Ablation", ""]
-        lines += [
-            "Each row changes one setting of its base method (`base:field=value`); Δ is in "
-            "points of recall against the base, overall and for the two hardest categories.",
-            "",
-        ]
-        lines += _table(header, rows, "ll" + "r" * (len(header) - 2))
-    if "loco" in results:
-        lines += _loco_lines(results["loco"])
-    lines += _published_lines(results)
+def _method_sections(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     for name, method in results["methods"].items():
         config = json.dumps(method["config"], sort_keys=True, separators=(", ", ": "))
         header = ["category", "questions"] + [f"R@{k}" for k in _ks(results)]
         lines += ["", f"## {name}", "", f"Config: `{config}`", ""]
-        lines += _table(header, _method_rows(results, method), "lr" + "r" * len(_ks(results)))
+        lines += _numeric(header, _method_rows(results, method))
+    return lines
+
+
+def markdown_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
+    """The whole `locomo.md`, from the results object and the report directory as given."""
+    heads = _headline_ks(results)
+    command = _command(results, "locomo", report_dir, methods=True)
+    lines = _header(results, "LoCoMo evidence recall", command)
+    lines += [
+        "",
+        "## Method comparison",
+        "",
+        f"Each recall cell is {' / '.join(f'R@{k}' for k in heads)}; search latency is per "
+        "`search` call, ingest rate over all `add` calls.",
+        "",
+    ]
+    header, rows = comparison_rows(results)
+    lines += _numeric(header, rows)
+    lines += _published_lines(results)
+    lines += ["", "## Spread over conversations", ""]
+    header, rows = _spread_rows(results)
+    lines += _numeric(header, rows)
+    lines += [""]
+    header, rows = _conversation_rows(results)
+    lines += _numeric(header, rows, labels=1)
+    lines += _method_sections(results)
     lines += [
         "",
         "## Plots",
@@ -331,20 +317,163 @@ def markdown_report(results: dict[str, Any]) -> str:
         "",
         f"![R@{_bar_k(results)} per category and method]({PLOT_BY_CATEGORY_NAME})",
         "",
+        "What each part of `default` adds, and how its weights were chosen: "
+        f"[{ABLATION_NAME}]({ABLATION_NAME}).",
+        "",
     ]
     return "\n".join(lines)
 
 
+#: Up to this many methods, the terminal table has one column per method; beyond, one row.
+_COLUMNS_MAX = 4
+
+
 def comparison_table(results: dict[str, Any]) -> Table:
-    """The method comparison as a rich table for the terminal: one column per method."""
+    """The method comparison as a rich table for the terminal: a column per method, or a row
+    per method when there are many."""
     header, rows = comparison_rows(results)
     table = Table(title=f"LoCoMo evidence recall, % ({results['questions']['total']} questions)")
+    if len(rows) > _COLUMNS_MAX:
+        for i, label in enumerate(header):
+            table.add_column(label, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        return table
     table.add_column("")
     for row in rows:
         table.add_column(row[0], justify="right")
     for i, label in enumerate(header[1:], start=1):
         table.add_row(label, *(row[i] for row in rows))
     return table
+
+
+# --------------------------------------------------------------------- ablation page
+
+
+def _delta(new: float | None, old: float | None) -> str:
+    if new is None or old is None:
+        return _DASH
+    return f"{100.0 * (new - old):+.1f}"
+
+
+def ablation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Each "base:field=value" method against its base: change of R@5 / R@10 in points."""
+    methods = results["methods"]
+    heads = _headline_ks(results)
+    label = " / ".join(f"R@{k}" for k in heads)
+    header = ["method", f"overall {label}", f"Δ overall {label}"]
+    header += [f"Δ {_category_label(c)}" for c in _categories(results)]
+    header += ["search p50 ms"]
+    rows = []
+    for name, method in methods.items():
+        base_name, _, changes = name.partition(":")
+        base = methods.get(base_name)
+        if not changes or base is None:
+            continue
+        cells = [
+            name,
+            _pair(method["overall"], heads),
+            " / ".join(
+                _delta(_recall(method["overall"], k), _recall(base["overall"], k)) for k in heads
+            ),
+        ]
+        for c in _categories(results):
+            new, old = method["by_category"].get(str(c)), base["by_category"].get(str(c))
+            cells.append(" / ".join(_delta(_recall(new, k), _recall(old, k)) for k in heads))
+        cells.append(f"{method['search_ms']['p50']:.2f}")
+        rows.append(cells)
+    return header, rows
+
+
+def _loco_lines(results: dict[str, Any]) -> list[str]:
+    loco = results["loco"]
+    names = list(loco["grid"])
+    heads = _headline_ks(results)
+    label = " / ".join(f"R@{k}" for k in heads)
+    search = loco["search"]
+    header = ["held-out conversation", "questions", *names, f"held-out {label}"]
+    rows = [
+        [
+            sample,
+            str(fold["questions"]),
+            *(f"{fold['weights'][n]:g}" for n in names),
+            _pair(search["by_conversation"].get(sample), heads),
+        ]
+        for sample, fold in loco["folds"].items()
+    ]
+    per_conversation = list(search["by_conversation"].values())
+    spread = ", ".join(
+        f"R@{k} {_pct(min(float(g[f'recall@{k}']) for g in per_conversation))}-"
+        f"{_pct(max(float(g[f'recall@{k}']) for g in per_conversation))}"
+        for k in heads
+    )
+    grid = "; ".join(
+        f"{n} in {{{', '.join(f'{v:g}' for v in values)}}}" for n, values in loco["grid"].items()
+    )
+    chosen = ", ".join(f"{n}={loco['all']['weights'][n]:g}" for n in names)
+    category_rows = [
+        [_category_label(c), _pair(search["by_category"].get(str(c)), heads)]
+        for c in _categories(results)
+    ]
+    lines = [
+        "",
+        "## Weights by leave-one-conversation-out",
+        "",
+        f"For each conversation, the weights of `{loco['method']}` ({', '.join(names)}; "
+        "`lexical_weight` is 1) are chosen on a grid by the mean of R@5 and R@10 over the other "
+        "conversations' questions (`engramdb.bench.tune`, which ranks every candidate by its "
+        "features), then the held-out conversation is searched with them by "
+        f"`{loco['method']}` itself. Grid: {grid}.",
+        "",
+    ]
+    lines += _numeric(header, rows)
+    lines += [
+        "",
+        f"Held out, over all {sum(f['questions'] for f in loco['folds'].values())} questions: "
+        f"{label} {_pair(search['overall'], heads)} (per conversation {spread}). "
+        f"Chosen on all conversations: {chosen}.",
+        "",
+    ]
+    lines += _numeric(["category", f"held-out {label}"], category_rows)
+    return lines
+
+
+def ablation_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
+    """The whole `locomo-ablation.md`, from the results object and the report directory."""
+    heads = _headline_ks(results)
+    command = _command(results, "locomo-ablation", report_dir, methods=False)
+    lines = _header(results, "LoCoMo evidence recall: ablation of `default`", command)
+    lines += [
+        "",
+        "## Methods",
+        "",
+        f"Each recall cell is {' / '.join(f'R@{k}' for k in heads)}. A method "
+        "`base:field=value` is its base with one setting changed (`key_turns` is the ingest "
+        "setting: turns of context in the lexical key).",
+        "",
+    ]
+    header, rows = comparison_rows(results)
+    lines += _numeric(header, rows)
+    header, rows = ablation_rows(results)
+    if rows:
+        lines += [
+            "",
+            "## Ablation",
+            "",
+            "Δ is in points of recall against the base method, overall and per category.",
+            "",
+        ]
+        lines += _numeric(header, rows)
+    if "loco" in results:
+        lines += _loco_lines(results)
+    lines += ["", "## Spread over conversations", ""]
+    header, rows = _spread_rows(results)
+    lines += _numeric(header, rows)
+    lines += [""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ plots
 
 
 def _figure(width: float, height: float) -> Any:
@@ -417,17 +546,36 @@ def plot_by_category(results: dict[str, Any], path: Path) -> None:
     _save(figure, path)
 
 
-def render_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def render_report(
+    results: dict[str, Any], out_dir: str | Path, *, shown_as: str | None = None
+) -> list[Path]:
     """Write `locomo.md` and the two PNGs into `out_dir` (created if needed); return their paths.
 
-    The markdown is a pure function of `results`: rendering the saved JSON again gives the same
-    bytes.
+    `shown_as` is the directory as the command line gave it (default: `out_dir`), for the
+    command the page shows. The markdown is a pure function of `results` and it.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     markdown = out / MARKDOWN_NAME
-    markdown.write_text(markdown_report(results), encoding="utf-8")
+    markdown.write_text(
+        markdown_report(results, str(out_dir) if shown_as is None else shown_as),
+        encoding="utf-8",
+    )
     curves, bars = out / PLOT_RECALL_NAME, out / PLOT_BY_CATEGORY_NAME
     plot_recall_curves(results, curves)
     plot_by_category(results, bars)
     return [markdown, curves, bars]
+
+
+def render_ablation(
+    results: dict[str, Any], out_dir: str | Path, *, shown_as: str | None = None
+) -> Path:
+    """Write `locomo-ablation.md` into `out_dir` (created if needed); return its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    page = out / ABLATION_NAME
+    page.write_text(
+        ablation_report(results, str(out_dir) if shown_as is None else shown_as),
+        encoding="utf-8",
+    )
+    return page

@@ -11,7 +11,9 @@ R@10 over the other conversations' questions are chosen and scored on the held-o
 held-out figures estimate recall on conversations never seen; the spread of the chosen weights
 across folds says how stable the choice is. The weights chosen on all conversations are the ones
 `default` ships with. Candidates are ranked in full here; `search` re-scores only its shortlist
-(`rescore_depth`), which the method runs measure.
+(`rescore_depth`) and puts the answer of a hit that asks after it (`replies`), so the harness
+(`run_locomo(..., loco=True)`) also searches each held-out conversation with its fold's weights
+and reports that recall.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from engramdb.retrieve.search import FLOORS, gather, read_query
 from engramdb.store.base import MemoryFilter
 
 if TYPE_CHECKING:
-    from engramdb.bench.locomo import Conversation
+    from engramdb.bench.locomo import Conversation, Place
     from engramdb.models.embed import Embedder
 
 __all__ = ["FEATURES", "GRID", "CandidateSet", "candidate_sets", "loco"]
@@ -71,17 +72,15 @@ class CandidateSet:
 
 def candidate_sets(
     conversations: Sequence[Conversation],
-    paths: dict[str, Path],
+    places: dict[str, Place],
     embedder: Embedder,
     config: RetrievalConfig,
     advance: Callable[[], None] = lambda: None,
 ) -> list[CandidateSet]:
     """The features of every question's candidates, read from each conversation's store."""
-    from engramdb import Memory
-
     found: list[CandidateSet] = []
     for conversation in conversations:
-        with Memory(str(paths[conversation.sample_id]), embedder=embedder) as memory:
+        with places[conversation.sample_id].memory(embedder) as memory:
             store = memory.store
             flt = MemoryFilter(
                 tenant_id=memory.config.tenant_id, user_id=conversation.sample_id, current=True
