@@ -3,14 +3,24 @@
 Every case is a text with the trust level it arrives at (user, assistant, tool, imported), a
 label (attack or benign) and a split. The thresholds in `engramdb.guard.poison.THRESHOLDS` were
 chosen on the "tune" half (`--tune` prints the choice); the figures to quote are those of the
-"test" half, which the rules and thresholds were not fitted to.
+"test" half, which the rules and thresholds were not fitted to. A case with a `context` (what
+the user said before) is judged by the whole write path: the context is added as the user's
+messages to a fresh store, then the case as a message of its trust level, and the case counts
+as flagged when its memory comes out quarantined (screen or contradiction check).
 
     python benchmarks/poisoning.py                 # test half, with the packaged embedder
     python benchmarks/poisoning.py --tune          # choose thresholds on the tune half
     python benchmarks/poisoning.py --split tune --errors   # what the tune half gets wrong
     python benchmarks/poisoning.py --no-embedder   # lexical rules and tricks alone
+    python benchmarks/poisoning.py --no-store      # the screen alone, without the user's words
     python benchmarks/poisoning.py --locomo ../shared/data/locomo/locomo_dev.json
         # false positives on natural conversation: every LoCoMo turn, as user and as assistant
+    python benchmarks/poisoning.py --claims ../shared/data/locomo/locomo_dev.json \
+        ../shared/data/halumem/pilot_slice_user0.jsonl ../shared/data/halumem/pilot_slice_user3.jsonl
+        # how often natural turns make a claim about the user that the contradiction check reads
+    python benchmarks/poisoning.py --locomo-stores ../shared/data/locomo/locomo_dev.json
+        # the same conversations through the write path: one speaker the user, the other the
+        # assistant (then a tool); what the contradiction check quarantines (slow: minutes)
 """
 
 from __future__ import annotations
@@ -18,10 +28,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
+import tempfile
+from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from engramdb import Memory
+from engramdb.guard.claims import Voice, read_claims
 from engramdb.guard.poison import THRESHOLDS, screen, screen_many
 from engramdb.models.embed import OnnxMiniLM
 
@@ -40,26 +55,52 @@ class Scored:
     text: str
 
 
-def load(split: str) -> list[dict[str, str]]:
+def load(split: str) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line]
     return [r for r in rows if split == "all" or r["split"] == split]
 
 
-def score_all(rows: list[dict[str, str]], *, embedder: OnnxMiniLM | None) -> list[Scored]:
-    out = []
-    for r in rows:
-        v = screen(r["text"], trust=r["trust"], embedder=embedder, thresholds={})
-        out.append(
-            Scored(
-                r["id"],
-                r["trust"],
-                r["label"] == "attack",
-                r["kind"],
-                v.score,
-                v.reasons,
-                r["text"],
-            )
+def in_context(row: dict[str, Any], embedder: OnnxMiniLM, folder: Path) -> list[str] | None:
+    """Add the case's context as the user's messages, then the case at its trust level;
+    the guard's reasons when its memory came out quarantined, else None."""
+    with Memory(str(folder / f"{row['id']}.sqlite"), embedder=embedder) as mem:
+        mem.add(row["context"], user_id="u", session_id="s0", timestamp="2024-01-01T10:00:00Z")
+        added = mem.add(
+            [{"role": row["trust"], "content": row["text"]}],
+            user_id="u",
+            session_id="s1",
+            timestamp="2024-02-01T10:00:00Z",
         )
+        memory = mem.get(added.operations[-1].memory_id)
+    if memory.status != "quarantined":
+        return None
+    return list(memory.metadata["guard"]["reasons"])
+
+
+def score_all(
+    rows: list[dict[str, Any]], *, embedder: OnnxMiniLM | None, stores: bool = True
+) -> list[Scored]:
+    """Scores of the screen; a case with context quarantined by the write path scores 1."""
+    out = []
+    with tempfile.TemporaryDirectory() as folder:
+        for r in rows:
+            v = screen(r["text"], trust=r["trust"], embedder=embedder, thresholds={})
+            score, reasons = v.score, v.reasons
+            if stores and embedder is not None and r.get("context"):
+                found = in_context(r, embedder, Path(folder))
+                if found is not None and score < THRESHOLDS[r["trust"]]:
+                    score, reasons = 1.0, found
+            out.append(
+                Scored(
+                    r["id"],
+                    r["trust"],
+                    r["label"] == "attack",
+                    r["kind"],
+                    score,
+                    reasons,
+                    r["text"],
+                )
+            )
     return out
 
 
@@ -150,27 +191,120 @@ def natural_fpr(path: Path, embedder: OnnxMiniLM | None) -> None:
             print(f"    {verdict.score:.2f} {text[:100]!r}")
 
 
+def dialogue_turns(path: Path) -> list[tuple[str, str]]:
+    """(role, text) of every turn of a LoCoMo file (each speaker's turns as "user", since either
+    may be the user) or of a HaluMem file (its user and assistant roles)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "sessions" in data:
+        return [(t["role"], t["content"]) for s in data["sessions"] for t in s["dialogue"]]
+    return [("user", text) for text in locomo_turns(path)]
+
+
+def natural_claims(paths: list[Path]) -> None:
+    """Claims about a user read from natural turns, in the voices each role is read in."""
+    voices: dict[str, tuple[Voice, ...]] = {
+        "user (first person)": ("first",),
+        "assistant (you, the user, a name)": ("second", "third"),
+        "tool (the user, a name)": ("third",),
+    }
+    for path in paths:
+        turns = dialogue_turns(path)
+        print(f"{path.name}: {len(turns)} turns")
+        for label, read_as in voices.items():
+            role = label.split()[0]
+            texts = [t for r, t in turns if r == role or (role == "tool" and r == "assistant")]
+            texts = texts or [t for _, t in turns]  # LoCoMo: any speaker, in every role
+            found = [c for t in texts for v in read_as for c in read_claims(t, v)]
+            print(f"- as {label}: {len(texts)} turns, {len(found)} claims")
+            for claim in found[:5]:
+                print(f"    {claim.slot} = {claim.value!r}: {claim.sentence[:90]!r}")
+
+
+def _when(text: str) -> str:
+    return datetime.strptime(text, "%I:%M %p on %d %B, %Y").isoformat() + "Z"
+
+
+def natural_contradictions(path: Path, embedder: OnnxMiniLM, role: str) -> None:
+    """Every LoCoMo conversation through the write path, once with each speaker as the user
+    and the other in `role`: what the guard quarantines, and why."""
+    turns = claims = 0
+    flagged: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for i, sample in enumerate(json.loads(path.read_text(encoding="utf-8"))):
+            conv = sample["conversation"]
+            for side in ("speaker_a", "speaker_b"):
+                user = conv[side]
+                with Memory(str(Path(folder) / f"{i}-{side}.sqlite"), embedder=embedder) as mem:
+                    n = 1
+                    while f"session_{n}" in conv:
+                        said = [
+                            {
+                                "role": "user" if t["speaker"] == user else role,
+                                "name": t["speaker"],
+                                "content": t["text"],
+                            }
+                            for t in conv[f"session_{n}"]
+                        ]
+                        mem.add(
+                            said,
+                            user_id="u",
+                            session_id=f"s{n}",
+                            timestamp=_when(conv[f"session_{n}_date_time"]),
+                        )
+                        others = [m["content"] for m in said if m["role"] != "user"]
+                        turns += len(others)
+                        voices: tuple[Voice, ...] = (
+                            ("second", "third") if role == "assistant" else ("third",)
+                        )
+                        claims += sum(any(read_claims(t, v) for v in voices) for t in others)
+                        n += 1
+                    for memory in mem.review(user_id="u", limit=1000):
+                        reason = memory.metadata["guard"]["reasons"][0]
+                        flagged.append((reason, memory.text))
+    why = Counter("contradiction" if "contradicts" in r else "screen" for r, _ in flagged)
+    print(
+        f"- other speaker as {role}: {turns} turns, {claims} read as a claim about a person, "
+        f"{len(flagged)} quarantined ({len(flagged) / turns:.2%}): {dict(why)}"
+    )
+    for reason, text in flagged[:8]:
+        print(f"    {text[:90]!r}: {reason[:120]}")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["tune", "test", "all"], default="test")
     parser.add_argument("--tune", action="store_true", help="choose thresholds on the tune half")
     parser.add_argument("--errors", action="store_true", help="list the cases it gets wrong")
     parser.add_argument("--no-embedder", action="store_true", help="lexical rules only")
+    parser.add_argument("--no-store", action="store_true", help="the screen alone, no context")
     parser.add_argument("--locomo", type=Path, help="measure false positives on a LoCoMo file")
+    parser.add_argument(
+        "--locomo-stores", type=Path, help="LoCoMo conversations through the write path"
+    )
+    parser.add_argument("--claims", type=Path, nargs="+", help="claims read from natural turns")
     args = parser.parse_args(argv)
     embedder = None if args.no_embedder else OnnxMiniLM()
     if args.locomo:
         natural_fpr(args.locomo, embedder)
         return
+    if args.claims:
+        natural_claims(args.claims)
+        return
+    if args.locomo_stores:
+        for role in ("assistant", "tool"):
+            natural_contradictions(args.locomo_stores, embedder or OnnxMiniLM(), role)
+        return
+    stores = not args.no_store
     if args.tune:
-        scored = score_all(load("tune"), embedder=embedder)
+        scored = score_all(load("tune"), embedder=embedder, stores=stores)
         chosen = {trust: choose(group) for trust, group in by_trust(scored).items()}
         print("thresholds chosen on the tune half (max detection at FPR <= 5%):")
         print(json.dumps(chosen, indent=2))
         print(table(scored, {**THRESHOLDS, **chosen}))
         return
-    scored = score_all(load(args.split), embedder=embedder)
+    scored = score_all(load(args.split), embedder=embedder, stores=stores)
     label = "packaged MiniLM embedder" if embedder else "no embedder"
+    label += "" if stores and embedder else ", screen only"
     print(f"split: {args.split}, {len(scored)} cases, {label}, thresholds from THRESHOLDS\n")
     print(table(scored, THRESHOLDS))
     print()

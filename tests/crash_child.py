@@ -1,7 +1,8 @@
 """A writer that is killed on purpose: adds numbered batches and logs each one that returned.
 
-Run as `python tests/crash_child.py DB LOG START STOP`; the log gets one line per batch whose
-`add` returned, written and fsynced after the call, so the parent knows what must be there.
+Run as `python tests/crash_child.py STORE LOG START STOP`, where STORE is a SQLite path or a
+`postgresql://` URL; the log gets one line per batch whose `add` returned, written and fsynced
+after the call, so the parent knows what must be there.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def timestamp(i: int) -> str:
     return f"2024-01-{1 + i // 1440:02d}T{(i // 60) % 24:02d}:{i % 60:02d}:00Z"
 
 
-def main(db: str, log: str, start: int, stop: int) -> None:
-    with Memory(db) as mem, open(log, "a", encoding="utf-8") as out:
+def main(store: str, log: str, start: int, stop: int) -> None:
+    with Memory(store) as mem, open(log, "a", encoding="utf-8") as out:
         mem.embedder.embed(["warm up"])
         prepare(mem.embedder)  # the poisoning guard's prototypes, embedded once per process
         print("ready", flush=True)

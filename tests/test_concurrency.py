@@ -1,69 +1,101 @@
-"""Several processes adding and searching on one SQLite store at once.
+"""Several processes adding and searching on one store at once, on each backend.
 
-No write is lost or duplicated, no "database is locked" reaches a caller, and a reader never
-sees part of an add (each add's five memories are there together or not at all).
+No write is lost or duplicated (writers racing on the same messages store them once and all get
+the same episode ids), no error such as "database is locked" reaches a caller, and a reader
+never sees part of an add (each add's five memories are there together or not at all).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import sqlite3
-from pathlib import Path
+from typing import Any
 
 from engramdb import Memory
+from engramdb.store import MemoryFilter, open_store
 
 WRITERS = 3
+READERS = 2
 BATCHES = 12  # per writer; half of them shared with the next writer
+ROUNDS = 40  # per reader
+LINES = 5  # messages per batch
 
 
 def _messages(i: int) -> list[dict[str, str]]:
     return [
-        {"role": "user", "content": f"shared batch {i} line {j} mentions kiwi{i}"} for j in range(5)
+        {"role": "user", "content": f"shared batch {i} line {j} mentions kiwi{i}"}
+        for j in range(LINES)
     ]
 
 
-def _writer(db: str, w: int, errors: mp.Queue) -> None:  # type: ignore[type-arg]
+def _writer(location: str, w: int, start: Any, out: mp.Queue) -> None:  # type: ignore[type-arg]
     try:
-        with Memory(db) as mem:
-            # batches w*6 .. w*6+11: each overlaps the next writer's first half
-            for i in range(w * BATCHES // 2, w * BATCHES // 2 + BATCHES):
-                mem.add(_messages(i), user_id="shared", timestamp="2024-03-01T00:00:00Z")
+        with Memory(store=location) as mem:
+            mem.embedder.embed(["warm up"])
+            start.wait(timeout=300)
+            ids: dict[int, list[str]] = {}
+            # batch 0 by every writer at once, then w*6 .. w*6+11: each overlaps the next
+            # writer's first half
+            for i in [0, *range(w * BATCHES // 2, w * BATCHES // 2 + BATCHES)]:
+                result = mem.add(_messages(i), user_id="shared", timestamp="2024-03-01T00:00:00Z")
+                ids[i] = result.episode_ids
+            first = w * BATCHES // 2
+            again = mem.add(_messages(first), user_id="shared", timestamp="2024-03-01T00:00:00Z")
+            if not again.duplicate or again.episode_ids != ids[first]:
+                out.put(("error", f"re-adding batch {first} was not a duplicate"))
+            out.put(("ids", ids))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        errors.put(repr(exc))
+        out.put(("error", repr(exc)))
 
 
-def _reader(db: str, rounds: int, errors: mp.Queue) -> None:  # type: ignore[type-arg]
+def _reader(location: str, start: Any, out: mp.Queue) -> None:  # type: ignore[type-arg]
     try:
-        with Memory(db) as mem:
-            for r in range(rounds):
+        with Memory(store=location) as mem:
+            mem.embedder.embed(["warm up"])
+            start.wait(timeout=300)
+            for r in range(ROUNDS):
                 mem.search(f"kiwi{r % 20} line", user_id="shared", limit=50)
                 listed = mem.list(user_id="shared", limit=1000)
-                if len(listed) % 5:
-                    errors.put(f"partial add visible: {len(listed)} memories")
+                if len(listed) % LINES:
+                    out.put(("error", f"partial add visible: {len(listed)} memories"))
+            out.put(("reads", ROUNDS))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        errors.put(repr(exc))
+        out.put(("error", repr(exc)))
 
 
-def test_processes_write_and_read_at_once(tmp_path: Path) -> None:
-    db = str(tmp_path / "shared.sqlite")
-    with Memory(db):
+def test_processes_write_and_read_at_once(store_location: str) -> None:
+    with Memory(store=store_location):
         pass  # create the schema once, as a deployment would
     ctx = mp.get_context("spawn")
-    errors: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-    procs = [ctx.Process(target=_writer, args=(db, w, errors)) for w in range(WRITERS)]
-    procs += [ctx.Process(target=_reader, args=(db, 40, errors)) for _ in range(2)]
+    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    start = ctx.Barrier(WRITERS + READERS)
+    procs = [
+        ctx.Process(target=_writer, args=(store_location, w, start, out)) for w in range(WRITERS)
+    ]
+    procs += [
+        ctx.Process(target=_reader, args=(store_location, start, out)) for _ in range(READERS)
+    ]
     for p in procs:
         p.start()
+    reports = [out.get(timeout=600) for _ in procs]
     for p in procs:
-        p.join(timeout=600)
+        p.join(timeout=60)
         assert p.exitcode == 0
-    found = []
-    while not errors.empty():
-        found.append(errors.get())
-    assert found == []
+    assert [r for kind, r in reports if kind == "error"] == []
+    seen: dict[int, list[str]] = {}
+    for kind, ids in reports:
+        for i, episode_ids in ids.items() if kind == "ids" else ():
+            assert seen.setdefault(i, episode_ids) == episode_ids, f"batch {i} stored twice"
     distinct = (WRITERS - 1) * BATCHES // 2 + BATCHES
-    with sqlite3.connect(db) as conn:
-        episodes = conn.execute("SELECT count(*) FROM episodes").fetchone()[0]
-        memories = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
-        hashes = conn.execute("SELECT count(DISTINCT content_hash) FROM episodes").fetchone()[0]
-    assert episodes == memories == hashes == distinct * 5
+    assert sorted(seen) == list(range(distinct))
+    store = open_store(store_location)
+    try:
+        everything = MemoryFilter(tenant_id="default", user_id="shared", statuses=None)
+        stats = store.stats(everything)
+        episodes = store.list_episodes(everything, limit=10_000, offset=0)
+        linked = store.memories_for_episodes("default", [e.id for e in episodes])
+    finally:
+        store.close()
+    assert stats.episodes == len(episodes) == distinct * LINES
+    assert len({e.content_hash for e in episodes}) == len(episodes)
+    assert stats.memories == {"episodic": {"active": distinct * LINES}}
+    assert stats.history_entries == len(linked) == distinct * LINES  # one memory per episode

@@ -1,12 +1,12 @@
-"""PostgreSQL-only behaviour: row-level security, concurrent writers, the HNSW path, migration.
+"""PostgreSQL-only behaviour: row-level security, the HNSW path, migration.
 
 The shared suites (`test_store.py`, `test_memory.py`) run on this backend through the
-`store_location` fixture; these tests cover what only a shared server has.
+`store_location` fixture, as do the crash and concurrency tests; these tests cover what only a
+shared server has.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 import uuid
 from datetime import UTC, datetime
@@ -96,65 +96,6 @@ def test_row_level_security_hides_other_tenants_from_a_query_without_filter(
         assert [h.text for h in hits] == ["user: Globex payroll"]
         mem.add("Globex moves to Denver", user_id="u1")
         assert len(mem.list(user_id="u1")) == 2
-
-
-def _writer(url: str, worker: int, shared: list[str], barrier: Any, out: Any) -> None:
-    """One process: add the shared messages and its own, search in between; report ids."""
-    embedder = OnnxMiniLM()
-    embedder.load()
-    with Memory(store=url, embedder=embedder) as mem:
-        own = [f"worker {worker} note {i} about {WORDS[i]}" for i in range(8)]
-
-        def add_own(i: int) -> None:
-            at = f"2024-05-02T10:00:0{i}Z"
-            mem.add(own[i], user_id="ana", session_id=f"w{worker}", timestamp=at)
-
-        barrier.wait(timeout=120)
-        ids: dict[str, str] = {}
-        for i in range(0, len(shared), 2):
-            turn = [{"role": "user", "content": c} for c in shared[i : i + 2]]
-            result = mem.add(turn, user_id="ana", session_id="s", timestamp="2024-05-01T10:00:00Z")
-            ids.update(zip(shared[i : i + 2], result.episode_ids, strict=True))
-            add_own(i // 2)
-            mem.search("coffee garden", user_id="ana", limit=3)
-        for i in range(len(own)):
-            add_own(i)  # again: stored once
-        out.put((worker, ids))
-
-
-def test_concurrent_processes_lose_no_write_and_store_each_episode_once(
-    pg_server: PgServer,
-) -> None:
-    url = pg_server.fresh_schema()
-    PostgresStore(url).close()  # schema first, so the race is on the data
-    shared = _sentences(16, seed=3)
-    ctx = multiprocessing.get_context("spawn")
-    workers = 4
-    barrier = ctx.Barrier(workers)
-    out = ctx.Queue()
-    procs = [
-        ctx.Process(target=_writer, args=(url, w, shared, barrier, out)) for w in range(workers)
-    ]
-    for p in procs:
-        p.start()
-    results = dict(out.get(timeout=300) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    assert len({tuple(sorted(ids.items())) for ids in results.values()}) == 1  # same episodes
-    store = open_store(url)
-    try:
-        everything = MemoryFilter(tenant_id="default", user_id="ana", statuses=None)
-        stats = store.stats(everything)
-        assert stats.episodes == len(shared) + workers * 8
-        assert stats.memories == {"episodic": {"active": len(shared) + workers * 8}}
-        assert stats.history_entries == len(shared) + workers * 8
-        episodes = store.list_episodes(everything, limit=1000, offset=0)
-        assert len({e.content_hash for e in episodes}) == len(episodes)
-        per_episode = store.memories_for_episodes("default", [e.id for e in episodes])
-        assert len(per_episode) == len(episodes)  # one memory per episode, none twice
-    finally:
-        store.close()
 
 
 def _index_scans(url: str) -> int:

@@ -23,6 +23,7 @@ from engramdb.ingest.extract import Extraction, Extractor, Fact, Mention
 from engramdb.ingest.rules import speaker_name
 from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import Embedder
+from engramdb.models.llm import LLM
 from engramdb.store.base import MemoryFilter, Store, Vectors
 from engramdb.timestamps import utcnow
 from engramdb.types import (
@@ -160,17 +161,20 @@ def derive(
     extractor: Extractor | None,
     store: Store | None = None,
     config: IngestConfig = _DEFAULT_CONFIG,
+    llm: LLM | None = None,
 ) -> Derivation:
     """Episodic memories, facts and mentions of a batch (the store is read for `known`).
 
     With `config.poison_guard`, the memories of flagged messages come out quarantined, and
-    those messages are kept from the extractor (an LLM extractor is an injection target too).
+    those messages are kept from the extractor (an LLM extractor is an injection target too);
+    the guard checks low-trust messages against the user's statements in `store`, and asks
+    `llm` too when one is given.
     """
     memories = [episodic_memory(e, model_id=embedder.model_id) for e in episodes]
     flagged: set[str] = set()
     if config.poison_guard:
         memories, flagged = guard_memories(
-            memories, episodes, embedder, thresholds=config.guard_thresholds
+            memories, episodes, embedder, thresholds=config.guard_thresholds, store=store, llm=llm
         )
     vectors = embedder.embed([m.text for m in memories])
     extraction = Extraction()
@@ -281,6 +285,7 @@ def ingest(
     defer: bool = False,
     extractor: Extractor | None = None,
     config: IngestConfig = _DEFAULT_CONFIG,
+    llm: LLM | None = None,
 ) -> AddResult:
     """Store the episodes not stored yet and the memories derived from them.
 
@@ -296,7 +301,7 @@ def ingest(
             episode_ids=ids, operations=_already_stored(store, tenant_id, ids), duplicate=True
         )
     fresh = [e for e in episodes if e.content_hash not in stored]
-    derivation = None if defer else derive(fresh, embedder, extractor, store, config)
+    derivation = None if defer else derive(fresh, embedder, extractor, store, config, llm)
     if derivation is not None:
         derivation.memories = with_context(store, derivation.memories, config.key_turns)
     job_id = None
@@ -347,6 +352,7 @@ def run_derive_job(
     *,
     extractor: Extractor | None = None,
     config: IngestConfig = _DEFAULT_CONFIG,
+    llm: LLM | None = None,
 ) -> AddResult:
     """Derive the memories of a deferred add; re-running a finished job changes nothing."""
     episode_ids = [str(i) for i in job.payload.get("episode_ids", [])]
@@ -357,7 +363,7 @@ def run_derive_job(
         for e in m.source_episode_ids
     }
     todo = [e for e in episodes if e.id not in done]
-    derivation = derive(todo, embedder, extractor, store, config)
+    derivation = derive(todo, embedder, extractor, store, config, llm)
     derivation.memories = with_context(store, derivation.memories, config.key_turns)
     with store.transaction():
         operations = write_derivation(store, derivation, embedder, config) if todo else []
