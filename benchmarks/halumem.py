@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,9 +48,11 @@ from typing import Any
 import numpy as np
 
 from engramdb import Memory
+from engramdb.ingest.extract import Extraction, Extractor
 from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.models.llm import OpenAIChat
+from engramdb.types import Episode, MemoryRecord
 
 TAUS = (0.6, 0.7, 0.8)
 HEADLINE = 0.7
@@ -80,6 +83,31 @@ class Tally:
         }
 
 
+class CountedExtractor:
+    """The `Memory`'s extractor, with what each batch cost and what the guard dropped summed."""
+
+    def __init__(self, inner: Extractor) -> None:
+        self.inner = inner
+        self.uses_known = inner.uses_known
+        self.totals: Counter[str] = Counter()
+
+    def extract(
+        self, episodes: Sequence[Episode], known: Sequence[MemoryRecord] = ()
+    ) -> Extraction:
+        out = self.inner.extract(episodes, known)
+        self.totals.update(
+            batches=1,
+            llm_calls=out.llm_calls,
+            prompt_tokens=out.prompt_tokens,
+            completion_tokens=out.completion_tokens,
+            kept_from_llm=sum(f.source == "llm" for f in out.facts),
+            kept_from_rules=sum(f.source == "rules" for f in out.facts),
+            dropped_by_guard=out.dropped,
+            fell_back_to_rules=int(out.fallback),
+        )
+        return out
+
+
 def _time(text: str) -> datetime:
     return datetime.strptime(text, "%b %d, %Y, %H:%M:%S").replace(tzinfo=UTC)
 
@@ -98,6 +126,7 @@ def run_user(
     sessions: int | None,
     tallies: dict[float, Tally],
     stats: dict[str, float],
+    details: list[dict[str, Any]] | None = None,
 ) -> None:
     data = json.loads(path.read_text())
     name_match = _NAME.search(data["persona_info"])
@@ -168,6 +197,62 @@ def run_user(
                 )
                 stale = bool(still_old.any())
                 tally.updates["conflict" if stale else "correct"] += 1
+        if details is not None:
+            details.extend(
+                {"user": path.stem, **record}
+                for record in _details(
+                    number, facts, gold, noise, fg, fn, active, active_vecs, embedder
+                )
+            )
+
+
+def _details(
+    session: int,
+    facts: list[Any],
+    gold: list[dict[str, Any]],
+    noise: list[dict[str, Any]],
+    fg: np.ndarray[Any, Any],
+    fn: np.ndarray[Any, Any],
+    active: list[Any],
+    active_vecs: np.ndarray[Any, Any],
+    embedder: OnnxMiniLM,
+) -> list[dict[str, Any]]:
+    """One record per gold point and per fact of a session, at the headline tau."""
+    out: list[dict[str, Any]] = []
+    for j, point in enumerate(gold):
+        best = int(fg[:, j].argmax()) if len(facts) else -1
+        record: dict[str, Any] = {
+            "session": session,
+            "point": point["memory_content"],
+            "type": point["memory_type"],
+            "update": point["is_update"] == "True",
+            "best_fact": facts[best].text if best >= 0 else None,
+            "cosine": round(float(fg[best, j]), 3) if best >= 0 else None,
+        }
+        olds = point.get("original_memories") or [] if record["update"] else []
+        if olds and len(active):
+            sims = _cos(active_vecs, embedder.embed(olds)).max(axis=1)
+            k = int(sims.argmax())
+            record["originals"] = olds
+            record["closest_earlier_fact"] = active[k].text
+            record["closest_earlier_cosine"] = round(float(sims[k]), 3)
+        out.append(record)
+    for i, fact in enumerate(facts):
+        best_gold = int(fg[i].argmax()) if len(gold) else -1
+        best_noise = int(fn[i].argmax()) if len(noise) else -1
+        out.append(
+            {
+                "session": session,
+                "fact": fact.text,
+                "gold": gold[best_gold]["memory_content"] if best_gold >= 0 else None,
+                "cosine": round(float(fg[i, best_gold]), 3) if best_gold >= 0 else None,
+                "interference": noise[best_noise]["memory_content"] if best_noise >= 0 else None,
+                "interference_cosine": round(float(fn[i, best_noise]), 3)
+                if best_noise >= 0
+                else None,
+            }
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,18 +264,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json-mode", default="schema", choices=["schema", "llama-cpp", "object", "none"]
     )
+    parser.add_argument("--llm-timeout", type=float, default=600.0, help="seconds per LLM call")
     parser.add_argument("--sessions", type=int, help="only the first N sessions of each user")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--details",
+        type=Path,
+        help="write every gold point and fact with its closest match here (JSON lines)",
+    )
     args = parser.parse_args(argv)
     embedder = OnnxMiniLM()
     embedder.embed(["warm-up"])
     llm = (
-        OpenAIChat(args.llm_url, args.llm_model, json_mode=args.json_mode)
+        OpenAIChat(
+            args.llm_url, args.llm_model, json_mode=args.json_mode, timeout_s=args.llm_timeout
+        )
         if args.extract == "llm"
         else None
     )
     tallies = {tau: Tally() for tau in TAUS}
     stats: dict[str, float] = {}
+    details: list[dict[str, Any]] | None = [] if args.details else None
+    extraction: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         for path in args.files:
             with Memory(
@@ -199,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
                 llm=llm,
                 ingest_config=IngestConfig(extract=args.extract),
             ) as mem:
-                run_user(path, mem, embedder, args.sessions, tallies, stats)
+                counted = CountedExtractor(mem.extractor) if mem.extractor else None
+                mem.extractor = counted
+                run_user(path, mem, embedder, args.sessions, tallies, stats, details)
+                extraction += counted.totals if counted else Counter()
     results = {
         "benchmark": "halumem-extraction",
         "files": [str(p) for p in args.files],
@@ -213,12 +311,20 @@ def main(argv: list[str] | None = None) -> int:
         if stats["seconds"]
         else None,
     }
+    results["extraction"] = dict(extraction)
     if llm is not None:
+        adds = extraction["batches"] or 1
         results["llm"] = {
-            "calls": llm.usage.calls,
-            "prompt_tokens": llm.usage.prompt_tokens,
-            "completion_tokens": llm.usage.completion_tokens,
+            "extraction_calls_per_add": round(extraction["llm_calls"] / adds, 2),
+            "extraction_prompt_tokens_per_add": round(extraction["prompt_tokens"] / adds),
+            "extraction_completion_tokens_per_add": round(extraction["completion_tokens"] / adds),
+            # every call of the client: extraction and any other use (the poisoning guard's)
+            "all_calls": llm.usage.calls,
+            "all_prompt_tokens": llm.usage.prompt_tokens,
+            "all_completion_tokens": llm.usage.completion_tokens,
         }
+    if args.details and details is not None:
+        args.details.write_text("".join(json.dumps(d) + "\n" for d in details))
     text = json.dumps(results, indent=2)
     if args.json:
         args.json.write_text(text)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engramdb import InvalidInput, Memory
-from engramdb.ingest.working import extractive_summary
+from engramdb.ingest.rolling import SUMMARY_PROMPT, RollingSummaries
+from engramdb.ingest.slots import IngestConfig
+from engramdb.ingest.working import extractive_summary, working_memory
 from engramdb.models.embed import OnnxMiniLM
+from engramdb.models.llm import OpenAIChat
 from engramdb.retrieve.context import ContextParts, approximate_tokens, render_context
+from engramdb.store.base import MemoryFilter
 from engramdb.types import Episode, Scope
-from ingest_support import facts_memory
+from ingest_support import facts_memory, scripted_llm
 
 TALK = [
     ("user", "I moved to Denver last month and I work as a nurse at Denver Health."),
@@ -120,3 +128,142 @@ def test_extractive_summary_keeps_representative_sentences_in_order() -> None:
         for i, t in enumerate(texts)
     ]
     assert extractive_summary(episodes, 2) == [f"Ana: {texts[1]}", f"Ana: {texts[2]}"]
+
+
+# ------------------------------------------------------------- the LLM's rolling summary
+
+
+def _summary_reply(body: dict[str, Any]) -> str:
+    """A model that summarises by listing who spoke about what (words taken from the turns)."""
+    payload = json.loads(body["messages"][1]["content"])
+    said = [f"{t['speaker']} said {t['text'].split('.')[0]}." for t in payload["new_turns"]]
+    return " ".join([payload["summary_so_far"], *said]).strip()
+
+
+def _summary_calls(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        json.loads(body["messages"][1]["content"])
+        for body in received
+        if body["messages"][0]["content"] == SUMMARY_PROMPT
+    ]
+
+
+def _llm_memory(location: str, embedder: OnnxMiniLM, url: str) -> Memory:
+    return Memory(
+        store=location,
+        embedder=embedder,
+        llm=OpenAIChat(url, "tiny"),
+        ingest_config=IngestConfig(working_turns=2, poison_guard=False),
+    )
+
+
+def _turns(mem: Memory, texts: list[str], *, start: int = 0) -> None:
+    for i, text in enumerate(texts, start=start):
+        mem.add(
+            [{"role": "user", "name": "Ana", "content": text}],
+            user_id="ana",
+            session_id="s1",
+            timestamp=f"2024-05-02T10:{i:02d}:00Z",
+        )
+
+
+def test_the_llm_writes_the_summary_once_per_roll_of_the_window(
+    tmp_path: Path, embedder: OnnxMiniLM
+) -> None:
+    with (
+        scripted_llm(_summary_reply) as (url, received),
+        _llm_memory(str(tmp_path / "m.sqlite"), embedder, url) as mem,
+    ):
+        _turns(mem, ["I adopted a cat named Miso.", "Miso likes the balcony.", "Hello again."])
+        first = mem.context("cat", user_id="ana", session_id="s1", max_tokens=400)
+        mem.context("cat", user_id="ana", session_id="s1", max_tokens=400)  # nothing rolled
+        assert len(_summary_calls(received)) == 1
+        _turns(mem, ["I started pottery classes.", "See you."], start=3)
+        second = mem.context("cat", user_id="ana", session_id="s1", max_tokens=400)
+    calls = _summary_calls(received)
+    assert "Earlier: Ana said I adopted a cat named Miso." in first
+    assert len(calls) == 2
+    # the second call reads the first summary and only the turns that left the window since
+    assert calls[1]["summary_so_far"] == "Ana said I adopted a cat named Miso."
+    assert [t["text"] for t in calls[1]["new_turns"]] == [
+        "Miso likes the balcony.",
+        "Hello again.",
+    ]
+    assert "Ana said Hello again." in second
+
+
+@pytest.mark.parametrize("answer", ["", "Ana owns a yacht in Monaco and three horses."])
+def test_a_failing_or_inventing_model_gives_the_extractive_summary(
+    tmp_path: Path, embedder: OnnxMiniLM, answer: str
+) -> None:
+    with (
+        scripted_llm(lambda body: answer) as (url, received),
+        _llm_memory(str(tmp_path / "m.sqlite"), embedder, url) as mem,
+    ):
+        _turns(mem, [text for role, text in TALK if role == "user"])
+        block = mem.context("hike", user_id="ana", session_id="s1", max_tokens=400)
+        mem.context("hike", user_id="ana", session_id="s1", max_tokens=400)
+    assert "Earlier: Ana: I moved to Denver last month" in block
+    assert "yacht" not in block
+    assert len(_summary_calls(received)) == 1  # a failed window is not asked for again
+
+
+def test_an_unreachable_model_gives_the_extractive_summary(
+    tmp_path: Path, embedder: OnnxMiniLM
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with _llm_memory(str(tmp_path / "m.sqlite"), embedder, f"http://127.0.0.1:{port}/v1") as mem:
+        _turns(mem, ["I adopted a cat named Miso.", "Miso likes the balcony.", "Hello again."])
+        block = mem.context("cat", user_id="ana", session_id="s1", max_tokens=400)
+    assert "Earlier: Ana: I adopted a cat named Miso." in block
+
+
+def test_the_summary_prompt_is_bounded(tmp_path: Path, embedder: OnnxMiniLM) -> None:
+    long_turn = "I collect vintage maps of Lisbon. " * 60
+    with (
+        scripted_llm(_summary_reply) as (url, received),
+        _llm_memory(str(tmp_path / "m.sqlite"), embedder, url) as mem,
+    ):
+        _turns(mem, [f"Fact number {i} about gardening tomatoes." for i in range(8)] + [long_turn])
+        _turns(mem, ["One.", "Two."], start=9)
+        summaries = RollingSummaries(OpenAIChat(url, "tiny"), max_turns=3, max_turn_chars=100)
+        session = MemoryFilter(tenant_id="default", user_id="ana", session_id="s1")
+        working_memory(mem.store, session, turns=2, sentences=3, summaries=summaries)
+    [call] = _summary_calls(received)
+    assert len(call["new_turns"]) == 3  # the turns before them reach it as extracted sentences
+    assert "Fact number 0" in call["summary_so_far"]
+    assert max(len(t["text"]) for t in call["new_turns"]) == 100
+
+
+def test_working_memory_reports_who_wrote_the_summary_and_its_cost(
+    tmp_path: Path, embedder: OnnxMiniLM
+) -> None:
+    with (
+        scripted_llm(_summary_reply) as (url, _),
+        Memory(str(tmp_path / "m.sqlite"), embedder=embedder) as mem,
+    ):
+        _turns(mem, ["I adopted a cat named Miso.", "Miso likes the balcony.", "Hello again."])
+        session = MemoryFilter(tenant_id="default", user_id="ana", session_id="s1")
+        summaries = RollingSummaries(OpenAIChat(url, "tiny"))
+        working = working_memory(mem.store, session, turns=2, sentences=3, summaries=summaries)
+        again = working_memory(mem.store, session, turns=2, sentences=3, summaries=summaries)
+    assert working.summary_source == "llm"
+    assert (working.usage.calls, working.usage.prompt_tokens) == (1, 100)
+    assert again.summary_source == "llm" and again.usage.calls == 0
+
+
+def test_forget_drops_the_users_summaries(tmp_path: Path, embedder: OnnxMiniLM) -> None:
+    with (
+        scripted_llm(_summary_reply) as (url, received),
+        _llm_memory(str(tmp_path / "m.sqlite"), embedder, url) as mem,
+    ):
+        _turns(mem, ["I adopted a cat named Miso.", "Miso likes the balcony.", "Hello again."])
+        mem.context("cat", user_id="ana", session_id="s1", max_tokens=400)
+        mem.forget(user_id="ana")
+        _turns(mem, ["I grow basil.", "It smells nice.", "Bye."])
+        block = mem.context("basil", user_id="ana", session_id="s1", max_tokens=400)
+    calls = _summary_calls(received)
+    assert len(calls) == 2 and calls[1]["summary_so_far"] == ""
+    assert "Miso" not in block

@@ -81,6 +81,69 @@ def test_slot_facts(rules: RuleExtractor, text: str, slot: str, value: str, fact
 
 
 @pytest.mark.parametrize(
+    ("text", "slot", "value", "fact_text"),
+    [
+        (
+            "I'm excited to explore more horror films.",
+            "user.opinion:horror_film",
+            "likes",
+            "Ana is excited to explore more horror films",
+        ),
+        (
+            "I've come to appreciate romance novels.",
+            "user.opinion:romanc_novel",
+            "likes",
+            "Ana has come to appreciate romance novels",
+        ),
+        (
+            "I don't like to read romance novels.",
+            "user.opinion:romanc_novel",
+            "dislikes",
+            "Ana doesn't like to read romance novels",
+        ),
+        (
+            "I'm really excited about these stylish cargo pants.",
+            "user.opinion:stylish_cargo_pant",
+            "likes",
+            "Ana is really excited about these stylish cargo pants",
+        ),
+        ("I'm tired of spicy food.", "user.opinion:spicy_food", "dislikes", None),
+    ],
+)
+def test_opinions_are_keyed_by_their_topic_however_phrased(
+    rules: RuleExtractor, text: str, slot: str, value: str, fact_text: str | None
+) -> None:
+    facts = {f.slot: f for f in _facts(rules, text)}
+    assert slot in facts, [(f.text, f.slot) for f in facts.values()]
+    assert facts[slot].value == value
+    assert fact_text is None or facts[slot].text == fact_text
+
+
+@pytest.mark.parametrize(
+    ("text", "fact_text"),
+    [
+        ("I've been feeling much better lately.", "Ana has been feeling much better lately"),
+        (
+            "I'm grateful for the support of my team.",
+            "Ana is grateful for the support of their team",
+        ),
+        (
+            "My colleague Daniel's ideas pushed me to think creatively.",
+            "Ana's colleague Daniel's ideas pushed Ana to think creatively",
+        ),
+        ("Joining a gym has improved my sleep.", "Joining a gym has improved Ana's sleep"),
+        ("I'll start pottery classes next month.", "Ana will start pottery classes next month"),
+        ("Definitely, I love sharing recipes.", "Ana loves sharing recipes"),
+        ("I want to make sure I'm growing.", "Ana wants to make sure Ana is growing"),
+    ],
+)
+def test_states_feelings_and_clauses_about_the_speaker(
+    rules: RuleExtractor, text: str, fact_text: str
+) -> None:
+    assert fact_text in [f.text for f in _facts(rules, text)]
+
+
+@pytest.mark.parametrize(
     ("text", "slot", "value"),
     [
         ("I no longer work at Google.", "user.employer", "Google"),
@@ -106,7 +169,18 @@ def test_events_carry_their_date_and_span(rules: RuleExtractor) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["I think so, thanks!", "I love it!", "I see.", "Do you like jazz?", "We went home."]
+    "text",
+    [
+        "I think so, thanks!",
+        "I love it!",
+        "I see.",
+        "Do you like jazz?",
+        "We went home.",
+        "I'll keep that in mind.",
+        "I'd like to share my plans with you.",
+        "Do you think I should move to Denver?",
+        "It helps me a lot.",
+    ],
 )
 def test_chatter_gives_no_fact(rules: RuleExtractor, text: str) -> None:
     assert _facts(rules, text) == []

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from engramdb import Memory
 from engramdb.ingest.entities import EntityIndex, canonical
 from engramdb.models.embed import OnnxMiniLM
-from engramdb.retrieve.graph import graph_candidates, match_entities, personalized_pagerank
+from engramdb.retrieve import graph as graph_module
+from engramdb.retrieve.graph import (
+    graph_candidates,
+    match_entities,
+    personalized_pagerank,
+    user_graph,
+)
 from engramdb.store.base import MemoryFilter
 from engramdb.types import Scope
 from ingest_support import facts_memory
@@ -73,3 +80,58 @@ def test_graph_channel_reaches_a_memory_two_hops_away(
         )
         assert {mem.get(i).kind for i, _ in facts_only} == {"fact"}
         assert graph_candidates(mem.store, flt, ["nobody known"], 10) == []
+
+
+def _cached(mem: Memory) -> set[tuple[str, str]]:
+    return set(graph_module._GRAPHS.get(mem.store, {}))
+
+
+def _say(mem: Memory, text: str) -> None:
+    mem.add([{"role": "user", "name": "Ana", "content": text}], user_id="ana")
+
+
+def test_the_users_graph_is_read_once_per_version(
+    store_location: str, embedder: OnnxMiniLM
+) -> None:
+    with facts_memory(store_location, embedder) as mem:
+        _say(mem, "My sister Mia lives in Rome.")
+        first = user_graph(mem.store, "default", "ana")
+        assert user_graph(mem.store, "default", "ana") is first  # nothing written: cached
+        _say(mem, "I visited Rome in May and loved the Colosseum.")
+        second = user_graph(mem.store, "default", "ana")
+        assert second is not first and second.version != first.version
+        flt = MemoryFilter(tenant_id="default", user_id="ana")
+        texts = [mem.get(i).text for i, _ in graph_candidates(mem.store, flt, ["Mia"], 10)]
+        assert any("Colosseum" in t for t in texts)  # the new memory is walked at once
+        colosseum = next(m for m in mem.list(user_id="ana") if "Colosseum" in m.text)
+        mem.delete(colosseum.id)
+        assert user_graph(mem.store, "default", "ana").version != second.version
+
+
+def test_a_graph_written_again_after_forget_is_read_again(
+    store_location: str, embedder: OnnxMiniLM
+) -> None:
+    with facts_memory(store_location, embedder) as mem:
+        _say(mem, "My sister Mia lives in Rome.")
+        before = user_graph(mem.store, "default", "ana")
+        mem.forget(user_id="ana")
+        assert ("default", "ana") not in _cached(mem)  # no copy of erased names stays
+        _say(mem, "My sister Mia lives in Rome.")  # the same words: the same number of rows
+        after = user_graph(mem.store, "default", "ana")
+        assert after.version != before.version
+        assert not set(after.memory_ids) & set(before.memory_ids)
+
+
+def test_another_connections_writes_reach_the_cached_graph(
+    store_location: str, embedder: OnnxMiniLM
+) -> None:
+    with (
+        facts_memory(store_location, embedder) as reader,
+        facts_memory(store_location, embedder) as writer,
+    ):
+        _say(writer, "My sister Mia lives in Rome.")
+        flt = MemoryFilter(tenant_id="default", user_id="ana")
+        assert graph_candidates(reader.store, flt, ["Lisbon"], 10) == []
+        _say(writer, "Mia flew to Lisbon for a conference.")
+        found = graph_candidates(reader.store, flt, ["Lisbon"], 10)
+        assert found and "Lisbon" in reader.get(found[0][0]).text

@@ -98,3 +98,18 @@ def test_quality_counts_superseded_and_junk(mem: Memory) -> None:
     assert quality["junk_rate"] == pytest.approx(1 / 4)  # "ok" among 4 active memories
     assert quality["facts_without_provenance"] == 0.0
     assert mem.stats().quality is None  # tenant-wide stats stay cheap
+
+
+def test_quality_counts_facts_without_provenance(mem: Memory) -> None:
+    say(mem, "I live in Lisbon.", "2023-01-01T00:00:00Z")
+    [sourced] = mem.list(user_id="ana", kinds=["fact"])
+    orphans = [
+        sourced.model_copy(update={"id": "orphan1", "source_episode_ids": []}),
+        sourced.model_copy(
+            update={"id": "orphan2", "slot": None, "metadata": {"fact": {"value": "Lisbon"}}}
+        ),
+    ]
+    vectors = mem.store.get_vectors("default", [sourced.id] * 2)
+    mem.store.insert_memories(orphans, vectors)
+    quality = mem.stats(user_id="ana").quality
+    assert quality is not None and quality["facts_without_provenance"] == 2.0

@@ -169,6 +169,23 @@ def test_a_failing_model_falls_back_to_the_rules(tmp_path: Path, embedder: OnnxM
     assert len(received) == 2  # the call and its one retry
 
 
+def test_the_cost_of_failed_tries_is_counted() -> None:
+    episode = Episode(
+        id="e1",
+        scope=Scope(user_id="bob"),
+        role="user",
+        name="Bob",
+        content="I live in Oslo.",
+        occurred_at=utcnow(),
+        ingested_at=utcnow(),
+        content_hash="h",
+    )
+    with scripted_llm(lambda body: "I cannot help with that.") as (url, _):
+        out = LLMExtractor(OpenAIChat(url, "t"), fallback=RuleExtractor()).extract([episode])
+    assert out.fallback and [f.text for f in out.facts] == ["Bob lives in Oslo"]
+    assert (out.llm_calls, out.prompt_tokens, out.completion_tokens) == (2, 200, 40)
+
+
 def test_an_unreachable_endpoint_loses_no_write(tmp_path: Path, embedder: OnnxMiniLM) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from engramdb.ingest.extract import Fact
-from engramdb.ingest.reconcile import decide, normalize_value
+from engramdb.ingest.reconcile import decide, normalize_value, slot_family
 from engramdb.types import MemoryRecord, Scope
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -13,7 +13,11 @@ T1 = datetime(2024, 6, 1, tzinfo=UTC)
 
 
 def _memory(
-    id: str, text: str, slot: str | None = None, value: str | None = None, valid_from: datetime = T0
+    id: str,
+    text: str,
+    slot: str | None = None,
+    value: str | None = None,
+    valid_from: datetime = T0,
 ) -> MemoryRecord:
     return MemoryRecord(
         id=id,
@@ -121,3 +125,23 @@ def test_similar_slotless_fact_is_a_noop_unless_negation_differs() -> None:
 
 def test_values_compare_without_articles_case_or_punctuation() -> None:
     assert normalize_value("The St. Mary Hospital") == normalize_value("st mary hospital")
+
+
+def test_an_opinion_competes_with_broader_phrasings_of_its_topic() -> None:
+    assert slot_family("user.opinion:stylish_cargo_pant") == [
+        "user.opinion:stylish_cargo_pant",
+        "user.opinion:stylish_cargo",
+        "user.opinion:cargo_pant",
+    ]
+    assert slot_family("user.opinion:romanc_novel") == ["user.opinion:romanc_novel"]
+    assert slot_family("user.home_city") == ["user.home_city"]
+    disliked = _memory("m6", "Ana dislikes cargo pants", "user.opinion:cargo_pant", "dislikes")
+    d = decide(
+        _fact(
+            "Ana is excited about stylish cargo pants", "user.opinion:stylish_cargo_pant", "likes"
+        ),
+        [disliked],
+        [],
+        duplicate_similarity=0.9,
+    )
+    assert (d.op, d.closes) == ("UPDATE", ("m6",))

@@ -152,3 +152,18 @@ def test_deferred_add_extracts_when_the_job_runs(mem: Memory) -> None:
     done = mem.run_job(job)
     assert {(op.op, op.text) for op in done.operations} >= {("ADD", "Ana lives in Lisbon")}
     assert mem.run_job(job).operations == []  # a finished job changes nothing
+
+
+def test_a_change_of_mind_supersedes_the_old_opinion(mem: Memory) -> None:
+    say(mem, "I don't like to read romance novels.", "2024-01-01T08:00:00Z")
+    ops = say(mem, "I'm excited to explore more romance novels now.", "2024-06-01T08:00:00Z")
+    assert ("INVALIDATE", "fact", "Ana doesn't like to read romance novels") in ops
+    say(mem, "I dislike cargo pants.", "2024-01-02T08:00:00Z")
+    ops = say(mem, "I'm really excited about these stylish cargo pants.", "2024-06-02T08:00:00Z")
+    assert ("INVALIDATE", "fact", "Ana dislikes cargo pants") in ops
+    active = _facts(mem)
+    assert "Ana doesn't like to read romance novels" not in active
+    assert "Ana dislikes cargo pants" not in active
+    then = mem.search("romance novels", user_id="ana", kinds=["fact"], as_of="2024-03-01T00:00Z")
+    assert then[0].text == "Ana doesn't like to read romance novels"
+    assert not any("excited" in h.text for h in then)

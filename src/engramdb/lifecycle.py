@@ -186,6 +186,13 @@ def _junk(text: str) -> bool:
     return len(text.strip()) < 12 or len(content) < 2
 
 
+def _sourced(memory: MemoryRecord) -> bool:
+    """A fact names its source episodes and the character span it was read from."""
+    fact = memory.metadata.get("fact")
+    span = fact.get("span") if isinstance(fact, dict) else None
+    return bool(memory.source_episode_ids) and isinstance(span, list) and len(span) == 2
+
+
 def quality(
     store: Store, flt: MemoryFilter, *, duplicate_similarity: float = 0.95
 ) -> dict[str, float]:
@@ -202,12 +209,7 @@ def quality(
     facts = [m for m in active if m.kind == "fact"]
     plain = [m for m in facts if m.slot is None]
     duplicates = len(_duplicates(store, facts, duplicate_similarity))
-    unsourced = sum(
-        1
-        for m in every
-        if m.kind == "fact"
-        and (not m.source_episode_ids or not isinstance(m.metadata.get("fact"), dict))
-    )
+    unsourced = sum(1 for m in every if m.kind == "fact" and not _sourced(m))
     return {
         "duplicate_rate": duplicates / len(plain) if plain else 0.0,
         "superseded": float(sum(1 for m in every if m.status == "superseded")),

@@ -29,12 +29,14 @@ from engramdb.ingest.normalize import (
 )
 from engramdb.ingest.pipeline import ingest, run_derive_job
 from engramdb.ingest.procedural import AGENT_USER_PREFIX, procedure_memory
+from engramdb.ingest.rolling import RollingSummaries
 from engramdb.ingest.slots import IngestConfig
 from engramdb.ingest.wiring import make_extractor
 from engramdb.ingest.working import working_memory
 from engramdb.models.embed import Embedder, OnnxMiniLM
 from engramdb.models.llm import LLM
 from engramdb.retrieve.context import ContextParts, render_context
+from engramdb.retrieve.graph import drop_user_graph
 from engramdb.retrieve.search import SearchRequest, search
 from engramdb.store import MemoryFilter, Store, open_store
 from engramdb.timestamps import parse_time, utcnow
@@ -107,7 +109,8 @@ class Memory:
         path: a SQLite file path (created if missing) or a `postgresql://` URL.
         store: an already opened `Store`, or a location like `path`; overrides `path`.
         embedder: the embedding model; default: the packaged all-MiniLM-L6-v2 (int8 ONNX).
-        llm: an optional LLM client for extraction and summaries (`engramdb.models.llm`).
+        llm: an optional LLM client for extraction, summaries and the poisoning guard's
+            consistency check (`engramdb.models.llm`).
         config: retrieval and behaviour settings.
         ingest_config: how `add` extracts and reconciles facts (`IngestConfig`); default: no
             extraction, only episodic memories.
@@ -131,6 +134,9 @@ class Memory:
         self.embedder: Embedder = embedder or OnnxMiniLM()
         self.llm = llm
         self.extractor: Extractor | None = make_extractor(self.ingest_config, llm)
+        self._summaries = (
+            RollingSummaries(llm) if llm is not None and self.ingest_config.llm_summary else None
+        )
         self._owns_store = store is None or isinstance(store, str)
         if store is None or isinstance(store, str):
             self.store: Store = open_store(store or path)
@@ -234,6 +240,7 @@ class Memory:
             defer=not wait,
             extractor=self.extractor,
             config=self.ingest_config,
+            llm=self.llm,
         )
 
     def run_job(self, job: Job) -> AddResult:
@@ -243,7 +250,12 @@ class Memory:
         if job.kind != "derive":
             raise InvalidInput("job.kind", f"unknown job kind {job.kind!r}")
         return run_derive_job(
-            self.store, self.embedder, job, extractor=self.extractor, config=self.ingest_config
+            self.store,
+            self.embedder,
+            job,
+            extractor=self.extractor,
+            config=self.ingest_config,
+            llm=self.llm,
         )
 
     def update(
@@ -358,6 +370,9 @@ class Memory:
         """
         checked = check_id(user_id, "user_id", required=True) or ""
         counts = self.store.forget_user(self._tenant, checked)
+        drop_user_graph(self.store, self._tenant, checked)  # in-process copies of erased data
+        if self._summaries is not None:
+            self._summaries.forget(self._tenant, checked)
         return ForgetReceipt(tenant_id=self._tenant, user_id=checked, counts=counts, at=utcnow())
 
     # reading
@@ -535,6 +550,7 @@ class Memory:
             session,
             turns=self.ingest_config.working_turns,
             sentences=self.ingest_config.summary_sentences,
+            summaries=self._summaries,
         )
         shown = {m.id for m in profile} | {e.id for e in working.turns}
         hits = [

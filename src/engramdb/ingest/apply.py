@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 
 from engramdb.ingest.extract import Fact
-from engramdb.ingest.reconcile import Decision, decide
+from engramdb.ingest.reconcile import Decision, decide, slot_family
 from engramdb.store.base import MemoryFilter, Store, Vector, Vectors
 from engramdb.types import Episode, HistoryEntry, HistoryOp, MemoryRecord, Operation, Trust
 
@@ -81,7 +81,7 @@ class FactWriter:
             flt = MemoryFilter(
                 tenant_id=episode.scope.tenant_id, user_id=episode.scope.user_id, kinds=("fact",)
             )
-            current = self.store.slot_memories(flt, [fact.slot]) if fact.slot else []
+            current = self.store.slot_memories(flt, slot_family(fact.slot)) if fact.slot else []
             decision = self._proposed(fact, episode) or decide(
                 fact,
                 current,

@@ -7,21 +7,32 @@ matched against spaCy lemmas.
 from __future__ import annotations
 
 __all__ = [
+    "CHATTER_PHRASES",
     "CHATTER_VERBS",
     "DIETS",
     "DISLIKE_VERBS",
     "EVENT_VERBS",
     "FAMILY",
+    "FOND_ADJECTIVES",
+    "KEPT_ADVERBS",
+    "KEY_FILLERS",
     "LIKE_VERBS",
     "LOSE_VERBS",
     "OCCUPATIONS",
     "OCCUPATION_SUFFIXES",
+    "OPINION_VERBS",
     "PARTNERS",
     "PETS",
     "PLAN_VERBS",
     "POSSESSIONS",
     "RELATIONSHIP_STATUSES",
+    "STATES",
+    "STATE_PREPOSITIONS",
+    "TOPIC_PREPOSITIONS",
+    "TURN_VERBS",
     "VAGUE_OBJECTS",
+    "VAGUE_SUBJECTS",
+    "WEARY_ADJECTIVES",
 ]
 
 
@@ -66,8 +77,31 @@ DIETS = _words(
 )
 RELATIONSHIP_STATUSES = _words("single married engaged divorced widowed separated")
 
-LIKE_VERBS = _words("like love enjoy adore prefer fancy")
-DISLIKE_VERBS = _words("hate dislike detest loathe despise")
+LIKE_VERBS = _words("like love enjoy adore prefer fancy appreciate admire cherish value")
+DISLIKE_VERBS = _words("hate dislike detest loathe despise avoid")
+OPINION_VERBS = LIKE_VERBS | DISLIKE_VERBS
+#: Verbs of a change of mind, followed by an opinion verb ("I've come to love X").
+TURN_VERBS = _words("come start begin grow learn")
+#: Adjectives that state a liking for their complement ("excited about X", "keen to try X").
+FOND_ADJECTIVES = _words(
+    "interested passionate fond crazy keen enthusiastic excited eager thrilled"
+)
+#: Adjectives that state a dislike of their complement ("tired of X", "bored with X").
+WEARY_ADJECTIVES = _words("tired sick bored weary fed")
+#: Adjectives that state how the speaker is, even without a complement ("I'm optimistic").
+STATES = _words(
+    """grateful thankful excited anxious nervous worried stressed overwhelmed optimistic
+    hopeful proud happy unhappy sad lonely exhausted confident determined committed motivated
+    inspired healthy sick ill pregnant retired unemployed relieved satisfied frustrated
+    allergic injured"""
+)
+#: Prepositions that attach what a state is about ("grateful for", "committed to").
+STATE_PREPOSITIONS = ("in", "into", "of", "about", "for", "with", "to", "on", "by", "at")
+#: Words left out of an opinion's key ("more romance novels" is about romance novels).
+KEY_FILLERS = _words(
+    """a an the my your his her its our their some more these those this that such other all
+    many few several any new"""
+)
 PLAN_VERBS = _words("plan intend hope want aim")
 LOSE_VERBS = _words("sell lose give")
 EVENT_VERBS = _words(
@@ -88,3 +122,30 @@ VAGUE_OBJECTS = _words(
     """it this that these those them something anything everything nothing thing things one
     stuff lot lots you him her idea way"""
 )
+#: Words before the subject that say when or how often, kept in a fact ("Recently, I ...").
+KEPT_ADVERBS = _words(
+    """recently lately now currently still already always never often usually sometimes
+    finally once again soon today yesterday tomorrow"""
+)
+#: Subjects that name nothing on their own ("it helps me", "that made me think").
+VAGUE_SUBJECTS = _words(
+    """it this that these those they them there here what which who whoever everything
+    something anything nothing everyone someone anyone one we you he she"""
+)
+#: Verb + particle or object pairs that are conversation ("keep it in mind", "check it out").
+CHATTER_PHRASES = frozenset([("keep", "in"), ("check", "out"), ("let", "know"), ("figure", "out")])
+#: Nouns too abstract to hold an opinion about ("excited about the future").
+VAGUE_TOPICS = _words(
+    """future potential possibility opportunity chance journey progress prospect outcome
+    result impact difference change way idea thought see"""
+)
+#: Activities whose topic comes after a preposition ("listening to jazz" is about jazz).
+TOPIC_PREPOSITIONS = {
+    "listen": "to",
+    "go": "to",
+    "travel": "to",
+    "read": "about",
+    "learn": "about",
+    "talk": "about",
+    "hear": "about",
+}

@@ -17,13 +17,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from engramdb.errors import ModelError
 from engramdb.ingest.dates import resolve_date
 from engramdb.ingest.extract import Extraction, Extractor, Fact
 from engramdb.ingest.guard import locate, support
 from engramdb.ingest.rules import speaker_name
 from engramdb.ingest.slots import DEFAULT_SLOTS, SlotSpec
-from engramdb.models.llm import LLM, structured
+from engramdb.models.llm import LLM, ask_structured
 from engramdb.types import Episode, MemoryRecord, Role
 
 __all__ = ["SYSTEM_PROMPT", "LLMExtractor", "LLMFact", "LLMFacts", "build_prompt"]
@@ -122,24 +121,23 @@ class LLMExtractor:
         """Facts of the batch (mentions come from the fallback's parser when there is one)."""
         if not episodes:
             return Extraction()
-        try:
-            answer, usage = structured(
-                self.llm,
-                build_prompt(episodes, known, self.slots),
-                LLMFacts,
-                max_tokens=self.max_tokens,
-            )
-        except ModelError:
+        attempt = ask_structured(
+            self.llm,
+            build_prompt(episodes, known, self.slots),
+            LLMFacts,
+            max_tokens=self.max_tokens,
+        )
+        usage = attempt.usage
+        if attempt.value is None:
             out = self.fallback.extract(episodes) if self.fallback else Extraction()
             out.fallback = True
-            out.llm_calls = 1
-            return out
-        out = self.accept(answer, episodes, known)
+        else:
+            out = self.accept(attempt.value, episodes, known)
+            if self.fallback is not None:  # entities for the graph come from the parser
+                out.mentions = self.fallback.extract(episodes).mentions
         out.llm_calls = usage.calls
         out.prompt_tokens = usage.prompt_tokens
         out.completion_tokens = usage.completion_tokens
-        if self.fallback is not None:  # entities for the graph come from the parser
-            out.mentions = self.fallback.extract(episodes).mentions
         return out
 
     def accept(

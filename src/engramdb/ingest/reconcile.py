@@ -28,11 +28,12 @@ from typing import Literal
 from engramdb.ingest.extract import Fact
 from engramdb.types import MemoryRecord
 
-__all__ = ["Decision", "decide", "normalize_value", "stored_value"]
+__all__ = ["Decision", "decide", "normalize_value", "slot_family", "stored_value"]
 
 DecisionOp = Literal["ADD", "UPDATE", "INVALIDATE", "NOOP"]
 _NEGATION = re.compile(r"\b(not|never|no longer|anymore)\b|n't")
 _NOISE = re.compile(r"[^\w\s]|\b(a|an|the|my|their|his|her)\b")
+_FAMILY_PREFIXES = ("user.opinion:",)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,23 @@ def stored_value(memory: MemoryRecord) -> str | None:
         value = fact.get("value")
         return value if isinstance(value, str) else None
     return None
+
+
+def slot_family(slot: str) -> list[str]:
+    """The slots a new value of `slot` competes with: itself and, for an opinion, the broader
+    phrasings of its topic that it contains ("likes stylish cargo pants" answers "dislikes
+    cargo pants"; `user.opinion:stylish_cargo_pant` also holds `user.opinion:cargo_pant`).
+    A broader phrasing keeps at least two words: "romance novels" does not answer "novels"."""
+    prefix = next((p for p in _FAMILY_PREFIXES if slot.startswith(p)), None)
+    if prefix is None:
+        return [slot]
+    words = slot[len(prefix) :].split("_")
+    spans = [
+        words[i : i + size]
+        for size in range(len(words) - 1, 1, -1)
+        for i in range(len(words) - size + 1)
+    ]
+    return [slot, *(prefix + "_".join(span) for span in spans)]
 
 
 def _same(a: str | None, b: str | None) -> bool:

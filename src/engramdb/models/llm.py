@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LLM",
+    "Attempt",
     "Completion",
     "OpenAIChat",
     "Usage",
+    "ask_structured",
     "repair_json",
     "structured",
 ]
@@ -239,31 +241,41 @@ def repair_json(text: str) -> Any:
     raise ValueError(f"no JSON object in the model's answer: {text[:200]!r}")
 
 
-def structured(
+@dataclass(frozen=True)
+class Attempt(Generic[Model]):
+    """What asking for structured output gave: the object (None when every try failed), the
+    tokens spent over all tries, and the last problem."""
+
+    value: Model | None
+    usage: Usage
+    problem: str = ""
+
+
+def ask_structured(
     llm: LLM,
     messages: Sequence[ChatMessage],
     model: type[Model],
     *,
     retries: int = 1,
     max_tokens: int = 1024,
-) -> tuple[Model, Usage]:
+) -> Attempt[Model]:
     """Ask for JSON matching `model`'s schema; repair, validate, and retry with the error.
 
-    Returns:
-        The validated object and the tokens spent over all attempts.
-
-    Raises:
-        ModelError: the endpoint failed, or no attempt produced valid output.
+    Never raises for a model's failure (unreachable, an error status, invalid output): the
+    answer says so, with what the failed tries cost.
     """
     schema = model.model_json_schema()
     history = list(messages)
     spent = Usage()
     problem = ""
     for _ in range(retries + 1):
-        answer = llm.complete(history, schema=schema, max_tokens=max_tokens)
+        try:
+            answer = llm.complete(history, schema=schema, max_tokens=max_tokens)
+        except ModelError as exc:
+            return Attempt(None, spent, str(exc))
         spent = spent + answer.usage
         try:
-            return model.model_validate(repair_json(answer.text)), spent
+            return Attempt(model.model_validate(repair_json(answer.text)), spent)
         except (ValueError, ValidationError) as exc:
             problem = str(exc)[:500]
             history = [
@@ -275,4 +287,26 @@ def structured(
                     f"{problem}\nAnswer again with only the JSON object.",
                 },
             ]
-    raise ModelError(f"the LLM gave no valid output after {retries + 1} attempts: {problem}")
+    return Attempt(None, spent, f"no valid output after {retries + 1} attempts: {problem}")
+
+
+def structured(
+    llm: LLM,
+    messages: Sequence[ChatMessage],
+    model: type[Model],
+    *,
+    retries: int = 1,
+    max_tokens: int = 1024,
+) -> tuple[Model, Usage]:
+    """Ask for JSON matching `model`'s schema (`ask_structured`).
+
+    Returns:
+        The validated object and the tokens spent over all attempts.
+
+    Raises:
+        ModelError: the endpoint failed, or no attempt produced valid output.
+    """
+    attempt = ask_structured(llm, messages, model, retries=retries, max_tokens=max_tokens)
+    if attempt.value is None:
+        raise ModelError(f"the LLM gave no valid output: {attempt.problem}")
+    return attempt.value, attempt.usage

@@ -7,37 +7,150 @@ set; PageRank with restarts there (Haveliwala, "Topic-Sensitive PageRank", WWW 2
 weight to the memories that mention them and on, through shared entities, to memories two hops
 away: the ones a multi-hop question needs and the text channels miss. The channel returns
 memories ranked by their stationary weight, admitted by the same filter as the other channels.
+
+A user's graph is read from the store once and kept in process (`user_graph`) as arrays the walk
+runs over, until the store's `graph_version` for that user changes; a search then costs a look-up
+of that token, the walk and one read of the memories it admits, not a read of every entity and
+edge of the user.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
 
 from engramdb.ingest.entities import canonical
 from engramdb.store.base import MemoryFilter, Store
-from engramdb.types import Entity
+from engramdb.types import Edge, Entity
 
-__all__ = ["graph_candidates", "match_entities", "personalized_pagerank"]
+__all__ = [
+    "UserGraph",
+    "drop_user_graph",
+    "graph_candidates",
+    "match_entities",
+    "personalized_pagerank",
+    "user_graph",
+]
 
 _DAMPING = 0.85
 _ITERATIONS = 30
 _TOLERANCE = 1e-6
+USERS_PER_STORE = 64  # user graphs kept in process per store, least recently used dropped
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _names(entity: Entity) -> list[str]:
+    """The word forms an entity is found by: its canonical name and aliases."""
+    return [w for w in (_words(canonical(n)) for n in (entity.name, *entity.aliases)) if w]
 
 
 def match_entities(query: str, entities: Sequence[Entity]) -> list[Entity]:
     """The entities whose name or an alias occurs in `query` as whole words (any case)."""
-    text = " " + " ".join(re.findall(r"\w+", query.lower())) + " "
-    found: list[Entity] = []
-    for entity in entities:
-        for name in (entity.name, *entity.aliases):
-            words = " ".join(re.findall(r"\w+", canonical(name)))
-            if words and f" {words} " in text:
-                found.append(entity)
-                break
-    return found
+    text = f" {_words(query)} "
+    return [e for e in entities if any(f" {name} " in text for name in _names(e))]
+
+
+@dataclass(frozen=True)
+class UserGraph:
+    """One user's graph as the walk reads it. Nodes are numbered: entities, then memories;
+    each stored edge joins its memory to its two entities, both ways."""
+
+    version: str
+    entities: int  # nodes [0, entities) are entities
+    memory_ids: list[str]  # node `entities + k` is memory_ids[k]
+    by_word: dict[str, list[tuple[str, int]]]  # first word -> (name's words, entity node)
+    sources: Ints
+    targets: Ints
+    degree: Floats
+
+    @classmethod
+    def build(cls, version: str, entities: Sequence[Entity], edges: Sequence[Edge]) -> UserGraph:
+        """The graph of these entities and edges, tagged with the store's `version`."""
+        nodes = {e.id: i for i, e in enumerate(entities)}
+        for edge in edges:  # an edge may name an entity the listing missed
+            nodes.setdefault(edge.source_id, len(nodes))
+            nodes.setdefault(edge.target_id, len(nodes))
+        memories: dict[str, int] = {}
+        pairs: list[tuple[int, int]] = []
+        for edge in edges:
+            memory = len(nodes) + memories.setdefault(edge.memory_id, len(memories))
+            for node in (nodes[edge.source_id], nodes[edge.target_id]):
+                pairs += [(memory, node), (node, memory)]
+        by_word: dict[str, list[tuple[str, int]]] = {}
+        for entity in entities:
+            for name in _names(entity):
+                by_word.setdefault(name.split()[0], []).append((name, nodes[entity.id]))
+        flat = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        size = len(nodes) + len(memories)
+        degree = np.bincount(flat[:, 0], minlength=size).astype(np.float64)
+        return cls(version, len(nodes), list(memories), by_word, flat[:, 0], flat[:, 1], degree)
+
+    def seeds(self, query: str) -> list[int]:
+        """The entity nodes whose name or an alias occurs in `query` as whole words."""
+        words = _words(query).split()
+        text = f" {' '.join(words)} "
+        found = {
+            node
+            for word in set(words)
+            for name, node in self.by_word.get(word, ())
+            if f" {name} " in text
+        }
+        return sorted(found)
+
+    def rank(self, seeds: Sequence[int], *, damping: float = _DAMPING) -> Floats:
+        """Personalized PageRank from `seeds`: each node's stationary weight."""
+        return _pagerank(
+            self.sources,
+            self.targets,
+            self.degree,
+            {node: 1.0 for node in seeds},
+            damping=damping,
+            iterations=_ITERATIONS,
+        )
+
+
+def _pagerank(
+    sources: Ints,
+    targets: Ints,
+    degree: Floats,
+    seeds: Mapping[int, float],
+    *,
+    damping: float,
+    iterations: int,
+) -> Floats:
+    """The walk over arrays: edge i leads from sources[i] to targets[i]; a node of degree 0
+    returns its weight to the seeds."""
+    size = len(degree)
+    restart = np.zeros(size)
+    total = sum(seeds.values())
+    if total <= 0:
+        return restart
+    for node, weight in seeds.items():
+        restart[node] += weight / total
+    share = np.divide(1.0, degree, out=np.zeros(size), where=degree > 0)[sources]
+    dangling = degree == 0
+    rank = restart.copy()
+    for _ in range(iterations):
+        spread = np.bincount(targets, weights=rank[sources] * share, minlength=size)
+        nxt = damping * spread + (1 - damping + damping * rank[dangling].sum()) * restart
+        delta = float(np.abs(nxt - rank).sum())
+        rank = nxt
+        if delta < _TOLERANCE:
+            break
+    return rank
 
 
 def personalized_pagerank(
@@ -50,31 +163,56 @@ def personalized_pagerank(
     """Stationary weights of a random walk that restarts at `seeds` with probability 1-damping.
 
     `neighbours` is an undirected adjacency list; a node without neighbours returns its weight
-    to the seeds.
+    to the seeds. Nodes the walk never reaches are left out.
     """
-    total = sum(seeds.values())
-    if total <= 0:
-        return {}
-    restart = {node: weight / total for node, weight in seeds.items()}
-    rank = dict(restart)
-    for _ in range(iterations):
-        nxt: dict[str, float] = defaultdict(float)
-        dangling = 0.0
-        for node, weight in rank.items():
-            out = neighbours.get(node, ())
-            if not out:
-                dangling += weight
-                continue
-            share = damping * weight / len(out)
-            for other in out:
-                nxt[other] += share
-        for node, weight in restart.items():
-            nxt[node] += (1 - damping) * weight + damping * dangling * weight
-        delta = sum(abs(nxt.get(n, 0.0) - rank.get(n, 0.0)) for n in set(nxt) | set(rank))
-        rank = dict(nxt)
-        if delta < _TOLERANCE:
-            break
-    return rank
+    names = list(dict.fromkeys([*neighbours, *(n for out in neighbours.values() for n in out)]))
+    names += [n for n in seeds if n not in set(names)]
+    index = {name: i for i, name in enumerate(names)}
+    pairs = [(index[a], index[b]) for a, out in neighbours.items() for b in out]
+    flat = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    degree = np.bincount(flat[:, 0], minlength=len(names)).astype(np.float64)
+    rank = _pagerank(
+        flat[:, 0],
+        flat[:, 1],
+        degree,
+        {index[n]: w for n, w in seeds.items()},
+        damping=damping,
+        iterations=iterations,
+    )
+    return {names[i]: float(rank[i]) for i in np.flatnonzero(rank)}
+
+
+_GRAPHS: weakref.WeakKeyDictionary[Store, OrderedDict[tuple[str, str], UserGraph]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCK = threading.Lock()
+
+
+def user_graph(store: Store, tenant_id: str, user_id: str) -> UserGraph:
+    """The user's graph, from the in-process cache while the store's `graph_version` for the
+    user is the one it was built at, else read from the store (and kept)."""
+    key = (tenant_id, user_id)
+    version = store.graph_version(tenant_id, user_id)
+    with _LOCK:
+        graphs = _GRAPHS.setdefault(store, OrderedDict())
+        found = graphs.get(key)
+        if found is not None and found.version == version:
+            graphs.move_to_end(key)
+            return found
+    user = MemoryFilter(tenant_id=tenant_id, user_id=user_id)
+    graph = UserGraph.build(version, store.list_entities(user), store.list_edges(user))
+    with _LOCK:
+        graphs[key] = graph
+        graphs.move_to_end(key)
+        while len(graphs) > USERS_PER_STORE:
+            graphs.popitem(last=False)
+    return graph
+
+
+def drop_user_graph(store: Store, tenant_id: str, user_id: str) -> None:
+    """Forget the cached graph of one user (their data was erased)."""
+    with _LOCK:
+        _GRAPHS.get(store, OrderedDict()).pop((tenant_id, user_id), None)
 
 
 def graph_candidates(
@@ -86,32 +224,29 @@ def graph_candidates(
         store: where the user's entities and edges are.
         flt: which memories may be returned (scope, kinds, validity, as in the other channels).
         query_entities: the query's text, or names found in it; matched to the user's entities
-            by `match_entities`.
+            by their names and aliases, as whole words.
         limit: how many memories at most.
     """
     if flt.user_id is None or not query_entities or limit <= 0:
         return []
-    user = MemoryFilter(tenant_id=flt.tenant_id, user_id=flt.user_id)
-    seeds = match_entities(" ".join(query_entities), store.list_entities(user))
+    graph = user_graph(store, flt.tenant_id, flt.user_id)
+    seeds = graph.seeds(" ".join(query_entities))
     if not seeds:
         return []
-    neighbours: dict[str, list[str]] = defaultdict(list)
-    for edge in store.list_edges(user):
-        memory = f"m:{edge.memory_id}"
-        for entity_id in (edge.source_id, edge.target_id):
-            neighbours[memory].append(f"e:{entity_id}")
-            neighbours[f"e:{entity_id}"].append(memory)
-    rank = personalized_pagerank(neighbours, {f"e:{e.id}": 1.0 for e in seeds})
-    ranked = sorted(
-        ((node[2:], weight) for node, weight in rank.items() if node.startswith("m:")),
-        key=lambda pair: -pair[1],
-    )[: limit * 3]
-    if not ranked:
-        return []
-    admitted = {
-        m.id
-        for m in store.list_memories(
-            replace(flt, ids=tuple(i for i, _ in ranked)), limit=len(ranked), offset=0
-        )
-    }
-    return [(i, w) for i, w in ranked if i in admitted][:limit]
+    weights = graph.rank(seeds)[graph.entities :]
+    reached = np.flatnonzero(weights)
+    best = reached[np.argsort(-weights[reached], kind="stable")][: limit * 3]
+    ranked = [(graph.memory_ids[int(k)], float(weights[k])) for k in best]
+    kept: list[tuple[str, float]] = []
+    for start in range(0, len(ranked), limit):  # the filter usually admits the first `limit`
+        chunk = ranked[start : start + limit]
+        admitted = {
+            m.id
+            for m in store.list_memories(
+                replace(flt, ids=tuple(i for i, _ in chunk)), limit=len(chunk), offset=0
+            )
+        }
+        kept += [(i, w) for i, w in chunk if i in admitted]
+        if len(kept) >= limit:
+            break
+    return kept[:limit]

@@ -236,3 +236,8 @@ class Store(Protocol):
 
     def load_history(self, tenant_id: str, rows: Sequence[tuple[str, HistoryEntry]]) -> None:
         """Append (user id, entry) pairs as they were; the memory may be gone (migration)."""
+
+    # read-only: change detection for the graph channel's in-process cache (retrieve/graph.py)
+    def graph_version(self, tenant_id: str, user_id: str) -> str:
+        """A token that changes whenever this user's entities or edges change: a cache of the
+        user's graph built after reading it stays valid while the token is the same."""

@@ -12,6 +12,9 @@ exact cosine distance over the scope's rows through the btree scope index when t
 small, pgvector's HNSW index with iterative scans (pgvector >= 0.8) when it is large (see
 `use_hnsw`).
 
+Read replicas (`read_url`, see `postgres_replicas`): reads outside a write transaction go to
+a hot standby once it has replayed this store's own writes; everything else to the primary.
+
 Idempotent writes under concurrency: inside a transaction `find_episodes` takes a transaction
 advisory lock per (tenant, content hash), so two writers adding the same message serialise and
 the second sees the first's episode when it checks again (`UNIQUE (tenant_id, content_hash)` is
@@ -39,6 +42,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from engramdb.errors import InvalidInput, StoreError
 from engramdb.store.base import MemoryFilter, Vector, Vectors
 from engramdb.store.filters import Dialect, sql_where
+from engramdb.store.postgres_replicas import ReadReplicas, split_read_url
 from engramdb.store.postgres_rows import (
     EDGE_COLUMNS,
     ENTITY_COLUMNS,
@@ -185,21 +189,26 @@ class PostgresStore:
     """A `Store` in a PostgreSQL database with pgvector (schema created on first open).
 
     Args:
-        url: a `postgresql://` URL (libpq parameters such as `host=/socket/dir` may follow `?`).
-        min_size: connections the pool keeps open.
-        max_size: connections the pool opens at most.
+        url: a `postgresql://` URL (libpq parameters such as `host=/socket/dir` may follow `?`);
+            a `read_url=` parameter (percent-encoded) is taken as `read_url`.
+        read_url: a URL of read replicas (hot standbys of this primary): reads outside a write
+            transaction are served there (see `postgres_replicas`).
+        min_size: connections each pool keeps open.
+        max_size: connections each pool opens at most.
         exact_max_rows: scopes with fewer memories are searched exactly, larger ones through
             the HNSW index (see `use_hnsw`).
         prepare_threshold: psycopg prepares a statement after this many runs (None: never).
 
     Raises:
         StoreError: the database cannot be reached or its schema is newer than this engramdb.
+        InvalidInput: `read_url` is malformed or given twice.
     """
 
     def __init__(
         self,
         url: str,
         *,
+        read_url: str | None = None,
         min_size: int = 1,
         max_size: int = 8,
         exact_max_rows: int = DEFAULT_EXACT_MAX_ROWS,
@@ -207,6 +216,10 @@ class PostgresStore:
     ) -> None:
         self.location = url
         self.exact_max_rows = exact_max_rows
+        url, in_url = split_read_url(url)
+        if in_url is not None and read_url is not None:
+            raise InvalidInput("read_url", "given both in the URL and as an argument")
+        read_url = read_url or in_url
         try:
             with psycopg.connect(url, autocommit=True) as conn:
                 migrate(conn)
@@ -219,11 +232,12 @@ class PostgresStore:
         self._vector_oid = info.oid
         self._local = threading.local()
         self._bound: weakref.WeakKeyDictionary[Conn, str] = weakref.WeakKeyDictionary()
+        kwargs = {"autocommit": True, "prepare_threshold": prepare_threshold}
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"autocommit": True, "prepare_threshold": prepare_threshold},
+            kwargs=kwargs,
             configure=self._configure,
             open=False,
         )
@@ -232,6 +246,19 @@ class PostgresStore:
         except PoolTimeout as exc:
             self._pool.close()
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._replicas: ReadReplicas | None = None
+        if read_url is not None:
+            try:
+                self._replicas = ReadReplicas(
+                    read_url,
+                    min_size=min_size,
+                    max_size=max_size,
+                    kwargs=kwargs,
+                    configure=self._configure,
+                )
+            except StoreError:
+                self._pool.close()
+                raise
 
     # plumbing
     def _configure(self, conn: Conn) -> None:
@@ -242,6 +269,8 @@ class PostgresStore:
     def close(self) -> None:
         """Close every pooled connection."""
         self._pool.close()
+        if self._replicas is not None:
+            self._replicas.close()
 
     @contextmanager
     def _conn(self) -> Iterator[Conn]:
@@ -253,14 +282,34 @@ class PostgresStore:
         with self._pool.connection() as conn:
             yield conn
 
+    def _bind(self, conn: Conn, tenant_id: str) -> None:
+        """Name the tenant to row-level security on this connection."""
+        if self._bound.get(conn) != tenant_id:
+            conn.execute("SELECT set_config('app.tenant_id', %s, false)", (tenant_id,))
+            self._bound[conn] = tenant_id
+
     @contextmanager
     def _tenant(self, tenant_id: str) -> Iterator[Conn]:
-        """A connection bound to one tenant for row-level security."""
+        """A connection to the primary bound to one tenant for row-level security."""
         with self._conn() as conn:
-            if self._bound.get(conn) != tenant_id:
-                conn.execute("SELECT set_config('app.tenant_id', %s, false)", (tenant_id,))
-                self._bound[conn] = tenant_id
+            self._bind(conn, tenant_id)
             yield conn
+
+    @contextmanager
+    def _read(self, tenant_id: str) -> Iterator[Conn]:
+        """A tenant-bound connection for a read: a replica's outside a write transaction when
+        one is configured and has replayed this store's writes, else the primary's."""
+        replicas = None if self._in_transaction() else self._replicas
+        replica = None if replicas is None else replicas.borrow()
+        if replicas is None or replica is None:
+            with self._tenant(tenant_id) as conn:
+                yield conn
+            return
+        try:
+            self._bind(replica, tenant_id)
+            yield replica
+        finally:
+            replicas.give_back(replica)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -279,6 +328,8 @@ class PostgresStore:
                 raise
             finally:
                 self._local.conn = None
+            if self._replicas is not None:
+                self._replicas.note_commit(conn)
 
     def _in_transaction(self) -> bool:
         return getattr(self._local, "conn", None) is not None
@@ -345,7 +396,7 @@ class PostgresStore:
     def get_episodes(self, tenant_id: str, ids: Sequence[str]) -> list[Episode]:
         if not ids:
             return []
-        with self._tenant(tenant_id) as conn:
+        with self._read(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {EPISODE_COLUMNS} FROM episodes WHERE tenant_id = %s AND id = ANY(%s)",
                 (tenant_id, list(ids)),
@@ -355,7 +406,7 @@ class PostgresStore:
 
     def list_episodes(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Episode]:
         where, params = _scope_where(flt, "e")
-        with self._tenant(flt.tenant_id) as conn:
+        with self._read(flt.tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {EPISODE_COLUMNS} FROM episodes e WHERE {where} "
                 f"ORDER BY e.occurred_at, e.seq LIMIT %s OFFSET %s",
@@ -457,7 +508,7 @@ class PostgresStore:
     def get_memories(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
         if not ids:
             return []
-        with self._tenant(tenant_id) as conn:
+        with self._read(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = %s AND id = ANY(%s)",
                 (tenant_id, list(ids)),
@@ -467,7 +518,7 @@ class PostgresStore:
 
     def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
         where, params = sql_where(flt, _DIALECT)
-        with self._tenant(flt.tenant_id) as conn:
+        with self._read(flt.tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {M_COLUMNS} FROM memories m WHERE {where} "
                 f"ORDER BY m.created_at, m.seq LIMIT %s OFFSET %s",
@@ -479,7 +530,7 @@ class PostgresStore:
         if not slots:
             return []
         where, params = sql_where(flt, _DIALECT)
-        with self._tenant(flt.tenant_id) as conn:
+        with self._read(flt.tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {M_COLUMNS} FROM memories m WHERE {where} AND m.slot = ANY(%s) "
                 f"ORDER BY m.created_at, m.seq",
@@ -492,7 +543,7 @@ class PostgresStore:
     ) -> list[MemoryRecord]:
         if not episode_ids:
             return []
-        with self._tenant(tenant_id) as conn:
+        with self._read(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT DISTINCT ON (m.seq) {M_COLUMNS}, m.seq FROM memory_episodes me "
                 f"JOIN memories m ON m.tenant_id = me.tenant_id AND m.id = me.memory_id "
@@ -509,7 +560,7 @@ class PostgresStore:
             f"WHERE m.tenant_id = %s AND m.user_id = a.user_id AND m.session_id = a.session_id "
             f"AND m.kind = 'episodic' AND m.status = 'active' "
         )
-        with self._tenant(tenant_id) as conn:
+        with self._read(tenant_id) as conn:
             rows = conn.execute(
                 f"WITH anchor AS (SELECT user_id, session_id, valid_from, seq FROM memories "
                 f"WHERE tenant_id = %s AND id = %s AND kind = 'episodic') "
@@ -528,7 +579,7 @@ class PostgresStore:
     ) -> list[MemoryRecord]:
         if n <= 0:
             return []
-        with self._tenant(tenant_id) as conn:
+        with self._read(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {M_COLUMNS} FROM memories m WHERE m.tenant_id = %s "
                 f"AND m.session_id = %s AND m.user_id = %s AND m.kind = 'episodic' "
@@ -627,7 +678,7 @@ class PostgresStore:
                 self._insert_history(conn, tenant_id, rows)
 
     def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
-        with self._tenant(tenant_id) as conn:
+        with self._read(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {HISTORY_COLUMNS} FROM history WHERE tenant_id = %s AND memory_id = %s "
                 f"ORDER BY id",
@@ -672,7 +723,7 @@ class PostgresStore:
 
     def list_entities(self, flt: MemoryFilter) -> list[Entity]:
         where, params = _scope_where(flt, "n")
-        with self._tenant(flt.tenant_id) as conn:
+        with self._read(flt.tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {ENTITY_COLUMNS} FROM entities n WHERE {where} ORDER BY n.name, n.seq",
                 params,
@@ -681,7 +732,7 @@ class PostgresStore:
 
     def list_edges(self, flt: MemoryFilter) -> list[Edge]:
         where, params = _scope_where(flt, "g")
-        with self._tenant(flt.tenant_id) as conn:
+        with self._read(flt.tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {EDGE_COLUMNS} FROM edges g WHERE {where} ORDER BY g.seq", params
             ).fetchall()
@@ -695,7 +746,7 @@ class PostgresStore:
         if not words or flt.user_id is None:
             return []
         where, params = sql_where(flt, _DIALECT)
-        with self._tenant(flt.tenant_id) as conn:
+        with self._read(flt.tenant_id) as conn:
             rows = conn.execute(
                 lexical_query(where, len(words)),
                 (*words, *params, flt.tenant_id, flt.user_id, limit),
@@ -704,7 +755,7 @@ class PostgresStore:
 
     def speakers(self, tenant_id: str, user_id: str) -> list[str]:
         """From the per-user speaker counts kept with every write; most memories first."""
-        with self._tenant(tenant_id) as conn:
+        with self._read(tenant_id) as conn:
             rows = conn.execute(
                 "SELECT speaker FROM speakers WHERE tenant_id = %s AND user_id = %s "
                 'AND memories > 0 ORDER BY memories DESC, speaker COLLATE "C"',
@@ -729,7 +780,7 @@ class PostgresStore:
             raise InvalidInput("user_id", "vector search needs a user scope")
         query = np.asarray(vector, dtype=np.float32)
         where, params = sql_where(flt, _DIALECT)
-        with self._tenant(flt.tenant_id) as conn:
+        with self._read(flt.tenant_id) as conn:
             rows_in_scope, rows_in_table = self._scope_size(conn, flt.tenant_id, flt.user_id)
             if use_hnsw(rows_in_scope, rows_in_table, limit, self.exact_max_rows):
                 if self._dim is None:
@@ -781,7 +832,7 @@ class PostgresStore:
     def get_vectors(self, tenant_id: str, ids: Sequence[str]) -> Vectors:
         if not ids:
             return np.zeros((0, 0), np.float32)
-        with self._tenant(tenant_id) as conn:
+        with self._read(tenant_id) as conn:
             rows = (
                 conn.cursor(binary=True)
                 .execute(
@@ -860,7 +911,7 @@ class PostgresStore:
             MemoryFilter(tenant_id=flt.tenant_id, user_id=flt.user_id), "h"
         )
         memories: dict[str, dict[str, int]] = {}
-        with self._tenant(flt.tenant_id) as conn:
+        with self._read(flt.tenant_id) as conn:
             for kind, status, count in conn.execute(
                 f"SELECT m.kind, m.status, count(*) FROM memories m WHERE {where} "
                 f"GROUP BY m.kind, m.status",
@@ -988,3 +1039,17 @@ class PostgresStore:
                 (tenant_id, limit, offset),
             ).fetchall()
         return [job_of(r) for r in rows]
+
+    # read-only: change detection for the graph channel's in-process cache (retrieve/graph.py)
+    def graph_version(self, tenant_id: str, user_id: str) -> str:
+        """How many entities and edges the user has and the newest of each (`seq` is an
+        identity: never reused, so a graph written again after `forget` reads differently)."""
+        with self._read(tenant_id) as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM entities WHERE tenant_id = %s AND user_id = %s), "
+                "(SELECT max(seq) FROM entities WHERE tenant_id = %s AND user_id = %s), "
+                "(SELECT count(*) FROM edges WHERE tenant_id = %s AND user_id = %s), "
+                "(SELECT max(seq) FROM edges WHERE tenant_id = %s AND user_id = %s)",
+                (tenant_id, user_id) * 4,
+            ).fetchone()
+        return ":".join(str(v or 0) for v in row or ())

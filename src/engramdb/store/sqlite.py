@@ -1134,3 +1134,23 @@ class SQLiteStore:
                 "UNION SELECT tenant_id FROM api_keys UNION SELECT tenant_id FROM jobs ORDER BY 1"
             ).fetchall()
         return [str(r[0]) for r in rows]
+
+    # read-only: change detection for the graph channel's in-process cache (retrieve/graph.py)
+    def graph_version(self, tenant_id: str, user_id: str) -> str:
+        """The user's write version and the id of their newest edge.
+
+        Entities and edges are written in the transactions that write their memories, which
+        bump the version; the newest edge's id (a random id, never reused) also tells a graph
+        written again after `forget` reset the version from one written before.
+        """
+        key = (tenant_id, user_id)
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT version FROM scope_versions WHERE tenant_id = ? AND user_id = ?", key
+            ).fetchone()
+            newest = self._conn.execute(
+                "SELECT id FROM edges WHERE tenant_id = ? AND user_id = ? "
+                "ORDER BY rowid DESC LIMIT 1",
+                key,
+            ).fetchone()
+        return f"{0 if row is None else int(row[0])}:{'' if newest is None else newest[0]}"

@@ -155,6 +155,7 @@ _V2 = [
 #: MIGRATIONS[i] brings a store from version i to version i + 1.
 MIGRATIONS: list[list[str]] = [_V1, _V2]
 
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the schema up to `SCHEMA_VERSION`, one version per transaction."""
     assert len(MIGRATIONS) == SCHEMA_VERSION, "one migration per schema version"

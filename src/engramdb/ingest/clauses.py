@@ -1,0 +1,244 @@
+"""Reading clauses from a spaCy dependency parse, and saying them again in the third person.
+
+The rule-based extractor (`rules.py`) finds a clause by its verb and subject; this module gives
+the clause's words (without subordinate clauses, conjuncts or discourse openers such as
+"Definitely,"), the noun phrases in it, the names given to nouns ("my sister Mia"), a slot key
+made of words, and the clause rewritten about the speaker: "I'll start pottery" -> "Ana will
+start pottery", "my sister" -> "Ana's sister".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from engramdb.ingest import lexicon as lx
+
+if TYPE_CHECKING:
+    from spacy.tokens import Token
+
+__all__ = [
+    "SUBJECTS",
+    "children",
+    "clause_tokens",
+    "contentful",
+    "key",
+    "named",
+    "phrase",
+    "pobj",
+    "rewrite",
+    "subject",
+]
+
+SUBJECTS = ("nsubj", "nsubjpass", "csubj")
+_DROP_CHILDREN = frozenset(
+    [
+        "conj",
+        "cc",
+        "punct",
+        "mark",
+        "advcl",
+        "parataxis",
+        "intj",
+        "discourse",
+        "ccomp",
+        "dep",
+        "appos",
+        "meta",
+    ]
+)
+_PHRASE_DEPS = frozenset(["compound", "amod", "nmod", "flat", "nummod", "quantmod", "poss"])
+_IRREGULAR = {"am": "is", "'m": "is", "have": "has", "'ve": "has", "do": "does", "go": "goes"}
+_CONTRACTED = {"'ll": "will", "'d": "would", "'m": "is", "'ve": "has"}
+_SPACES = re.compile(r"\s+")
+_KEY_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+def _stem(word: str) -> str:
+    """A crude stem, so that "hiking", "hike" and "hikes" share a slot key."""
+    if word.endswith("ing") and len(word) > 5:
+        word = word[:-3]
+    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def key(text: str) -> str:
+    """A slot key from words: stemmed, without articles, quantifiers or possessives."""
+    words = [_stem(w) for w in _KEY_CHARS.sub(" ", text.lower()).split() if w not in lx.KEY_FILLERS]
+    return "_".join(words)[:48]
+
+
+def _third_person(word: str) -> str:
+    low = word.lower()
+    if low in _IRREGULAR:
+        return _IRREGULAR[low]
+    if re.search(r"[^aeiou]y$", low):
+        return low[:-1] + "ies"
+    if re.search(r"(s|sh|ch|x|z|o)$", low):
+        return low + "es"
+    return low + "s"
+
+
+def _phrase_tokens(token: Token) -> list[Token]:
+    """The token with its modifiers (compounds, adjectives, numbers, "of" phrases)."""
+    keep = [token]
+    for child in token.children:
+        if child.dep_ in _PHRASE_DEPS and child.lower_ != "my":
+            keep.extend(_phrase_tokens(child))
+        elif child.dep_ == "prep" and child.lower_ == "of":
+            keep.append(child)
+            keep.extend(t for c in child.children if c.dep_ == "pobj" for t in _phrase_tokens(c))
+    if token.ent_iob_ in ("B", "I"):
+        for ent in token.doc.ents:
+            if ent.start <= token.i < ent.end:
+                keep.extend(ent)
+    return keep
+
+
+def phrase(token: Token) -> str:
+    """The noun phrase a token heads, as written, without a leading article or "my"."""
+    tokens = _phrase_tokens(token)
+    lo, hi = min(t.i for t in tokens), max(t.i for t in tokens)
+    span = token.doc[lo : hi + 1]
+    while len(span) > 1 and span[0].lower_ in ("a", "an", "the", "my", "some"):
+        span = span[1:]
+    return span.text.strip(" ,.;:!?\"'")
+
+
+def children(token: Token, *deps: str) -> list[Token]:
+    """The token's children with one of these dependency labels."""
+    return [c for c in token.children if c.dep_ in deps]
+
+
+def pobj(token: Token, *preps: str) -> Token | None:
+    """The object of the token's first preposition among `preps` ("lives *in* Rome"), or the
+    clause it introduces ("excited *about* trying sushi")."""
+    for prep in children(token, "prep"):
+        if prep.lower_ in preps:
+            for obj in children(prep, "pobj", "pcomp"):
+                return obj
+    return None
+
+
+def named(noun: Token) -> str | None:
+    """The proper name given to a noun: "my sister Mia", "a dog named Rex", "my wife, Ana"."""
+    for child in noun.children:
+        if child.dep_ in ("appos", "compound", "npadvmod") and child.pos_ == "PROPN":
+            return phrase(child)
+        if child.dep_ == "acl" and child.lemma_ in ("name", "call"):
+            for obj in child.children:
+                if obj.dep_ in ("oprd", "attr", "dobj", "xcomp") and obj.pos_ == "PROPN":
+                    return phrase(obj)
+    after = noun.doc[noun.i + 1] if noun.i + 1 < len(noun.doc) else None
+    if after is not None and after.pos_ == "PROPN" and after.ent_type_ in ("PERSON", ""):
+        return phrase(after)  # "my husband Tom cooks" (parsed with Tom as a compound)
+    if noun.dep_ in SUBJECTS and noun.head.lemma_ == "be":
+        for attr in children(noun.head, "attr"):
+            if attr.pos_ == "PROPN":
+                return phrase(attr)
+    return None
+
+
+def subject(verb: Token) -> Token | None:
+    """The subject of a verb, inherited through conjoined verbs ("I moved and started ...")."""
+    for _ in range(4):
+        found = [c for c in verb.children if c.dep_ in SUBJECTS]
+        if found:
+            return found[0]
+        if verb.dep_ not in ("conj", "xcomp") or verb.head is verb:
+            return None
+        verb = verb.head
+    return None
+
+
+def clause_tokens(verb: Token, subject: Token) -> list[Token]:
+    """The verb's clause without subordinate clauses, conjuncts or discourse openers."""
+    drop: set[int] = set()
+    for child in verb.children:
+        if (child.dep_ in _DROP_CHILDREN and not _complement(child)) or _opener(child, subject):
+            drop.update(t.i for t in child.subtree)
+    tokens = [t for t in verb.subtree if t.i not in drop]
+    if subject.i not in {t.i for t in tokens}:
+        tokens = [subject, *tokens]
+    while tokens and (tokens[-1].is_punct or tokens[-1].dep_ == "cc"):
+        tokens.pop()
+    while tokens and (tokens[0].is_punct or tokens[0].dep_ == "cc"):
+        tokens.pop(0)
+    return tokens
+
+
+def _complement(child: Token) -> bool:
+    """A clause that completes its verb rather than adding to it: "(come) to appreciate X",
+    "(helped) me manage stress"."""
+    if child.dep_ == "advcl" and child.i > child.head.i:
+        return any(c.dep_ == "aux" and c.lower_ == "to" for c in child.children)
+    return child.dep_ == "ccomp" and any(
+        c.dep_ in SUBJECTS and c.lower_ == "me" for c in child.children
+    )
+
+
+def _opener(child: Token, subject: Token) -> bool:
+    """A word or phrase before the subject that carries the conversation, not the fact
+    ("Definitely, I ...", "Next, I ...", "In my professional life, I ...", "I also ..."); dates
+    and words of time or frequency ("Recently, I ...") stay."""
+    if child.dep_ == "advmod" and child.i < child.head.i and child.lower_ in ("so", "well", "also"):
+        return True
+    if child.i > subject.i or child.dep_ not in ("advmod", "npadvmod", "prep", "intj"):
+        return False
+    if any(t.ent_type_ in ("DATE", "TIME") for t in child.subtree):
+        return False
+    return child.lower_ not in lx.KEPT_ADVERBS
+
+
+def _first_person_verbs(tokens: Sequence[Token]) -> set[int]:
+    """The finite verbs (or first auxiliaries) of "I" that change for the third person."""
+    found: set[int] = set()
+    for token in tokens:
+        if token.lower_ != "i" or token.dep_ not in SUBJECTS:
+            continue
+        verb = token.head
+        chain = sorted(
+            [c for c in verb.children if c.dep_ in ("aux", "auxpass") and c.i > token.i] + [verb],
+            key=lambda t: t.i,
+        )
+        if chain[0].i > token.i:
+            found.add(chain[0].i)
+    return found
+
+
+def rewrite(tokens: Sequence[Token], name: str) -> str:
+    """The tokens in the third person: I -> name, my -> name's, am -> is, like -> likes,
+    I'll -> name will."""
+    agreeing = _first_person_verbs(tokens)
+    parts: list[str] = []
+    named = False
+    for n, token in enumerate(tokens):
+        low = token.lower_
+        word = token.text
+        if low == "i" or low in ("me", "myself"):
+            word = name
+            named = True
+        elif low in ("my", "mine"):
+            word = "their" if named else f"{name}'s"
+        elif token.i in agreeing:
+            if low in _CONTRACTED:
+                word = " " + _CONTRACTED[low]
+            elif token.tag_ == "VBP" or low == "am":
+                word = _third_person(low)
+                if low.startswith("'"):
+                    word = " " + word
+        adjacent = n + 1 < len(tokens) and tokens[n + 1].i == token.i + 1
+        parts.append(word + (token.whitespace_ if adjacent or token.whitespace_ else " "))
+    return _SPACES.sub(" ", "".join(parts)).strip(" ,;:-")
+
+
+def contentful(token: Token | None) -> bool:
+    """Whether a token says something on its own (a noun, verb, adjective or number that is
+    not a vague word such as "it" or "stuff")."""
+    return (
+        token is not None
+        and token.lower_ not in lx.VAGUE_OBJECTS
+        and token.pos_ in ("NOUN", "PROPN", "VERB", "ADJ", "NUM")
+    )
