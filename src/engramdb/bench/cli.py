@@ -7,6 +7,7 @@ an `EngramError` becomes one `Error:` line and exit code 1.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -123,12 +124,23 @@ def locomo(
             console=console,
             progress=not quiet,
         )
-        if json_out is not None:
-            _write_json(results, json_out)
-        if report is not None:
-            render_report(results, report, shown_as=report)
+        _publish(console, results, json_out, report, render_report)
     except EngramError as exc:
         raise _fail(exc) from None
+
+
+def _publish(
+    console: Console,
+    results: dict[str, Any],
+    json_out: Path | None,
+    report: str | None,
+    render: Callable[..., object],
+) -> None:
+    """Write a LoCoMo run's JSON and page where asked, and show its table."""
+    if json_out is not None:
+        _write_json(results, json_out)
+    if report is not None:
+        render(results, report, shown_as=report)
     console.print(comparison_table(results))
     if json_out is not None:
         console.print(f"results: {json_out}")
@@ -167,17 +179,9 @@ def locomo_ablation(
             progress=not quiet,
             loco=True,
         )
-        if json_out is not None:
-            _write_json(results, json_out)
-        if report is not None:
-            render_ablation(results, report, shown_as=report)
+        _publish(console, results, json_out, report, render_ablation)
     except EngramError as exc:
         raise _fail(exc) from None
-    console.print(comparison_table(results))
-    if json_out is not None:
-        console.print(f"results: {json_out}")
-    if report is not None:
-        console.print(f"report: {report}")
 
 
 @bench_app.command("locomo-report")

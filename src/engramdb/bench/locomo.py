@@ -738,8 +738,6 @@ def _method_result(
     evidence: EvidenceCount,
 ) -> dict[str, Any]:
     """The JSON object of one method (see the module docstring)."""
-    categories = sorted({s.category for s in scored})
-    samples = list(dict.fromkeys(s.sample_id for s in scored))
     if method == REFERENCE_METHOD:
         config: dict[str, Any] = {
             "name": REFERENCE_METHOD,
@@ -756,15 +754,7 @@ def _method_result(
         "method": method,
         "config": config,
         "n_questions": len(scored),
-        "overall": _mean_recalls([s.recalls for s in scored], ks),
-        "by_category": {
-            str(c): _mean_recalls([s.recalls for s in scored if s.category == c], ks)
-            for c in categories
-        },
-        "by_conversation": {
-            sid: _mean_recalls([s.recalls for s in scored if s.sample_id == sid], ks)
-            for sid in samples
-        },
+        **_breakdown(scored, ks),
         "ingest": ingest.as_json(),
         "search_ms": {
             "p50": _percentile(ms, 50),
@@ -930,7 +920,7 @@ def run_locomo(
                 held += _search_memory(
                     conv, place, views[first], fold, ks, partial(bar.advance, task)
                 )
-            loco_result["search"] = _held_out(held, ks)
+            loco_result["search"] = _breakdown(held, ks)
 
     all_questions = [q for conv in conversations for q in conv.questions]
     results: dict[str, Any] = {
@@ -965,8 +955,8 @@ def run_locomo(
     return results
 
 
-def _held_out(scored: Sequence[_Scored], ks: Sequence[int]) -> dict[str, Any]:
-    """Recall of the held-out searches: overall, per category and per conversation."""
+def _breakdown(scored: Sequence[_Scored], ks: Sequence[int]) -> dict[str, Any]:
+    """Recall of these searches: overall, per category and per conversation."""
     categories = sorted({s.category for s in scored})
     samples = list(dict.fromkeys(s.sample_id for s in scored))
     return {
