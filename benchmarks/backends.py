@@ -318,6 +318,11 @@ def main() -> None:
             ),
         }
         mems = {name: Memory(store=store, embedder=embedder) for name, store in stores.items()}
+        # as in a running server: SQLite's HNSW graph for the large scope is built before timing
+        mems["sqlite"].search(queries[0], user_id="big", limit=10)
+        started = time.perf_counter()
+        stores["sqlite"].wait_for_indexes()  # type: ignore[attr-defined]
+        result["sqlite"]["graph_build_s"] = round(time.perf_counter() - started, 1)
         try:
             took = interleaved({n: searches(m, queries, "big") for n, m in mems.items()})
             for name, samples in took.items():
