@@ -7,7 +7,7 @@ caller. Any in-process index a backend keeps is a cache rebuilt from the databas
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +30,7 @@ from engramdb.types import (
     Stats,
 )
 
-__all__ = ["SCHEMA_VERSION", "MemoryFilter", "Store", "Vector", "Vectors"]
+__all__ = ["SCHEMA_VERSION", "MemoryFilter", "Store", "Vector", "Vectors", "memory_values"]
 
 #: The schema version this code writes; stores migrate forward to it on open.
 SCHEMA_VERSION = 2
@@ -241,3 +241,41 @@ class Store(Protocol):
     def graph_version(self, tenant_id: str, user_id: str) -> str:
         """A token that changes whenever this user's entities or edges change: a cache of the
         user's graph built after reading it stays valid while the token is the same."""
+
+
+def memory_values(
+    m: MemoryRecord,
+    *,
+    time: Callable[[datetime | None], Any],
+    document: Callable[[Any], Any],
+) -> tuple[Any, ...]:
+    """The `memories` table's columns of `m`, in table order (the id first).
+
+    Each backend says how it stores a time (`time`) and a JSON document (`document`).
+    """
+    return (
+        m.id,
+        m.scope.tenant_id,
+        m.scope.user_id,
+        m.scope.agent_id,
+        m.scope.session_id,
+        m.kind,
+        m.text,
+        m.slot,
+        time(m.valid_from),
+        time(m.valid_to),
+        time(m.created_at),
+        time(m.expired_at),
+        m.status,
+        m.superseded_by,
+        document(m.source_episode_ids),
+        m.importance,
+        m.strength,
+        m.access_count,
+        time(m.last_accessed_at),
+        m.trust,
+        document(m.metadata),
+        m.embedding_model,
+        m.speaker,
+        m.context,
+    )

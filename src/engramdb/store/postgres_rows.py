@@ -16,7 +16,7 @@ from psycopg.adapt import Buffer, Dumper, Loader
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
-from engramdb.store.base import Vector
+from engramdb.store.base import Vector, memory_values
 from engramdb.types import ApiKey, Edge, Entity, Episode, HistoryEntry, Job, MemoryRecord, Scope
 
 MEMORY_FIELDS = (
@@ -98,32 +98,7 @@ def memory_of(r: Sequence[Any]) -> MemoryRecord:
 
 
 def memory_params(m: MemoryRecord) -> tuple[Any, ...]:
-    return (
-        m.id,
-        m.scope.tenant_id,
-        m.scope.user_id,
-        m.scope.agent_id,
-        m.scope.session_id,
-        m.kind,
-        m.text,
-        m.slot,
-        m.valid_from,
-        m.valid_to,
-        m.created_at,
-        m.expired_at,
-        m.status,
-        m.superseded_by,
-        Jsonb(m.source_episode_ids),
-        m.importance,
-        m.strength,
-        m.access_count,
-        m.last_accessed_at,
-        m.trust,
-        Jsonb(m.metadata),
-        m.embedding_model,
-        m.speaker,
-        m.context,
-    )
+    return memory_values(m, time=lambda t: t, document=Jsonb)
 
 
 def episode_of(r: Sequence[Any]) -> Episode:

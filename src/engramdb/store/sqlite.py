@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from engramdb.errors import InvalidInput, StoreError
-from engramdb.store.base import MemoryFilter, Vector, Vectors
+from engramdb.store.base import MemoryFilter, Vector, Vectors, memory_values
 from engramdb.store.filters import Dialect, sql_where
 from engramdb.store.sqlite_schema import migrate
 from engramdb.store.vector_cache import CachedRow, ScopeVectors
@@ -90,32 +90,7 @@ def _chunks(items: Sequence[Any], size: int = _SQL_VARS) -> Iterator[Sequence[An
 
 
 def _memory_row(m: MemoryRecord) -> tuple[Any, ...]:
-    return (
-        m.id,
-        m.scope.tenant_id,
-        m.scope.user_id,
-        m.scope.agent_id,
-        m.scope.session_id,
-        m.kind,
-        m.text,
-        m.slot,
-        _iso(m.valid_from),
-        _iso(m.valid_to),
-        to_iso(m.created_at),
-        _iso(m.expired_at),
-        m.status,
-        m.superseded_by,
-        json.dumps(m.source_episode_ids),
-        m.importance,
-        m.strength,
-        m.access_count,
-        _iso(m.last_accessed_at),
-        m.trust,
-        json.dumps(m.metadata, ensure_ascii=False),
-        m.embedding_model,
-        m.speaker,
-        m.context,
-    )
+    return memory_values(m, time=_iso, document=lambda v: json.dumps(v, ensure_ascii=False))
 
 
 def _memory(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
