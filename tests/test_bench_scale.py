@@ -35,6 +35,7 @@ def test_run_scale_grows_one_store_and_reports(tmp_path: Path) -> None:
             "add_per_s",
             "add_one_per_s",
             "peak_rss_mb",
+            "build_peak_rss_mb",
             "disk_mb",
             "cold_start_s",
             "index_wait_s",
