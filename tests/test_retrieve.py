@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from engramdb import Memory
@@ -15,6 +16,7 @@ from engramdb.retrieve.fusion import convex, minmax, rrf
 from engramdb.retrieve.rescore import asks
 from engramdb.retrieve.search import replies
 from engramdb.retrieve.speakers import read_speakers
+from engramdb.retrieve.terms import CHEAP_POSTINGS, distinctive_terms
 from engramdb.retrieve.timewin import DateWindow, in_windows, query_windows, read_dates
 from engramdb.store.base import MemoryFilter
 
@@ -228,3 +230,40 @@ def test_a_date_in_the_query_narrows_to_its_period(
                 "What did Ana cook in March 2023?", user_id="u", limit=2, explain=True
             )
             assert all("time" not in (h.channels or {}) for h in hits)
+
+
+def test_only_the_rarer_query_words_are_looked_up_when_some_are_common() -> None:
+    counts = {"coffee": 40_000, "zebra": 100}
+    assert distinctive_terms(["coffee", "zebra", "dune"], counts, 100_000, 0.1) == [
+        "zebra",
+        "dune",
+    ]
+    assert distinctive_terms(["coffee"], counts, 100_000, 0.1) == ["coffee"]
+    assert distinctive_terms(["coffee", "zebra"], counts, 100_000, 1.0) == ["coffee", "zebra"]
+    # in a small scope every word is cheap to score, and kept
+    small = {"coffee": CHEAP_POSTINGS, "zebra": 1}
+    assert distinctive_terms(["coffee", "zebra"], small, CHEAP_POSTINGS, 0.1) == [
+        "coffee",
+        "zebra",
+    ]
+
+
+def test_the_store_knows_which_words_most_memories_hold(
+    store_location: str, embedder: OnnxMiniLM
+) -> None:
+    with Memory(store=store_location, embedder=embedder) as mem:
+        said = [f"I had coffee with friend number {i} today" for i in range(40)]
+        said[7] = "I had coffee next to a zebra at the zoo"
+        mem.add([{"role": "user", "content": s} for s in said], user_id="ana", session_id="s1")
+        if store_location.startswith("postgresql"):
+            # the backend estimates from the planner's statistics, which ANALYZE gathers
+            with psycopg.connect(store_location, autocommit=True) as conn:
+                conn.execute("ANALYZE memories")
+        counts, size = mem.store.term_counts(
+            MemoryFilter(tenant_id="default", user_id="ana"), ["coffee", "zebra"]
+        )
+        assert size == 40
+        assert counts["coffee"] >= 36
+        assert counts.get("zebra", 0) <= 4
+        hits = mem.search("coffee zebra", user_id="ana", limit=1)
+        assert hits[0].text.endswith(said[7])

@@ -32,7 +32,10 @@ def _cache(vectors: npt.NDArray[np.float32], *, ann_min_rows: int) -> ScopeVecto
         CachedRow(i, f"m{i}", "episodic", "active", None, sessions[i], -INF, INF)
         for i in range(len(vectors))
     ]
-    cache.upsert(rows, vectors)
+    # a store fills a scope's cache in chunks as it reads the rows
+    cache.load(
+        len(rows), ((rows[i : i + 700], vectors[i : i + 700]) for i in range(0, len(rows), 700))
+    )
     return cache
 
 

@@ -22,7 +22,9 @@ class RetrievalConfig(BaseModel):
     "convex" (a weighted sum of normalised scores, Bruch et al., 2023) or "rrf" (reciprocal
     ranks, Cormack et al., 2009, with `rrf_k`). The `rescore_depth` best are then re-scored
     with the speaker, time and question priors (`retrieve/rescore.py`, on the scale of the
-    convex fusion). With `replies`, a hit that only asks is followed by the turn that answers it
+    convex fusion). In a large scope, the lexical channel leaves out the query words more than a
+    `common_terms` share of the memories hold when a rarer word remains (`retrieve/terms.py`;
+    1.0 keeps every word). With `replies`, a hit that only asks is followed by the turn that answers it
     (the next turn of its session, when the shortlist holds it); `neighbours` turns on either
     side of an episodic hit are appended after it, in session order.
 
@@ -39,6 +41,7 @@ class RetrievalConfig(BaseModel):
     fusion: Literal["convex", "rrf"] = "convex"
     rrf_k: int = Field(default=60, ge=1)
     candidates: int = Field(default=100, ge=1)
+    common_terms: float = Field(default=0.1, gt=0, le=1)
     speaker_names: bool = True
     speaker_weight: float = Field(default=0.3, ge=0)
     time_weight: float = Field(default=1.0, ge=0)
@@ -63,6 +66,7 @@ def _plain(name: str, *, dense_weight: float, lexical_weight: float) -> Retrieva
         lexical_weight=lexical_weight,
         graph_weight=0.0,
         fusion="rrf",
+        common_terms=1.0,
         speaker_names=False,
         speaker_weight=0.0,
         time_weight=0.0,

@@ -30,7 +30,7 @@ from engramdb.retrieve.fusion import convex, rrf
 from engramdb.retrieve.graph import graph_candidates
 from engramdb.retrieve.rescore import QueryReading, asks, rescore
 from engramdb.retrieve.speakers import read_speakers
-from engramdb.retrieve.terms import query_terms
+from engramdb.retrieve.terms import distinctive_terms, query_terms
 from engramdb.retrieve.timewin import DateWindow, read_dates
 from engramdb.store.base import MemoryFilter, Store
 from engramdb.types import Hit, MemoryRecord
@@ -111,6 +111,16 @@ def replies(memories: Sequence[MemoryRecord]) -> dict[str, MemoryRecord]:
     return found
 
 
+def _lexical(
+    store: Store, flt: MemoryFilter, text: str, config: RetrievalConfig
+) -> list[tuple[str, float]]:
+    terms = query_terms(text)
+    if config.common_terms < 1.0 and len(terms) > 1:
+        counts, size = store.term_counts(flt, terms)
+        terms = distinctive_terms(terms, counts, size, config.common_terms)
+    return store.lexical_search(flt, terms, config.candidates)
+
+
 def gather(
     store: Store,
     embedder: Embedder,
@@ -125,7 +135,7 @@ def gather(
     """
     lexical: Future[list[tuple[str, float]]] | None = None
     if config.lexical_weight > 0:
-        lexical = _CHANNELS.submit(store.lexical_search, flt, query_terms(text), config.candidates)
+        lexical = _CHANNELS.submit(_lexical, store, flt, text, config)
     dense: list[tuple[str, float]] | None = None
     try:
         if config.dense_weight > 0:

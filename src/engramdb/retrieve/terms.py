@@ -7,8 +7,9 @@ memories, adds little to BM25 and makes the index walk long posting lists.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
-__all__ = ["STOPWORDS", "query_terms"]
+__all__ = ["CHEAP_POSTINGS", "STOPWORDS", "distinctive_terms", "query_terms"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -151,3 +152,22 @@ def query_terms(query: str) -> list[str]:
     """Distinct content words of the query, in order of first appearance."""
     words = [w.lower() for w in _WORD.findall(query)]
     return list(dict.fromkeys(w for w in words if w not in STOPWORDS))
+
+
+#: Scoring this many postings costs well under a millisecond: a term that holds fewer is kept
+#: whatever its share, so small scopes are searched with every word.
+CHEAP_POSTINGS = 2000
+
+
+def distinctive_terms(
+    terms: Sequence[str], counts: Mapping[str, int], size: int, common: float
+) -> list[str]:
+    """The terms that at most a `common` share of the `size` memories hold, or all if none is.
+
+    A term many memories hold weighs little in BM25 next to a rarer one (its IDF is small) but
+    makes the index score every memory that holds it: leaving it out when a rarer term remains
+    keeps the lexical channel's cost with the rare terms' postings, not with the scope's size.
+    """
+    limit = max(common * size, CHEAP_POSTINGS)
+    rare = [t for t in terms if counts.get(t, 0) <= limit]
+    return rare or list(terms)

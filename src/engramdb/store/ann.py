@@ -33,8 +33,15 @@ _BUILD_CHUNK = 8_192
 def exact_top(
     matrix: npt.NDArray[np.float16], query: npt.NDArray[np.float32], limit: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """The `limit` rows of `matrix` with the largest dot product: (row numbers, dot products)."""
-    found = exact_search(matrix, query.astype(np.float16), limit, MetricKind.IP, exact=True)
+    """The `limit` rows of `matrix` with the largest dot product: (row numbers, dot products).
+
+    A large matrix is scanned on every core; a small one (a re-ranking of proposals) on this
+    thread, where starting workers would cost more than the scan.
+    """
+    threads = 0 if len(matrix) >= ANN_MIN_ROWS else 1
+    found = exact_search(
+        matrix, query.astype(np.float16), limit, MetricKind.IP, exact=True, threads=threads
+    )
     return found.keys.astype(np.int64), (1.0 - found.distances).astype(np.float32)
 
 

@@ -185,6 +185,18 @@ LIMIT %s
 """
 
 
+#: Each query word with the frequency of its lexeme among the most common ones of `tsv`.
+_COMMON_LEXEMES = """
+SELECT w, s.f
+FROM unnest(%s::text[]) AS w
+JOIN (
+    SELECT x.e, x.f
+    FROM pg_stats, unnest(most_common_elems::text::text[], most_common_elem_freqs) AS x(e, f)
+    WHERE schemaname = current_schema() AND tablename = 'memories' AND attname = 'tsv'
+) AS s ON s.e = (ts_lexize('english_stem', w))[1]
+"""
+
+
 class PostgresStore:
     """A `Store` in a PostgreSQL database with pgvector (schema created on first open).
 
@@ -752,6 +764,20 @@ class PostgresStore:
                 (*words, *params, flt.tenant_id, flt.user_id, limit),
             ).fetchall()
         return [(str(r[0]), float(r[1])) for r in rows if r[1] > 0]
+
+    def term_counts(self, flt: MemoryFilter, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """Estimated from the planner's statistics, over the whole table (the lexical query
+        walks the text index of every user): `ANALYZE` keeps the most common lexemes of `tsv`
+        with their frequencies (`pg_stats`), so the common terms are known without reading a
+        row; a term not among them is rarer.
+        """
+        words = list(dict.fromkeys(t.lower() for t in terms if t.strip()))[:_MAX_TERMS]
+        if not words:
+            return {}, 0
+        with self._read(flt.tenant_id) as conn:
+            rows = conn.execute(_COMMON_LEXEMES, (words,)).fetchall()
+            size = max(0.0, self._scope_size(conn, flt.tenant_id, flt.user_id or "")[1])
+        return {str(r[0]): round(float(r[1]) * size) for r in rows}, round(size)
 
     def speakers(self, tenant_id: str, user_id: str) -> list[str]:
         """From the per-user speaker counts kept with every write; most memories first."""

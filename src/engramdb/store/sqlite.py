@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from engramdb.errors import InvalidInput, StoreError
 from engramdb.store.base import MemoryFilter, Vector, Vectors, memory_values
@@ -77,6 +78,33 @@ def scope_token(tenant_id: str, user_id: str) -> str:
     """One FTS token per (tenant, user), so a lexical query intersects with its scope first."""
     digest = hashlib.blake2b(f"{tenant_id}\x00{user_id}".encode(), digest_size=10).hexdigest()
     return f"scope{digest}"
+
+
+_LOAD_CHUNK = 20_000  # rows read at a time when a scope's cache is filled
+
+_CACHE_SQL = (
+    "SELECT m.rowid, m.id, m.kind, m.status, m.agent_id, m.session_id, m.valid_from, "
+    "m.valid_to, v.vector, m.speaker FROM memories m "
+    "JOIN vectors v ON v.memory_rowid = m.rowid "
+    "WHERE m.tenant_id = ? AND m.user_id = ?"
+)
+
+_CacheEntry = tuple[CachedRow, Vector]
+
+
+def _cache_entry(r: Sequence[Any]) -> _CacheEntry:
+    """A row of `_CACHE_SQL` as the vector cache takes it."""
+    inf = float("inf")
+    return (
+        CachedRow(r[0], r[1], r[2], r[3], r[4], r[5], _epoch(r[6], -inf), _epoch(r[7], inf), r[9]),
+        np.frombuffer(r[8], dtype=np.float32),
+    )
+
+
+def _text_phrase(term: str) -> str:
+    """An FTS5 query for one term in the text column, quoted."""
+    escaped = term.replace('"', '""')
+    return f'text : "{escaped}"'
 
 
 def index_text(memory: MemoryRecord) -> str:
@@ -708,10 +736,10 @@ class SQLiteStore:
     def lexical_search(
         self, flt: MemoryFilter, terms: Sequence[str], limit: int
     ) -> list[tuple[str, float]]:
-        words = [t.replace('"', '""') for t in terms if t.strip()]
+        words = [_text_phrase(t) for t in terms if t.strip()]
         if not words or flt.user_id is None:
             return []
-        match = " OR ".join(f'text : "{w}"' for w in words)
+        match = " OR ".join(words)
         where, params = sql_where(flt, _DIALECT)
         with self._lock:
             if not self._owns_most_of_index(flt.tenant_id, flt.user_id):
@@ -746,6 +774,29 @@ class SQLiteStore:
                 ).fetchall()
         return [(str(r[0]), -float(r[1])) for r in rows]
 
+    def term_counts(self, flt: MemoryFilter, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """Exact, per scope: one FTS5 count per term, a walk of its postings without ranking.
+
+        Counting is cheap next to the ranked query: `bm25()` scores every row a term matches.
+        """
+        if flt.user_id is None or not terms:
+            return {}, 0
+        with self._lock:
+            size = len(self._scope_cache(flt.tenant_id, flt.user_id, 0))
+            scoped = not self._owns_most_of_index(flt.tenant_id, flt.user_id)
+            token = scope_token(flt.tenant_id, flt.user_id)
+            counts = {}
+            for term in dict.fromkeys(t for t in terms if t.strip()):
+                match = _text_phrase(term)
+                if scoped:
+                    match = f'scope : "{token}" AND {match}'
+                counts[term] = int(
+                    self._conn.execute(
+                        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (match,)
+                    ).fetchone()[0]
+                )
+        return counts, size
+
     def _owns_most_of_index(self, tenant_id: str, user_id: str) -> bool:
         """Whether this user holds most rows of the text index (known once its cache is built).
 
@@ -758,37 +809,31 @@ class SQLiteStore:
         last = self._conn.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
         return 2 * len(cache) > int(last)
 
-    def _cache_rows(
-        self, key: tuple[str, str], rowids: Sequence[int] | None
-    ) -> list[tuple[CachedRow, Vector]]:
-        sql = (
-            "SELECT m.rowid, m.id, m.kind, m.status, m.agent_id, m.session_id, m.valid_from, "
-            "m.valid_to, v.vector, m.speaker FROM memories m "
-            "JOIN vectors v ON v.memory_rowid = m.rowid "
-            "WHERE m.tenant_id = ? AND m.user_id = ?"
-        )
-        batches: list[list[Any]] = []
-        if rowids is None:
-            batches.append(self._conn.execute(sql + " ORDER BY m.rowid", key).fetchall())
-        else:
-            for chunk in _chunks(list(rowids)):
-                marks = ", ".join("?" for _ in chunk)
-                batches.append(
-                    self._conn.execute(
-                        sql + f" AND m.rowid IN ({marks})", (*key, *chunk)
-                    ).fetchall()
-                )
-        inf = float("inf")
-        return [
-            (
-                CachedRow(
-                    r[0], r[1], r[2], r[3], r[4], r[5], _epoch(r[6], -inf), _epoch(r[7], inf), r[9]
-                ),
-                np.frombuffer(r[8], dtype=np.float32),
+    def _cache_rows(self, key: tuple[str, str], rowids: Sequence[int]) -> list[_CacheEntry]:
+        """The cache entries of these rows of the scope (rows gone are left out)."""
+        found: list[_CacheEntry] = []
+        for chunk in _chunks(list(rowids)):
+            marks = ", ".join("?" for _ in chunk)
+            found += map(
+                _cache_entry,
+                self._conn.execute(_CACHE_SQL + f" AND m.rowid IN ({marks})", (*key, *chunk)),
             )
-            for rows in batches
-            for r in rows
-        ]
+        return found
+
+    def _load_scope(self, key: tuple[str, str], cache: ScopeVectors) -> None:
+        """Fill a new cache with every row of the scope, `_LOAD_CHUNK` rows at a time, so the
+        rows read from SQLite never sit in memory all at once beside the matrix."""
+        total = self._conn.execute(
+            "SELECT count(*) FROM memories WHERE tenant_id = ? AND user_id = ?", key
+        ).fetchone()[0]
+        cursor = self._conn.execute(_CACHE_SQL + " ORDER BY m.rowid", key)
+
+        def chunks() -> Iterator[tuple[list[CachedRow], npt.NDArray[np.float32]]]:
+            while batch := cursor.fetchmany(_LOAD_CHUNK):
+                found = [_cache_entry(r) for r in batch]
+                yield [r for r, _ in found], np.stack([v for _, v in found])
+
+        cache.load(int(total), chunks())
 
     def _scope_cache(self, tenant_id: str, user_id: str, dim: int) -> ScopeVectors:
         key = (tenant_id, user_id)
@@ -805,9 +850,7 @@ class SQLiteStore:
             return cache
         self._drop_cache(key)
         cache = ScopeVectors(dim, version)
-        found = self._cache_rows(key, None)
-        if found:
-            cache.upsert([r for r, _ in found], np.stack([v for _, v in found]))
+        self._load_scope(key, cache)
         self._caches[key] = cache
         return cache
 

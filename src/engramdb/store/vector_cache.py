@@ -9,7 +9,7 @@ from the database whenever it may be stale.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,11 +79,12 @@ class ScopeVectors:
         return code
 
     def _reserve(self, extra: int) -> None:
+        """Make room for `extra` more rows (a large cache grows by half, not double)."""
         need = self._n + extra
         capacity = self._matrix.shape[0]
         if need <= capacity:
             return
-        capacity = max(need, capacity * 2, 64)
+        capacity = max(need, capacity + capacity // 2, 64)
         matrix = np.zeros((capacity, self.dim), dtype=np.float16)
         matrix[: self._n] = self._matrix[: self._n]
         self._matrix = matrix
@@ -100,6 +101,19 @@ class ScopeVectors:
 
     def upsert(self, rows: Sequence[CachedRow], vectors: npt.NDArray[np.float32]) -> None:
         """Add rows, or overwrite the ones already cached (row i has vector i)."""
+        self._follow(self._write(rows, vectors), removed=False)
+
+    def load(
+        self, total: int, chunks: Iterable[tuple[Sequence[CachedRow], npt.NDArray[np.float32]]]
+    ) -> None:
+        """Fill the cache with `total` rows arriving in chunks, then start the graph if the
+        scope is large (one build over all rows, not one per chunk)."""
+        self._reserve(total)
+        for rows, vectors in chunks:
+            self._write(rows, vectors)
+        self._follow([], removed=False)
+
+    def _write(self, rows: Sequence[CachedRow], vectors: npt.NDArray[np.float32]) -> list[int]:
         if self._n == 0 and len(rows) and vectors.shape[1] != self.dim:
             self.dim = int(vectors.shape[1])  # a cache opened without a query adopts the data's
             self._matrix = np.zeros((0, self.dim), dtype=np.float16)
@@ -126,7 +140,7 @@ class ScopeVectors:
                 else self._speaker_codes.setdefault(row.speaker, len(self._speaker_codes))
             )
             written.append(pos)
-        self._follow(written, removed=False)
+        return written
 
     def remove(self, rowids: Sequence[int]) -> None:
         """Hide rows that no longer exist; their slots stay until the next rebuild."""
