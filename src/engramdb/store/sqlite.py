@@ -82,9 +82,12 @@ def scope_token(tenant_id: str, user_id: str) -> str:
 
 _LOAD_CHUNK = 20_000  # rows read at a time when a scope's cache is filled
 
+#: The rows of a scope as its vector cache holds them; `{rows}` is "" to read the whole scope
+#: by the scope index, or "NOT INDEXED" to look a few rows up by rowid (the scope index would
+#: walk every row of the scope).
 _CACHE_SQL = (
     "SELECT m.rowid, m.id, m.kind, m.status, m.agent_id, m.session_id, m.valid_from, "
-    "m.valid_to, v.vector, m.speaker FROM memories m "
+    "m.valid_to, v.vector, m.speaker FROM memories m {rows} "
     "JOIN vectors v ON v.memory_rowid = m.rowid "
     "WHERE m.tenant_id = ? AND m.user_id = ?"
 )
@@ -816,7 +819,10 @@ class SQLiteStore:
             marks = ", ".join("?" for _ in chunk)
             found += map(
                 _cache_entry,
-                self._conn.execute(_CACHE_SQL + f" AND m.rowid IN ({marks})", (*key, *chunk)),
+                self._conn.execute(
+                    _CACHE_SQL.format(rows="NOT INDEXED") + f" AND m.rowid IN ({marks})",
+                    (*key, *chunk),
+                ),
             )
         return found
 
@@ -826,7 +832,7 @@ class SQLiteStore:
         total = self._conn.execute(
             "SELECT count(*) FROM memories WHERE tenant_id = ? AND user_id = ?", key
         ).fetchone()[0]
-        cursor = self._conn.execute(_CACHE_SQL + " ORDER BY m.rowid", key)
+        cursor = self._conn.execute(_CACHE_SQL.format(rows="") + " ORDER BY m.rowid", key)
 
         def chunks() -> Iterator[tuple[list[CachedRow], npt.NDArray[np.float32]]]:
             while batch := cursor.fetchmany(_LOAD_CHUNK):
