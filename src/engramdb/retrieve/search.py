@@ -115,10 +115,10 @@ def _lexical(
     store: Store, flt: MemoryFilter, text: str, config: RetrievalConfig
 ) -> list[tuple[str, float]]:
     terms = query_terms(text)
-    if config.common_terms < 1.0 and len(terms) > 1:
+    if config.common_terms < 1.0 and terms:
         counts, size = store.term_counts(flt, terms)
         terms = distinctive_terms(terms, counts, size, config.common_terms)
-    return store.lexical_search(flt, terms, config.candidates)
+    return store.lexical_search(flt, terms, config.candidates) if terms else []
 
 
 def gather(

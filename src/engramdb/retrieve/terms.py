@@ -162,12 +162,12 @@ CHEAP_POSTINGS = 2000
 def distinctive_terms(
     terms: Sequence[str], counts: Mapping[str, int], size: int, common: float
 ) -> list[str]:
-    """The terms that at most a `common` share of the `size` memories hold, or all if none is.
+    """The terms that at most a `common` share of the `size` memories hold (or that are cheap).
 
-    A term many memories hold weighs little in BM25 next to a rarer one (its IDF is small) but
-    makes the index score every memory that holds it: leaving it out when a rarer term remains
-    keeps the lexical channel's cost with the rare terms' postings, not with the scope's size.
+    A term many memories hold weighs little in BM25 (its IDF is small) but makes the index score
+    every memory that holds it: leaving it out keeps the lexical channel's cost with the rare
+    terms' postings, not with the scope's size. A query of common words only gets no lexical
+    candidates in a large scope; the dense channel answers it.
     """
     limit = max(common * size, CHEAP_POSTINGS)
-    rare = [t for t in terms if counts.get(t, 0) <= limit]
-    return rare or list(terms)
+    return [t for t in terms if counts.get(t, 0) <= limit]
