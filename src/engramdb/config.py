@@ -23,10 +23,10 @@ class RetrievalConfig(BaseModel):
     ranks, Cormack et al., 2009, with `rrf_k`). The `rescore_depth` best are then re-scored
     with the speaker, time and question priors (`retrieve/rescore.py`, on the scale of the
     convex fusion). In a large scope, the lexical channel leaves out the query words more than a
-    `common_terms` share of the memories hold when a rarer word remains (`retrieve/terms.py`;
-    1.0 keeps every word). With `replies`, a hit that only asks is followed by the turn that answers it
-    (the next turn of its session, when the shortlist holds it); `neighbours` turns on either
-    side of an episodic hit are appended after it, in session order.
+    `common_terms` share of the memories hold (`retrieve/terms.py`; 1.0 keeps every word).
+    With `replies`, a hit that only asks is followed by the turn that answers it (the next turn
+    of its session, when the shortlist holds it); `neighbours` turns on either side of an
+    episodic hit are appended after it, in session order.
 
     The weights of `default` were chosen by leave-one-conversation-out on the LoCoMo development
     split (`benchmarks/locomo-ablation.md`); every prior is switched off by a weight of 0.
@@ -35,7 +35,7 @@ class RetrievalConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "default"
-    dense_weight: float = Field(default=0.7, ge=0)
+    dense_weight: float = Field(default=0.8, ge=0)
     lexical_weight: float = Field(default=1.0, ge=0)
     graph_weight: float = Field(default=0.3, ge=0)
     fusion: Literal["convex", "rrf"] = "convex"
@@ -43,9 +43,9 @@ class RetrievalConfig(BaseModel):
     candidates: int = Field(default=100, ge=1)
     common_terms: float = Field(default=0.1, gt=0, le=1)
     speaker_names: bool = True
-    speaker_weight: float = Field(default=0.3, ge=0)
+    speaker_weight: float = Field(default=0.2, ge=0)
     time_weight: float = Field(default=1.0, ge=0)
-    question_weight: float = Field(default=0.2, ge=0)
+    question_weight: float = Field(default=0.4, ge=0)
     rescore_depth: int = Field(default=50, ge=1)
     replies: bool = True
     neighbours: int = Field(default=0, ge=0)

@@ -89,8 +89,10 @@ class MemoryRecord(_Model):
 
     `speaker` is who said it (an episodic memory: the message's name, else its role).
     `context` is what the lexical index holds before `text`: for an episodic memory, the turns
-    before it in its session (the question its words answer). `text` alone is embedded and
-    shown; changing it leaves the context as it is.
+    before it in its session (the question its words answer). `next_turn` is what it holds
+    after `text`: the turn that followed in the session (the answer to a question it asks),
+    filled in when that turn arrives. `text` alone is embedded and shown; changing it leaves
+    the context and the next turn as they are.
     """
 
     id: str
@@ -114,6 +116,7 @@ class MemoryRecord(_Model):
     embedding_model: str | None = None
     speaker: str | None = None
     context: str | None = None
+    next_turn: str | None = None
 
 
 class HistoryEntry(_Model):

@@ -151,7 +151,8 @@ ABLATION_METHODS: tuple[str, ...] = (
     "default",
     "default:replies=false",
     "default:rescore_depth=200",
-    "default:key_turns=0",
+    "default:key_next_turn=false",
+    "default:key_turns=0:key_next_turn=false",
     "default:speaker_names=false",
     "default:speaker_weight=0",
     "default:time_weight=0",
@@ -159,9 +160,9 @@ ABLATION_METHODS: tuple[str, ...] = (
     "default:dense_weight=0",
     "default:lexical_weight=0",
     "hybrid",
-    "hybrid:key_turns=0",
+    "hybrid:key_turns=0:key_next_turn=false",
     "bm25",
-    "bm25:key_turns=0",
+    "bm25:key_turns=0:key_next_turn=false",
     "dense",
     REFERENCE_METHOD,
 )
@@ -506,7 +507,7 @@ def _value(text: str) -> bool | int | float | str:
 def method_configs(method: str) -> tuple[RetrievalConfig, IngestConfig]:
     """The retrieval and ingest settings of a method: "preset" or "preset:field=value:...".
 
-    A field is one of `RetrievalConfig` or `key_turns` (of `IngestConfig`).
+    A field is one of `RetrievalConfig`, or `key_turns` or `key_next_turn` (of `IngestConfig`).
 
     Raises:
         InvalidInput: unknown preset or field, or a value the field does not accept.
@@ -520,7 +521,7 @@ def method_configs(method: str) -> tuple[RetrievalConfig, IngestConfig]:
         field = field.strip()
         if not sep:
             raise InvalidInput("method", f"expected field=value, got {change!r} in {method!r}")
-        if field == "key_turns":
+        if field in ("key_turns", "key_next_turn"):
             ingest_update[field] = _value(raw.strip())
         elif field in RetrievalConfig.model_fields and field != "name":
             retrieval_update[field] = _value(raw.strip())
@@ -748,7 +749,11 @@ def _method_result(
         }
     else:
         retrieval, ingest_config = method_configs(method)
-        config = {**retrieval.model_dump(mode="json"), "key_turns": ingest_config.key_turns}
+        config = {
+            **retrieval.model_dump(mode="json"),
+            "key_turns": ingest_config.key_turns,
+            "key_next_turn": ingest_config.key_next_turn,
+        }
     ms = [s.ms for s in scored] or [0.0]
     return {
         "method": method,

@@ -448,8 +448,9 @@ def ablation_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
         "## Methods",
         "",
         f"Each recall cell is {' / '.join(f'R@{k}' for k in heads)}. A method "
-        "`base:field=value` is its base with one setting changed (`key_turns` is the ingest "
-        "setting: turns of context in the lexical key).",
+        "`base:field=value` is its base with settings changed (`key_turns` and `key_next_turn` "
+        "are ingest settings: the turns before a turn, and the turn after it, in its lexical "
+        "key).",
         "",
     ]
     header, rows = comparison_rows(results)

@@ -73,38 +73,58 @@ def episodic_memory(episode: Episode, *, model_id: str) -> MemoryRecord:
     )
 
 
-def with_context(store: Store, memories: Sequence[MemoryRecord], turns: int) -> list[MemoryRecord]:
-    """Give each episodic memory the `turns` turns before it in its session as its `context`.
+def with_context(
+    store: Store, memories: Sequence[MemoryRecord], turns: int, *, next_turn: bool
+) -> tuple[list[MemoryRecord], list[tuple[MemoryRecord, str]]]:
+    """Key each episodic memory by the turns around it in its session.
 
-    Round-level keys (Wu et al., "LongMemEval", ICLR 2025): the lexical index holds the context
-    with the text, so it also finds an answer by the words of the question it answers. Earlier
-    turns come from the same batch, or from the store for a batch that continues a session. The
-    text and its vector stay the turn's.
+    Round-level keys (Wu et al., "LongMemEval", ICLR 2025): the lexical index holds the `turns`
+    turns before a memory (its `context`) with its text, so it also finds an answer by the words
+    of the question it answers; with `next_turn`, it holds the turn after it too, so a question
+    is found by the words of its answer. Earlier turns come from the same batch, or from the
+    store for a batch that continues a session. The text and its vector stay the turn's.
+
+    Returns the memories keyed, and the stored memories that get their next turn from this
+    batch (with that turn's text), to be written in the same transaction.
     """
     out: list[MemoryRecord] = []
+    stored_next: list[tuple[MemoryRecord, str]] = []
     before: dict[tuple[str, str], list[str]] = {}
+    previous: dict[tuple[str, str], int | MemoryRecord | None] = {}
     for memory in memories:
         session = memory.scope.session_id
-        if turns <= 0 or memory.kind != "episodic" or session is None or memory.status != "active":
+        if (
+            (turns <= 0 and not next_turn)
+            or memory.kind != "episodic"
+            or session is None
+            or memory.status != "active"
+        ):
             out.append(memory)
             continue
         where = (memory.scope.user_id, session)
         if where not in before:
-            before[where] = _session_tail(store, memory, turns)
-        context = before[where][-turns:]
-        keyed = memory.model_copy(update={"context": "\n".join(context)})
-        out.append(keyed if context else memory)
+            tail = _session_tail(store, memory, max(turns, 1))
+            before[where] = [m.text for m in tail]
+            previous[where] = tail[-1] if tail else None
+        context = before[where][-turns:] if turns > 0 else []
+        if next_turn:
+            last = previous[where]
+            if isinstance(last, int):
+                out[last] = out[last].model_copy(update={"next_turn": memory.text})
+            elif last is not None and last.next_turn is None:
+                stored_next.append((last, memory.text))
+            previous[where] = len(out)
+        out.append(memory.model_copy(update={"context": "\n".join(context)}) if context else memory)
         before[where] = [*context, memory.text]
-    return out
+    return out, stored_next
 
 
-def _session_tail(store: Store, memory: MemoryRecord, turns: int) -> list[str]:
-    """The texts of the last `turns` episodic memories already stored in `memory`'s session."""
+def _session_tail(store: Store, memory: MemoryRecord, turns: int) -> list[MemoryRecord]:
+    """The last `turns` episodic memories already stored in `memory`'s session."""
     scope = memory.scope
     if scope.session_id is None:
         return []
-    tail = store.session_tail(scope.tenant_id, scope.user_id, scope.session_id, turns)
-    return [m.text for m in tail]
+    return store.session_tail(scope.tenant_id, scope.user_id, scope.session_id, turns)
 
 
 @dataclass
@@ -116,6 +136,14 @@ class Derivation:
     vectors: Vectors
     extraction: Extraction = field(default_factory=Extraction)
     fact_vectors: Vectors = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    #: stored memories keyed by the turn after them, which is in this batch (`with_context`)
+    stored_next: list[tuple[MemoryRecord, str]] = field(default_factory=list)
+
+    def keyed(self, store: Store, config: IngestConfig) -> None:
+        """Key the batch's turns by the turns around them (`with_context`)."""
+        self.memories, self.stored_next = with_context(
+            store, self.memories, config.key_turns, next_turn=config.key_next_turn
+        )
 
     def only(self, episode_ids: set[str]) -> Derivation:
         """The part that comes from these episodes (the others were stored meanwhile)."""
@@ -132,6 +160,7 @@ class Derivation:
             self.vectors[keep],
             extraction,
             self.fact_vectors[fact_keep] if fact_keep else self.fact_vectors[:0],
+            self.stored_next,
         )
 
 
@@ -264,6 +293,8 @@ def write_derivation(
 ) -> list[Operation]:
     """Store a batch's memories, facts (reconciled) and graph; call inside a transaction."""
     operations = _store_memories(store, derivation.memories, derivation.vectors)
+    for memory, text in derivation.stored_next:
+        store.set_next_turn(memory.scope.tenant_id, memory.id, text)
     facts = derivation.extraction.facts
     stored: list[tuple[Fact, MemoryRecord]] = []
     if facts:
@@ -303,7 +334,7 @@ def ingest(
     fresh = [e for e in episodes if e.content_hash not in stored]
     derivation = None if defer else derive(fresh, embedder, extractor, store, config, llm)
     if derivation is not None:
-        derivation.memories = with_context(store, derivation.memories, config.key_turns)
+        derivation.keyed(store, config)
     job_id = None
     with store.transaction():
         stored = store.find_episodes(tenant_id, hashes)
@@ -364,7 +395,7 @@ def run_derive_job(
     }
     todo = [e for e in episodes if e.id not in done]
     derivation = derive(todo, embedder, extractor, store, config, llm)
-    derivation.memories = with_context(store, derivation.memories, config.key_turns)
+    derivation.keyed(store, config)
     with store.transaction():
         operations = write_derivation(store, derivation, embedder, config) if todo else []
     return AddResult(episode_ids=episode_ids, operations=operations, job_id=job.id)

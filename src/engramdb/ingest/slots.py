@@ -67,6 +67,8 @@ class IngestConfig(BaseModel):
         key_turns: how many turns before a message, in its session, the lexical index holds
             with it (its episodic memory's `context`; 0: the text alone). An answer often
             leaves unsaid what the question before it asked ("Yes, we went yesterday!").
+        key_next_turn: the lexical index also holds the turn after a message, written when
+            that turn arrives (`MemoryRecord.next_turn`): a question is found by its answer.
         poison_guard: screen every message for instructions aimed at the assistant and store
             the flagged ones quarantined (`engramdb.guard.poison`).
         guard_thresholds: per-trust thresholds replacing `guard.poison.THRESHOLDS`.
@@ -86,6 +88,7 @@ class IngestConfig(BaseModel):
     llm_summary: bool = True
     entities: bool = True
     key_turns: int = Field(default=2, ge=0, le=16)
+    key_next_turn: bool = True
     poison_guard: bool = True
     guard_thresholds: dict[str, float] | None = None
     redact_pii: tuple[Literal["email", "phone", "card", "iban", "ip", "ssn"], ...] = ()

@@ -33,7 +33,7 @@ from engramdb.types import (
 __all__ = ["SCHEMA_VERSION", "MemoryFilter", "Store", "Vector", "Vectors", "memory_values"]
 
 #: The schema version this code writes; stores migrate forward to it on open.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Vector = npt.NDArray[np.float32]
 Vectors = npt.NDArray[np.float32]
@@ -97,6 +97,11 @@ class Store(Protocol):
 
     def replace_memory(self, memory: MemoryRecord, vector: Vector | None = None) -> None:
         """Overwrite a memory's mutable fields (and its vector when given)."""
+
+    def set_next_turn(self, tenant_id: str, memory_id: str, text: str) -> None:
+        """Key a memory by the turn that followed it too (`MemoryRecord.next_turn`): only that
+        column and the text index change, not what the memory says (no history entry). A
+        memory that no longer exists is left alone."""
 
     def get_memories(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
         """Memories by id, in the order asked; missing ids are left out."""
@@ -284,4 +289,5 @@ def memory_values(
         m.embedding_model,
         m.speaker,
         m.context,
+        m.next_turn,
     )

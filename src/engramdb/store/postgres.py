@@ -517,6 +517,13 @@ class PostgresStore:
                     (vec, tenant_id, memory.id),
                 )
 
+    def set_next_turn(self, tenant_id: str, memory_id: str, text: str) -> None:
+        with self.transaction(), self._tenant(tenant_id) as conn:
+            conn.execute(
+                "UPDATE memories SET next_turn = %s WHERE tenant_id = %s AND id = %s",
+                (text, tenant_id, memory_id),
+            )
+
     def get_memories(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
         if not ids:
             return []

@@ -24,6 +24,7 @@ MEMORY_FIELDS = (
     "valid_from", "valid_to", "created_at", "expired_at", "status", "superseded_by",
     "source_episode_ids", "importance", "strength", "access_count", "last_accessed_at",
     "trust", "metadata", "embedding_model", "speaker", "context",
+    "next_turn",
 )  # fmt: skip
 MEMORY_COLUMNS = ", ".join(MEMORY_FIELDS)
 M_COLUMNS = ", ".join(f"m.{c}" for c in MEMORY_FIELDS)
@@ -94,6 +95,7 @@ def memory_of(r: Sequence[Any]) -> MemoryRecord:
         embedding_model=r[21],
         speaker=r[22],
         context=r[23],
+        next_turn=r[24],
     )
 
 

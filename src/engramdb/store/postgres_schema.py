@@ -218,8 +218,19 @@ _V2 = [
     "USING (tenant_id = current_setting('app.tenant_id', true))",
 ]
 
+# the turn after a memory in its session (`MemoryRecord.next_turn`): the text index holds the
+# context, the text and the next turn, each on a line of its own
+_V3 = [
+    "ALTER TABLE memories ADD COLUMN next_turn text",
+    "ALTER TABLE memories DROP COLUMN tsv",
+    "ALTER TABLE memories ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
+    "(to_tsvector('english'::regconfig, "
+    "coalesce(context || chr(10), '') || text || coalesce(chr(10) || next_turn, ''))) STORED",
+    "CREATE INDEX memories_tsv ON memories USING gin (tsv)",
+]
+
 #: MIGRATIONS[i] brings a database from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 #: The version this code writes; at least the shared `SCHEMA_VERSION`.
 POSTGRES_SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -49,8 +49,10 @@ _DIALECT = Dialect(
 _MEMORY_COLUMNS = (
     "id, tenant_id, user_id, agent_id, session_id, kind, text, slot, valid_from, valid_to, "
     "created_at, expired_at, status, superseded_by, source_episode_ids, importance, strength, "
-    "access_count, last_accessed_at, trust, metadata, embedding_model, speaker, context"
+    "access_count, last_accessed_at, trust, metadata, embedding_model, speaker, context, "
+    "next_turn"
 )
+_MEMORY_MARKS = ", ".join("?" for _ in _MEMORY_COLUMNS.split(","))
 _EPISODE_COLUMNS = (
     "id, tenant_id, user_id, agent_id, session_id, role, name, content, occurred_at, "
     "ingested_at, content_hash, position, metadata"
@@ -80,6 +82,7 @@ def scope_token(tenant_id: str, user_id: str) -> str:
     return f"scope{digest}"
 
 
+_COUNTS_KEPT = 100_000  # term counts kept per store (all are dropped when it is full)
 _LOAD_CHUNK = 20_000  # rows read at a time when a scope's cache is filled
 
 #: The rows of a scope as its vector cache holds them; `{rows}` is "" to read the whole scope
@@ -110,9 +113,17 @@ def _text_phrase(term: str) -> str:
     return f'text : "{escaped}"'
 
 
+#: `index_text` in SQL, over a row of `memories`.
+_INDEX_TEXT = (
+    "coalesce(nullif(context, '') || char(10), '') || text "
+    "|| coalesce(char(10) || nullif(next_turn, ''), '')"
+)
+
+
 def index_text(memory: MemoryRecord) -> str:
-    """What the text index holds for a memory: its context (if any), a newline, its text."""
-    return f"{memory.context}\n{memory.text}" if memory.context else memory.text
+    """What the text index holds for a memory: its context, its text, the next turn (each
+    present part on a line of its own)."""
+    return "\n".join(p for p in (memory.context, memory.text, memory.next_turn) if p)
 
 
 def _chunks(items: Sequence[Any], size: int = _SQL_VARS) -> Iterator[Sequence[Any]]:
@@ -147,6 +158,7 @@ def _memory(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
         embedding_model=row[21],
         speaker=row[22],
         context=row[23],
+        next_turn=row[24],
     )
 
 
@@ -202,6 +214,7 @@ class SQLiteStore:
         migrate(self._conn)
         self._depth = 0
         self._touched: dict[tuple[str, str], set[int]] = {}
+        self._term_counts: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._caches: dict[tuple[str, str], ScopeVectors] = {}
         self._data_version = self._read_data_version()
 
@@ -372,7 +385,7 @@ class SQLiteStore:
         with self.transaction():
             for memory, vector in zip(memories, vectors, strict=True):
                 cur = self._write(
-                    f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({', '.join('?' * 24)})",
+                    f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({_MEMORY_MARKS})",
                     _memory_row(memory),
                 )
                 rowid = int(cur.lastrowid or 0)
@@ -397,8 +410,7 @@ class SQLiteStore:
     def _rowid(self, tenant_id: str, memory_id: str) -> tuple[int, str, str] | None:
         """(rowid, user id, the text its index row holds) of a memory."""
         row = self._conn.execute(
-            "SELECT rowid, user_id, coalesce(context || char(10), '') || text FROM memories "
-            "WHERE +tenant_id = ? AND id = ?",
+            f"SELECT rowid, user_id, {_INDEX_TEXT} FROM memories WHERE +tenant_id = ? AND id = ?",
             (tenant_id, memory_id),
         ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
@@ -429,6 +441,20 @@ class SQLiteStore:
                     (memory.embedding_model or "", np.asarray(vector, np.float32).tobytes(), rowid),
                 )
             self._touch(tenant_id, user_id, [rowid])
+
+    def set_next_turn(self, tenant_id: str, memory_id: str, text: str) -> None:
+        with self.transaction():
+            found = self._rowid(tenant_id, memory_id)
+            if found is None:
+                return
+            rowid, user_id, _ = found
+            self._write("UPDATE memories SET next_turn = ? WHERE rowid = ?", (text, rowid))
+            self._write("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+            self._write(
+                f"INSERT INTO memories_fts (rowid, text, scope) SELECT rowid, {_INDEX_TEXT}, ? "
+                "FROM memories WHERE rowid = ?",
+                (scope_token(tenant_id, user_id), rowid),
+            )
 
     def get_memories(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
         by_id: dict[str, MemoryRecord] = {}
@@ -778,9 +804,10 @@ class SQLiteStore:
         return [(str(r[0]), -float(r[1])) for r in rows]
 
     def term_counts(self, flt: MemoryFilter, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        """Exact, per scope: one FTS5 count per term, a walk of its postings without ranking.
+        """Per scope: one FTS5 count per term, a walk of its postings without ranking (cheap
+        next to the ranked query, where `bm25()` scores every row a term matches).
 
-        Counting is cheap next to the ranked query: `bm25()` scores every row a term matches.
+        A count is kept until the scope's size moves by a tenth of what it was when counted.
         """
         if flt.user_id is None or not terms:
             return {}, 0
@@ -790,6 +817,11 @@ class SQLiteStore:
             token = scope_token(flt.tenant_id, flt.user_id)
             counts = {}
             for term in dict.fromkeys(t for t in terms if t.strip()):
+                key = (flt.tenant_id, flt.user_id, term)
+                known = self._term_counts.get(key)
+                if known is not None and 10 * abs(size - known[1]) <= known[1]:
+                    counts[term] = known[0]
+                    continue
                 match = _text_phrase(term)
                 if scoped:
                     match = f'scope : "{token}" AND {match}'
@@ -798,6 +830,9 @@ class SQLiteStore:
                         "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (match,)
                     ).fetchone()[0]
                 )
+                if len(self._term_counts) >= _COUNTS_KEPT:
+                    self._term_counts.clear()
+                self._term_counts[key] = (counts[term], size)
         return counts, size
 
     def _owns_most_of_index(self, tenant_id: str, user_id: str) -> bool:

@@ -152,8 +152,12 @@ _V2 = [
     "ALTER TABLE memories ADD COLUMN context TEXT",
 ]
 
+# the turn after a memory in its session (`MemoryRecord.next_turn`); the text index holds it
+# after the text, for the rows keyed from now on
+_V3 = ["ALTER TABLE memories ADD COLUMN next_turn TEXT"]
+
 #: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 
 
 def migrate(conn: sqlite3.Connection) -> None:
