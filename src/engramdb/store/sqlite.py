@@ -212,6 +212,15 @@ class SQLiteStore:
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
         migrate(self._conn)
+        # text searches read through a connection of their own, so an FTS5 query never holds
+        # the lock the vector channel (an in-memory search) needs: the two channels overlap
+        self._text_lock = threading.Lock()
+        self._text_conn = sqlite3.connect(
+            path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
+        self._text_conn.execute("PRAGMA query_only = ON")
+        self._text_conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        self._writer: int | None = None  # the thread inside a write transaction
         self._depth = 0
         self._touched: dict[tuple[str, str], set[int]] = {}
         self._term_counts: dict[tuple[str, str, str], tuple[int, int]] = {}
@@ -223,6 +232,8 @@ class SQLiteStore:
         """Checkpoint the WAL into the file and close the connection."""
         with self._lock:
             # another connection may be reading; then its own close will checkpoint
+            with self._text_lock:
+                self._text_conn.close()
             with suppress(sqlite3.OperationalError):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
@@ -244,18 +255,29 @@ class SQLiteStore:
                     self._depth -= 1
                 return
             self._conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
+            self._depth, self._writer = 1, threading.get_ident()
             try:
                 yield
             except BaseException:
-                self._depth = 0
+                self._depth, self._writer = 0, None
                 self._conn.execute("ROLLBACK")
                 self._touched.clear()
                 raise
             versions = self._bump_versions()
             self._conn.execute("COMMIT")
-            self._depth = 0
+            self._depth, self._writer = 0, None
             self._refresh_caches(versions)
+
+    @contextmanager
+    def _text_reader(self) -> Iterator[sqlite3.Connection]:
+        """The connection a text search reads through: its own, except for the thread inside
+        a write transaction, which must see its uncommitted rows."""
+        if self._writer == threading.get_ident():
+            with self._lock:
+                yield self._conn
+            return
+        with self._text_lock:
+            yield self._text_conn
 
     def _bump_versions(self) -> dict[tuple[str, str], int]:
         versions: dict[tuple[str, str], int] = {}
@@ -770,12 +792,12 @@ class SQLiteStore:
             return []
         match = " OR ".join(words)
         where, params = sql_where(flt, _DIALECT)
-        with self._lock:
-            if not self._owns_most_of_index(flt.tenant_id, flt.user_id):
+        with self._text_reader() as conn:
+            if not self._owns_most_of_index(conn, flt.tenant_id, flt.user_id):
                 match = f'scope : "{scope_token(flt.tenant_id, flt.user_id)}" AND ({match})'
             # the best matches first, without the join; their admission is checked after, by
             # rowid (NOT INDEXED keeps the planner off the scope index, a walk of every row)
-            head = self._conn.execute(
+            head = conn.execute(
                 "SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank FROM memories_fts "
                 "WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?",
                 (match, 4 * limit),
@@ -783,7 +805,7 @@ class SQLiteStore:
             marks = ", ".join("?" for _ in head)
             admitted = (
                 dict(
-                    self._conn.execute(
+                    conn.execute(
                         f"SELECT m.rowid, m.id FROM memories m NOT INDEXED "
                         f"WHERE m.rowid IN ({marks}) AND {where}",
                         (*[r[0] for r in head], *params),
@@ -795,7 +817,7 @@ class SQLiteStore:
             rows = [(admitted[r[0]], r[1]) for r in head if r[0] in admitted][:limit]
             if len(rows) < limit and len(head) == 4 * limit:
                 # most of the best matches are filtered out: rank the admitted ones in SQL
-                rows = self._conn.execute(
+                rows = conn.execute(
                     f"SELECT m.id, bm25(memories_fts, 1.0, 0.0) AS rank FROM memories_fts "
                     f"JOIN memories m ON m.rowid = memories_fts.rowid "
                     f"WHERE memories_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
@@ -813,9 +835,10 @@ class SQLiteStore:
             return {}, 0
         with self._lock:
             size = len(self._scope_cache(flt.tenant_id, flt.user_id, 0))
-            scoped = not self._owns_most_of_index(flt.tenant_id, flt.user_id)
-            token = scope_token(flt.tenant_id, flt.user_id)
-            counts = {}
+        token = scope_token(flt.tenant_id, flt.user_id)
+        counts = {}
+        with self._text_reader() as conn:
+            scoped = not self._owns_most_of_index(conn, flt.tenant_id, flt.user_id)
             for term in dict.fromkeys(t for t in terms if t.strip()):
                 key = (flt.tenant_id, flt.user_id, term)
                 known = self._term_counts.get(key)
@@ -826,7 +849,7 @@ class SQLiteStore:
                 if scoped:
                     match = f'scope : "{token}" AND {match}'
                 counts[term] = int(
-                    self._conn.execute(
+                    conn.execute(
                         "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (match,)
                     ).fetchone()[0]
                 )
@@ -835,7 +858,7 @@ class SQLiteStore:
                 self._term_counts[key] = (counts[term], size)
         return counts, size
 
-    def _owns_most_of_index(self, tenant_id: str, user_id: str) -> bool:
+    def _owns_most_of_index(self, conn: sqlite3.Connection, tenant_id: str, user_id: str) -> bool:
         """Whether this user holds most rows of the text index (known once its cache is built).
 
         Then intersecting with the scope token's posting list (every row of the user) costs more
@@ -844,7 +867,7 @@ class SQLiteStore:
         cache = self._caches.get((tenant_id, user_id))
         if cache is None:
             return False
-        last = self._conn.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
+        last = conn.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
         return 2 * len(cache) > int(last)
 
     def _cache_rows(self, key: tuple[str, str], rowids: Sequence[int]) -> list[_CacheEntry]:
