@@ -154,3 +154,16 @@ def test_rows_admitted_by_sql_are_the_only_ones_returned(
     some = set(range(0, 3000, 3))
     found = cache.search(FLT, population[1], 10, rowids=some | {99_999})
     assert [i for i, _ in found] == _exact(population, population[1], 10, sorted(some))
+
+
+def test_speakers_follow_writes_and_removals(population: npt.NDArray[np.float32]) -> None:
+    cache = ScopeVectors(DIM, 0)
+    ana = [CachedRow(i, f"m{i}", "episodic", "active", None, "s", -INF, INF, "Ana") for i in (1, 2)]
+    cache.upsert(ana, population[:2])
+    assert cache.speakers() == ["Ana"]
+    cache.upsert(
+        [CachedRow(3, "m3", "episodic", "active", None, "s", -INF, INF, "Ben")], population[2:3]
+    )
+    assert cache.speakers() == ["Ana", "Ben"]
+    cache.remove([1, 2])
+    assert cache.speakers() == ["Ben"]

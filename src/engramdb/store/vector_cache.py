@@ -67,6 +67,7 @@ class ScopeVectors:
         )
         self._speaker = np.zeros(0, np.int32)
         self._speaker_codes: dict[str, int] = {}
+        self._speakers: list[str] | None = None  # `speakers()`, until the rows change
 
     def __len__(self) -> int:
         return self._n
@@ -156,6 +157,7 @@ class ScopeVectors:
 
     def _follow(self, positions: list[int], *, removed: bool) -> None:
         """Carry written or removed rows into the graph, built or being built."""
+        self._speakers = None
         if self._build is not None:
             self._build.changed.update(positions)
             self._graph()
@@ -194,11 +196,16 @@ class ScopeVectors:
             self._graph()
 
     def speakers(self) -> list[str]:
-        """The speakers of the live rows, most rows first (ties by name)."""
-        codes = self._speaker[: self._n][self._cols.status[: self._n] != _DEAD]
-        counts = np.bincount(codes[codes >= 0], minlength=len(self._speaker_codes))
-        named = [(int(counts[code]), name) for name, code in self._speaker_codes.items()]
-        return [name for count, name in sorted(named, key=lambda p: (-p[0], p[1])) if count]
+        """The speakers of the live rows, most rows first (ties by name); counted once per
+        change of the rows (a count walks every row, and every search asks)."""
+        if self._speakers is None:
+            codes = self._speaker[: self._n][self._cols.status[: self._n] != _DEAD]
+            counts = np.bincount(codes[codes >= 0], minlength=len(self._speaker_codes))
+            named = [(int(counts[code]), name) for name, code in self._speaker_codes.items()]
+            self._speakers = [
+                name for count, name in sorted(named, key=lambda p: (-p[0], p[1])) if count
+            ]
+        return self._speakers
 
     def _admitted(
         self,
