@@ -335,8 +335,12 @@ def latency_part(
     gen = TextGenerator(seed)
     texts = _population(gen, sizes[-1] + per_rep * reps * len(sizes))
     pool, fresh = texts[: sizes[-1]], iter(texts[sizes[-1] :])
-    questions = [gen.question() for _ in range(n_queries + 5)]
-    warm, questions = questions[:5], questions[5:]
+    # fresh questions for every repetition: engramdb keeps recent query vectors, and a question
+    # asked again would skip its embedding
+    asked = list(
+        dict.fromkeys(gen.question() for _ in range(3 * (n_queries * reps * len(sizes) + 5)))
+    )
+    warm, rounds = asked[:5], iter(asked[5:])
 
     worker("open", dir=str(work / "mem0-latency"), collection="latency")
     out: dict[str, Any] = {"sizes": {}, "queries": n_queries, "reps": reps, "seed": seed}
@@ -380,6 +384,7 @@ def latency_part(
             _say(f"latency: {reps} search repetitions at {size:,} (counts {counts})")
             for _ in range(reps):
                 row["load"].append(_load())
+                questions = [next(rounds) for _ in range(n_queries)]
                 ms = []
                 for q in questions:
                     started = time.perf_counter()
@@ -768,7 +773,7 @@ def render(results: dict[str, Any], out: Path) -> list[Path]:
             f"(`engramdb.bench.scale.TextGenerator`, seed {lat['seed']}) in calls of "
             f"{FILL_CALL} messages; then, at each size, {lat['reps']} repetitions interleaved "
             f"engramdb, Mem0, engramdb, Mem0, ... of {lat['queries']} searches (limit 10, query "
-            f"embedding included), and then {lat['reps']} interleaved repetitions of add "
+            f"embedding included: every repetition asks questions not asked before), and then {lat['reps']} interleaved repetitions of add "
             f"throughput: {BATCH_CALLS} calls of {BATCH_SIZE} messages, and {SINGLE_CALLS} calls "
             "of one message (both systems get the same messages). Figures are medians over the "
             "repetitions (p50/p95 are per repetition, over its searches). 1-minute load average "
