@@ -552,6 +552,9 @@ def render_scale_report(results: dict[str, Any], out_dir: str | Path) -> list[Pa
             if scope_size
             else ""
         )
+        + "The population's vectors come from the real embedder, computed once and cached on "
+        "disk in chunks of 100k texts (`--cache-dir`); the measured adds and every query embed "
+        "for real.\n\n"
         + "Each size is measured by a fresh process that opens the store as a server would: "
         "its peak RSS is the server's; the benchmark's own process also holds every population "
         "text and its vectors.\n\n"
