@@ -265,6 +265,12 @@ def test_only_the_rarer_query_words_are_looked_up_when_some_are_common() -> None
     ]
     assert distinctive_terms(["coffee"], counts, 100_000, 0.1) == []  # the dense channel's
     assert distinctive_terms(["coffee", "zebra"], counts, 100_000, 1.0) == ["coffee", "zebra"]
+    # in a huge scope, the rarest words within the budget of postings scored
+    huge = {"tea": 30_000, "kettle": 20_000, "zebra": 100}
+    assert distinctive_terms(["tea", "kettle", "zebra"], huge, 1_000_000, 0.1) == [
+        "kettle",
+        "zebra",
+    ]
     # in a small scope every word is cheap to score, and kept
     small = {"coffee": CHEAP_POSTINGS, "zebra": 1}
     assert distinctive_terms(["coffee", "zebra"], small, CHEAP_POSTINGS, 0.1) == [

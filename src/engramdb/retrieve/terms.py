@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-__all__ = ["CHEAP_POSTINGS", "STOPWORDS", "distinctive_terms", "query_terms"]
+__all__ = ["CHEAP_POSTINGS", "POSTINGS_BUDGET", "STOPWORDS", "distinctive_terms", "query_terms"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -158,11 +158,16 @@ def query_terms(query: str) -> list[str]:
 #: whatever its share, so small scopes are searched with every word.
 CHEAP_POSTINGS = 2000
 
+#: At most this many postings are scored per query (about 15 ms in FTS5): the rarest terms are
+#: kept first, so a query of several middling words in a huge scope keeps its most telling ones.
+POSTINGS_BUDGET = 50_000
+
 
 def distinctive_terms(
     terms: Sequence[str], counts: Mapping[str, int], size: int, common: float
 ) -> list[str]:
-    """The terms that at most a `common` share of the `size` memories hold (or that are cheap).
+    """The terms that at most a `common` share of the `size` memories hold (or that are cheap),
+    rarest first within `POSTINGS_BUDGET`, in query order.
 
     A term many memories hold weighs little in BM25 (its IDF is small) but makes the index score
     every memory that holds it: leaving it out keeps the lexical channel's cost with the rare
@@ -170,4 +175,12 @@ def distinctive_terms(
     candidates in a large scope; the dense channel answers it.
     """
     limit = max(common * size, CHEAP_POSTINGS)
-    return [t for t in terms if counts.get(t, 0) <= limit]
+    postings = {t: counts.get(t, 0) for t in terms}
+    kept: set[str] = set()
+    spent = 0
+    for term in sorted((t for t in terms if postings[t] <= limit), key=postings.__getitem__):
+        if kept and spent + postings[term] > POSTINGS_BUDGET:
+            break
+        kept.add(term)
+        spent += postings[term]
+    return [t for t in terms if t in kept]
