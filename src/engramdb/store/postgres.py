@@ -37,12 +37,11 @@ import numpy as np
 import psycopg
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engramdb.errors import InvalidInput, StoreError
 from engramdb.store.base import MemoryFilter, Vector, Vectors
 from engramdb.store.filters import Dialect, sql_where
-from engramdb.store.postgres_replicas import ReadReplicas, split_read_url
+from engramdb.store.postgres_replicas import ReadReplicas, open_pool, split_read_url
 from engramdb.store.postgres_rows import (
     EDGE_COLUMNS,
     ENTITY_COLUMNS,
@@ -245,19 +244,7 @@ class PostgresStore:
         self._local = threading.local()
         self._bound: weakref.WeakKeyDictionary[Conn, str] = weakref.WeakKeyDictionary()
         kwargs = {"autocommit": True, "prepare_threshold": prepare_threshold}
-        self._pool: ConnectionPool[Conn] = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs=kwargs,
-            configure=self._configure,
-            open=False,
-        )
-        try:
-            self._pool.open(wait=True, timeout=30.0)
-        except PoolTimeout as exc:
-            self._pool.close()
-            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._pool = open_pool(url, min_size, max_size, kwargs, self._configure, what="PostgreSQL")
         self._replicas: ReadReplicas | None = None
         if read_url is not None:
             try:

@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engramdb.errors import InvalidInput, StoreError
 
-__all__ = ["ReadReplicas", "lsn", "split_read_url"]
+__all__ = ["ReadReplicas", "lsn", "open_pool", "split_read_url"]
 
 Conn = psycopg.Connection[Any]
 
@@ -68,6 +68,28 @@ def lsn(text: str) -> int:
     return (int(high, 16) << 32) | int(low, 16)
 
 
+def open_pool(
+    url: str,
+    min_size: int,
+    max_size: int,
+    kwargs: dict[str, Any],
+    configure: Callable[[Conn], None],
+    *,
+    what: str,
+) -> ConnectionPool[Conn]:
+    """A connection pool with its first connections open (30 s at most); `what` names the
+    servers in the error."""
+    pool: ConnectionPool[Conn] = ConnectionPool(
+        url, min_size=min_size, max_size=max_size, kwargs=kwargs, configure=configure, open=False
+    )
+    try:
+        pool.open(wait=True, timeout=30.0)
+    except PoolTimeout as exc:
+        pool.close()
+        raise StoreError(f"cannot connect to {what}: {exc}") from exc
+    return pool
+
+
 class ReadReplicas:
     """A pool on the read URL, and the WAL position of this store's last write.
 
@@ -91,19 +113,7 @@ class ReadReplicas:
         self._lock = threading.Lock()
         self._written = 0
         self._replayed: weakref.WeakKeyDictionary[Conn, int] = weakref.WeakKeyDictionary()
-        self._pool: ConnectionPool[Conn] = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs=kwargs,
-            configure=configure,
-            open=False,
-        )
-        try:
-            self._pool.open(wait=True, timeout=30.0)
-        except PoolTimeout as exc:
-            self._pool.close()
-            raise StoreError(f"cannot connect to the read replicas: {exc}") from exc
+        self._pool = open_pool(url, min_size, max_size, kwargs, configure, what="the read replicas")
 
     def close(self) -> None:
         """Close every replica connection."""
