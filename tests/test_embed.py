@@ -20,12 +20,14 @@ import pytest
 
 from engramdb.errors import InvalidInput, ModelError
 from engramdb.models.embed import (
+    MINILM_MODEL_IDS,
     MINILM_SHA256,
     Embedder,
     OnnxMiniLM,
     OpenAIEmbedder,
     SentenceTransformerEmbedder,
     embedder_from_spec,
+    packaged_embedder,
 )
 
 MIXED = [
@@ -51,7 +53,7 @@ def test_shape_dtype_and_unit_norm(minilm: OnnxMiniLM) -> None:
     assert vectors.shape == (len(MIXED), 384)
     assert vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert minilm.model_id == "all-MiniLM-L6-v2-onnx-int8"
+    assert minilm.model_id == "all-MiniLM-L6-v2-onnx-int8-matmul"
     assert minilm.dim == 384
 
 
@@ -62,12 +64,65 @@ def test_empty_input_does_not_load_the_model(tmp_path: Path) -> None:
     assert vectors.dtype == np.float32
 
 
-def test_order_is_preserved_across_sorted_batches(minilm: OnnxMiniLM) -> None:
-    small_batches = OnnxMiniLM(batch_size=3)
-    batched = small_batches.embed(MIXED)
-    for i, text in enumerate(MIXED):
-        single = minilm.embed([text])[0]
-        np.testing.assert_allclose(batched[i], single, atol=1e-5, err_msg=f"row {i}")
+@pytest.mark.parametrize("precision", ["int8", "float"])
+def test_a_vector_does_not_depend_on_its_batch_mates(precision: str) -> None:
+    same_length = ["I like red apples.", "You saw blue birds.", "We ate warm bread."]
+    texts = MIXED + same_length + same_length[::-1]
+    embedder = OnnxMiniLM(precision=precision, batch_size=2)
+    batched = embedder.embed(texts)
+    for i, text in enumerate(texts):
+        np.testing.assert_allclose(batched[i], embedder.embed([text])[0], atol=1e-5, err_msg=text)
+
+
+def test_int8_products_stay_close_to_float(minilm: OnnxMiniLM) -> None:
+    exact = OnnxMiniLM(precision="float")
+    assert exact.model_id == MINILM_MODEL_IDS["float"] != minilm.model_id
+    texts = [t for t in MIXED if t]
+    similarity = (minilm.embed(texts) * exact.embed(texts)).sum(axis=1)
+    assert float(similarity.min()) > 0.97
+    assert float(similarity.mean()) > 0.985
+
+
+def test_int8_model_is_derived_once_and_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minilm: OnnxMiniLM
+) -> None:
+    monkeypatch.setenv("ENGRAMDB_CACHE_DIR", str(tmp_path))
+    first = OnnxMiniLM().embed(MIXED)
+    (cached,) = tmp_path.glob("*.onnx")
+    digest = hashlib.sha256(cached.read_bytes()).hexdigest()
+    assert cached.stem.endswith(digest[:16]) and MINILM_SHA256[:16] in cached.stem
+    stamp = cached.stat().st_mtime_ns
+    np.testing.assert_array_equal(OnnxMiniLM().embed(MIXED), first)
+    assert cached.stat().st_mtime_ns == stamp  # read, not derived again
+    np.testing.assert_array_equal(first, minilm.embed(MIXED))
+
+
+def test_a_damaged_cached_model_is_derived_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minilm: OnnxMiniLM
+) -> None:
+    monkeypatch.setenv("ENGRAMDB_CACHE_DIR", str(tmp_path))
+    OnnxMiniLM().load()
+    (cached,) = tmp_path.glob("*.onnx")
+    good = cached.read_bytes()
+    cached.write_bytes(good[: len(good) // 2])  # a torn write
+    np.testing.assert_array_equal(OnnxMiniLM().embed(MIXED), minilm.embed(MIXED))
+    (again,) = tmp_path.glob("*.onnx")
+    assert again.read_bytes() == good
+
+
+def test_an_unwritable_cache_still_embeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minilm: OnnxMiniLM
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("ENGRAMDB_CACHE_DIR", str(blocker))
+    np.testing.assert_array_equal(OnnxMiniLM().embed(MIXED), minilm.embed(MIXED))
+
+
+def test_packaged_embedder_follows_the_stored_model_id() -> None:
+    assert packaged_embedder(None).model_id == MINILM_MODEL_IDS["int8"]
+    assert packaged_embedder(MINILM_MODEL_IDS["float"]).model_id == MINILM_MODEL_IDS["float"]
+    assert packaged_embedder("openai:other").model_id == MINILM_MODEL_IDS["int8"]
 
 
 def test_deterministic(minilm: OnnxMiniLM) -> None:
@@ -126,6 +181,8 @@ def test_bad_constructor_arguments() -> None:
         OnnxMiniLM(batch_size=0)
     with pytest.raises(InvalidInput, match="max_tokens"):
         OnnxMiniLM(max_tokens=1024)
+    with pytest.raises(InvalidInput, match="precision"):
+        OnnxMiniLM(precision="fp16")
 
 
 def test_concurrent_first_embeds_load_once_and_agree(
@@ -325,7 +382,8 @@ def test_spec_default_and_minilm() -> None:
     for spec in ("default", "minilm", " minilm "):
         embedder = embedder_from_spec(spec)
         assert isinstance(embedder, OnnxMiniLM)
-        assert embedder.model_id == "all-MiniLM-L6-v2-onnx-int8"
+        assert embedder.model_id == MINILM_MODEL_IDS["int8"]
+    assert embedder_from_spec("minilm-float").model_id == MINILM_MODEL_IDS["float"]
 
 
 def test_spec_openai() -> None:

@@ -209,6 +209,23 @@ def test_other_model_is_refused_until_reembedded(store_location: str, embedder: 
         assert mem.get(mem.list(user_id="u")[0].id).embedding_model == "negated-minilm"
 
 
+def test_default_embedder_follows_the_precision_of_the_stored_vectors(
+    store_location: str,
+) -> None:
+    exact = OnnxMiniLM(precision="float")
+    with Memory(store=store_location, embedder=exact) as mem:
+        mem.add("I grow tomatoes", user_id="u")
+    with Memory(store=store_location) as mem:  # no embedder: the one the vectors were made with
+        assert mem.embedder.model_id == exact.model_id
+        assert mem.search("tomato garden", user_id="u")[0].text == "user: I grow tomatoes"
+    with pytest.raises(ModelMismatch):
+        Memory(store=store_location, embedder=OnnxMiniLM())  # int8 products, another model id
+    assert Memory.reembed_store(store_location) == 1  # to the default: int8 products
+    with Memory(store=store_location) as mem:
+        assert mem.embedder.model_id == OnnxMiniLM().model_id != exact.model_id
+        assert mem.search("tomato garden", user_id="u")[0].text == "user: I grow tomatoes"
+
+
 def test_forget_leaves_no_text_in_the_database_files(tmp_path: Path, embedder: OnnxMiniLM) -> None:
     path = tmp_path / "f.sqlite"
     secret = "Quetzalcoatlus-Marmalade-4471"

@@ -58,7 +58,9 @@ MemoryId = Annotated[str, typer.Argument(help="Memory id.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Embedder = Annotated[
     str,
-    typer.Option("--embedder", help="default | st:MODEL | openai:MODEL@BASE_URL"),
+    typer.Option(
+        "--embedder", help="default | minilm | minilm-float | st:MODEL | openai:MODEL@BASE_URL"
+    ),
 ]
 DEFAULT_DB = "engramdb.sqlite"
 
@@ -67,7 +69,8 @@ DEFAULT_DB = "engramdb.sqlite"
 def _memory(db: str, store: str | None, embedder: str = "default") -> Iterator[Memory]:
     """Open the memory the options name; turn engramdb errors into `Error:` and exit code 1."""
     try:
-        with Memory(db, store=store, embedder=embedder_from_spec(embedder)) as mem:
+        model = None if embedder == "default" else embedder_from_spec(embedder)
+        with Memory(db, store=store, embedder=model) as mem:
             yield mem
     except EngramError as exc:
         err.print(f"[red]Error:[/red] {exc}", highlight=False)

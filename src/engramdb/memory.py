@@ -33,7 +33,7 @@ from engramdb.ingest.rolling import RollingSummaries
 from engramdb.ingest.slots import IngestConfig
 from engramdb.ingest.wiring import make_extractor
 from engramdb.ingest.working import working_memory
-from engramdb.models.embed import Embedder, OnnxMiniLM
+from engramdb.models.embed import MODEL_META_KEY, Embedder, OnnxMiniLM, packaged_embedder
 from engramdb.models.llm import LLM
 from engramdb.retrieve.context import ContextParts, render_context
 from engramdb.retrieve.graph import drop_user_graph
@@ -57,7 +57,6 @@ from engramdb.types import (
 
 __all__ = ["Memory"]
 
-_MODEL_KEY = "embedding_model"
 _FILTER_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _MAX_LIMIT = 1000
 Progress = Callable[[int], None]
@@ -108,7 +107,8 @@ class Memory:
     Args:
         path: a SQLite file path (created if missing) or a `postgresql://` URL.
         store: an already opened `Store`, or a location like `path`; overrides `path`.
-        embedder: the embedding model; default: the packaged all-MiniLM-L6-v2 (int8 ONNX).
+        embedder: the embedding model; default: the packaged all-MiniLM-L6-v2 (int8 ONNX), in
+            the precision the store's vectors were made with (int8 products for a new store).
         llm: an optional LLM client for extraction, summaries and the poisoning guard's
             consistency check (`engramdb.models.llm`).
         config: retrieval and behaviour settings.
@@ -131,7 +131,6 @@ class Memory:
     ) -> None:
         self.config = config or Config()
         self.ingest_config = ingest_config or IngestConfig()
-        self.embedder: Embedder = embedder or OnnxMiniLM()
         self.llm = llm
         self.extractor: Extractor | None = make_extractor(self.ingest_config, llm)
         self._summaries = (
@@ -143,9 +142,10 @@ class Memory:
         else:
             self.store = store
         self._tenant = self.config.tenant_id
-        stored = self.store.get_meta(_MODEL_KEY)
+        stored = self.store.get_meta(MODEL_META_KEY)
+        self.embedder: Embedder = embedder or packaged_embedder(stored)
         if stored is None:
-            self.store.set_meta(_MODEL_KEY, self.embedder.model_id)
+            self.store.set_meta(MODEL_META_KEY, self.embedder.model_id)
         elif stored != self.embedder.model_id:
             self.close()
             raise ModelMismatch(stored, self.embedder.model_id)
@@ -701,7 +701,7 @@ class Memory:
                 done += len(batch)
                 if progress is not None:
                     progress(len(batch))
-            store.set_meta(_MODEL_KEY, model.model_id)
+            store.set_meta(MODEL_META_KEY, model.model_id)
         finally:
             store.close()
         return done

@@ -18,7 +18,7 @@ import typer
 
 from engramdb.config import Config
 from engramdb.errors import EngramError, InvalidInput, StoreError
-from engramdb.models.embed import Embedder, OnnxMiniLM
+from engramdb.models.embed import MODEL_META_KEY, Embedder, packaged_embedder
 from engramdb.retrieve.search import SearchRequest, search
 from engramdb.store import MemoryFilter, Store, open_store
 from engramdb.types import HistoryEntry, Job
@@ -28,7 +28,6 @@ __all__ = ["CopyableStore", "compare_searches", "migrate", "migrate_store", "tab
 Progress = Callable[[str, int], None]
 T = TypeVar("T")
 TABLES = ("episodes", "memories", "history", "entities", "edges", "jobs", "api_keys")
-_MODEL_KEY = "embedding_model"
 
 
 @runtime_checkable
@@ -175,7 +174,7 @@ def compare_searches(
 def _embedder_for(model_id: str | None, embedder: Embedder | None) -> Embedder | None:
     if embedder is not None:
         return embedder
-    packaged = OnnxMiniLM()
+    packaged = packaged_embedder(model_id)
     return packaged if model_id in (None, packaged.model_id) else None
 
 
@@ -224,9 +223,9 @@ def migrate_store(
     try:
         if dst.tenants():
             raise InvalidInput("to", "the target store is not empty")
-        model = src.get_meta(_MODEL_KEY)
+        model = src.get_meta(MODEL_META_KEY)
         if model is not None:
-            dst.set_meta(_MODEL_KEY, model)
+            dst.set_meta(MODEL_META_KEY, model)
         tenants = src.tenants()
         for tenant in tenants:
             _copy_tenant(src, dst, tenant, batch, note)

