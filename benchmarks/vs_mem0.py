@@ -646,11 +646,11 @@ def render(results: dict[str, Any], out: Path) -> list[Path]:
         "",
         f"- {mach.get('cpu_count')} CPUs ({mach.get('physical_cores')} physical), "
         f"{mach.get('memory_gb')} GB RAM, {mach.get('platform')}, no GPU.",
-        f"- The machine was shared with other work during the run: 1-minute load average "
-        f"{results['load_summary']} on {mach.get('cpu_count')} CPUs (sampled at each phase and "
-        "repetition), so absolute figures are "
-        "pessimistic and noisy; the latency part interleaves the two systems and reports medians "
-        "to keep the comparison fair.",
+        f"- 1-minute load average {results['load_summary']} on {mach.get('cpu_count')} CPUs "
+        "(sampled at each phase and repetition; it counts the benchmark's own threads, so a "
+        "phase with 2 embedder threads reads about 2 on its own). Absolute figures are noisy; "
+        "the latency part interleaves the two systems and reports medians to keep the comparison "
+        "fair.",
         f"- engramdb {results['engramdb_versions']['engramdb']} (onnxruntime "
         f"{results['engramdb_versions']['onnxruntime']}), Python {mach.get('python')}, venv "
         f"`{sys.prefix if results.get('engramdb_prefix') is None else results['engramdb_prefix']}`.",
@@ -858,14 +858,11 @@ def render(results: dict[str, Any], out: Path) -> list[Path]:
         "of 100 such adds spent 80% of the time in the embedder and ~3 ms per message in "
         "Qdrant-local insert and history bookkeeping. engramdb's own work around the embedding "
         "is ~0.35 ms per message in calls of 20 and ~0.95 ms per call of one message.",
-        "- engramdb's absolute search latency here (1 onnxruntime thread, loaded machine) is "
-        "above its own targets in issue 8 (measured at 100k+ with both cores by "
-        "`engramdb bench scale`); this page is about the ratio to Mem0 under equal conditions.",
         "- Mem0's default local vector store is Qdrant's embedded local mode (pure Python, "
         "brute force with Python-side payload filtering); a Qdrant server would change Mem0's "
         "search latency at scale. This comparison uses Mem0's default local store on purpose.",
-        "- The machine was loaded by other jobs (see the load average above); the interleaving "
-        "spreads that noise over both systems but the absolute numbers move from run to run.",
+        "- Absolute numbers move from run to run (other work on the machine shows in the load "
+        "average above); the interleaving spreads that noise over both systems.",
         "- LoCoMo dev split only (5 of 10 conversations, 999 questions); nothing here was tuned "
         "to it; the figures are from the run recorded above.",
         "",
