@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -549,6 +549,28 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
+Medians = dict[str, dict[str, dict[str, float]]]
+
+
+def _per_size(medians: Medians, say: Callable[[dict[str, float], dict[str, float]], str]) -> str:
+    """`say(engramdb, mem0)` for each size's medians, smallest size first, joined by "; "."""
+    return "; ".join(
+        f"{int(size):,}: {say(medians[size]['engramdb'], medians[size]['mem0'])}"
+        for size in sorted(medians, key=int)
+    )
+
+
+def _add_ratios(medians: Medians) -> str:
+    """engramdb / Mem0 add throughput per size, in calls of `BATCH_SIZE` and one by one."""
+    return _per_size(
+        medians,
+        lambda a, b: (
+            f"{a['add_batch'] / b['add_batch']:.1f}x in calls of {BATCH_SIZE}, "
+            f"{a['add_one'] / b['add_one']:.1f}x one by one"
+        ),
+    )
+
+
 def _headline(results: dict[str, Any]) -> list[str]:
     """The summary bullets: recall and speed ratios against the issue's goal."""
     lines = ["## Summary", ""]
@@ -577,25 +599,21 @@ def _headline(results: dict[str, Any]) -> list[str]:
     lat = results.get("latency")
     if lat:
         _, med = _latency_table(lat)
-        parts_s, parts_a = [], []
-        for size in sorted(med, key=int):
-            a, b = med[size]["engramdb"], med[size]["mem0"]
-            parts_s.append(
-                f"{int(size):,}: p50 {a['search_p50']:.1f} vs {b['search_p50']:.1f} ms "
+        searches = _per_size(
+            med,
+            lambda a, b: (
+                f"p50 {a['search_p50']:.1f} vs {b['search_p50']:.1f} ms "
                 f"({a['search_p50'] / b['search_p50']:.2f}x), p95 {a['search_p95']:.1f} vs "
                 f"{b['search_p95']:.1f} ms"
-            )
-            parts_a.append(
-                f"{int(size):,}: {a['add_batch'] / b['add_batch']:.1f}x in calls of "
-                f"{BATCH_SIZE}, {a['add_one'] / b['add_one']:.1f}x one by one"
-            )
+            ),
+        )
         fill = lat["fill_per_s"]
         lines += [
             "- Search latency, engramdb vs Mem0 (median of interleaved repetitions): "
-            + "; ".join(parts_s)
+            + searches
             + ".",
             "- Add throughput, engramdb / Mem0: "
-            + "; ".join(parts_a)
+            + _add_ratios(med)
             + f"; bulk fill in calls of {FILL_CALL}: {fill['engramdb'] / fill['mem0']:.1f}x "
             f"({fill['engramdb']:.0f} vs {fill['mem0']:.0f} messages/s).",
         ]
@@ -603,18 +621,10 @@ def _headline(results: dict[str, Any]) -> list[str]:
             _, more = _latency_table(other)
             lines.append(
                 f"- The same with {count} thread{'s' if count != '1' else ''} each, add: "
-                + "; ".join(
-                    f"{int(size):,}: {m['engramdb']['add_batch'] / m['mem0']['add_batch']:.1f}x "
-                    f"in calls of {BATCH_SIZE}, "
-                    f"{m['engramdb']['add_one'] / m['mem0']['add_one']:.1f}x one by one"
-                    for size, m in sorted(more.items(), key=lambda kv: int(kv[0]))
-                )
+                + _add_ratios(more)
                 + f"; bulk {other['fill_per_s']['engramdb'] / other['fill_per_s']['mem0']:.1f}x; "
                 "search p50: "
-                + "; ".join(
-                    f"{int(size):,}: {m['engramdb']['search_p50'] / m['mem0']['search_p50']:.2f}x"
-                    for size, m in sorted(more.items(), key=lambda kv: int(kv[0]))
-                )
+                + _per_size(more, lambda a, b: f"{a['search_p50'] / b['search_p50']:.2f}x")
                 + "."
             )
         lines.append(

