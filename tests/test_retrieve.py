@@ -16,7 +16,7 @@ from engramdb.retrieve.fusion import convex, minmax, rrf
 from engramdb.retrieve.rescore import asks
 from engramdb.retrieve.search import replies
 from engramdb.retrieve.speakers import read_speakers
-from engramdb.retrieve.terms import CHEAP_POSTINGS, distinctive_terms
+from engramdb.retrieve.terms import CHEAP_POSTINGS, POSTINGS_BUDGET, distinctive_terms
 from engramdb.retrieve.timewin import DateWindow, in_windows, query_windows, read_dates
 from engramdb.store.base import MemoryFilter
 
@@ -264,13 +264,17 @@ def test_only_the_rarer_query_words_are_looked_up_when_some_are_common() -> None
         "dune",
     ]
     assert distinctive_terms(["coffee"], counts, 100_000, 0.1) == []  # the dense channel's
-    assert distinctive_terms(["coffee", "zebra"], counts, 100_000, 1.0) == ["coffee", "zebra"]
+    most = {"coffee": 15_000, "zebra": 100}
+    assert distinctive_terms(["coffee", "zebra"], most, 20_000, 1.0) == ["coffee", "zebra"]
     # in a huge scope, the rarest words within the budget of postings scored
-    huge = {"tea": 30_000, "kettle": 20_000, "zebra": 100}
+    huge = {"tea": 2 * POSTINGS_BUDGET // 3, "kettle": POSTINGS_BUDGET // 2, "zebra": 100}
     assert distinctive_terms(["tea", "kettle", "zebra"], huge, 1_000_000, 0.1) == [
         "kettle",
         "zebra",
     ]
+    # a word that alone holds more postings than the budget is not scored, however rare
+    # its share of the scope
+    assert distinctive_terms(["tea"], {"tea": POSTINGS_BUDGET + 1}, 10_000_000, 0.1) == []
     # in a small scope every word is cheap to score, and kept
     small = {"coffee": CHEAP_POSTINGS, "zebra": 1}
     assert distinctive_terms(["coffee", "zebra"], small, CHEAP_POSTINGS, 0.1) == [
@@ -290,9 +294,13 @@ def test_the_store_knows_which_words_most_memories_hold(
             # the backend estimates from the planner's statistics, which ANALYZE gathers
             with psycopg.connect(store_location, autocommit=True) as conn:
                 conn.execute("ANALYZE memories")
-        counts, size = mem.store.term_counts(
-            MemoryFilter(tenant_id="default", user_id="ana"), ["coffee", "zebra"]
-        )
+        ana = MemoryFilter(tenant_id="default", user_id="ana")
+        # counting may stop past `at_most`: the count only has to say "more than that"
+        capped, _ = mem.store.term_counts(ana, ["coffee", "zebra"], at_most=5)
+        assert capped["coffee"] > 5
+        assert capped.get("zebra", 0) <= 4
+        # a count stopped early is not taken later for the whole count
+        counts, size = mem.store.term_counts(ana, ["coffee", "zebra"])
         assert size == 40
         assert counts["coffee"] >= 36
         assert counts.get("zebra", 0) <= 4

@@ -30,7 +30,7 @@ from engramdb.retrieve.fusion import convex, rrf
 from engramdb.retrieve.graph import graph_candidates
 from engramdb.retrieve.rescore import QueryReading, asks, rescore
 from engramdb.retrieve.speakers import read_speakers
-from engramdb.retrieve.terms import distinctive_terms, query_terms
+from engramdb.retrieve.terms import POSTINGS_BUDGET, distinctive_terms, query_terms
 from engramdb.retrieve.timewin import DateWindow, read_dates
 from engramdb.store.base import MemoryFilter, Store
 from engramdb.types import Hit, MemoryRecord
@@ -116,7 +116,7 @@ def _lexical(
 ) -> list[tuple[str, float]]:
     terms = query_terms(text)
     if config.common_terms < 1.0 and terms:
-        counts, size = store.term_counts(flt, terms)
+        counts, size = store.term_counts(flt, terms, at_most=POSTINGS_BUDGET)
         terms = distinctive_terms(terms, counts, size, config.common_terms)
     return store.lexical_search(flt, terms, config.candidates) if terms else []
 

@@ -159,9 +159,12 @@ class Store(Protocol):
     ) -> list[tuple[str, float]]:
         """BM25 over memory text: (memory id, score), best first; any term may match."""
 
-    def term_counts(self, flt: MemoryFilter, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+    def term_counts(
+        self, flt: MemoryFilter, terms: Sequence[str], *, at_most: int | None = None
+    ) -> tuple[dict[str, int], int]:
         """How many of the user's memories hold each term in their text index, and how many
-        memories there are. A term left out is taken as rare. A backend may estimate: the
+        memories there are. A term left out is taken as rare; a count over `at_most` may be
+        given as any number over it (counting stops there). A backend may estimate: the
         lexical channel only uses the counts to leave out the terms many memories hold.
         """
 

@@ -759,7 +759,9 @@ class PostgresStore:
             ).fetchall()
         return [(str(r[0]), float(r[1])) for r in rows if r[1] > 0]
 
-    def term_counts(self, flt: MemoryFilter, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+    def term_counts(
+        self, flt: MemoryFilter, terms: Sequence[str], *, at_most: int | None = None
+    ) -> tuple[dict[str, int], int]:
         """Estimated from the planner's statistics, over the whole table (the lexical query
         walks the text index of every user): `ANALYZE` keeps the most common lexemes of `tsv`
         with their frequencies (`pg_stats`), so the common terms are known without reading a

@@ -223,7 +223,8 @@ class SQLiteStore:
         self._writer: int | None = None  # the thread inside a write transaction
         self._depth = 0
         self._touched: dict[tuple[str, str], set[int]] = {}
-        self._term_counts: dict[tuple[str, str, str], tuple[int, int]] = {}
+        # (count, scope size, the cap the count reached or None)
+        self._term_counts: dict[tuple[str, str, str], tuple[int, int, int | None]] = {}
         self._caches: dict[tuple[str, str], ScopeVectors] = {}
         self._data_version = self._read_data_version()
 
@@ -825,9 +826,12 @@ class SQLiteStore:
                 ).fetchall()
         return [(str(r[0]), -float(r[1])) for r in rows]
 
-    def term_counts(self, flt: MemoryFilter, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+    def term_counts(
+        self, flt: MemoryFilter, terms: Sequence[str], *, at_most: int | None = None
+    ) -> tuple[dict[str, int], int]:
         """Per scope: one FTS5 count per term, a walk of its postings without ranking (cheap
-        next to the ranked query, where `bm25()` scores every row a term matches).
+        next to the ranked query, where `bm25()` scores every row a term matches), stopped
+        after `at_most + 1` of them.
 
         A count is kept until the scope's size moves by a tenth of what it was when counted.
         """
@@ -842,20 +846,27 @@ class SQLiteStore:
             for term in dict.fromkeys(t for t in terms if t.strip()):
                 key = (flt.tenant_id, flt.user_id, term)
                 known = self._term_counts.get(key)
-                if known is not None and 10 * abs(size - known[1]) <= known[1]:
+                if (
+                    known is not None
+                    and 10 * abs(size - known[1]) <= known[1]
+                    and (known[2] is None or (at_most is not None and known[0] > at_most))
+                ):
                     counts[term] = known[0]
                     continue
                 match = _text_phrase(term)
                 if scoped:
                     match = f'scope : "{token}" AND {match}'
+                cap = -1 if at_most is None else at_most + 1  # LIMIT -1: no limit
                 counts[term] = int(
                     conn.execute(
-                        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (match,)
+                        "SELECT count(*) FROM (SELECT 1 FROM memories_fts "
+                        "WHERE memories_fts MATCH ? LIMIT ?)",
+                        (match, cap),
                     ).fetchone()[0]
                 )
                 if len(self._term_counts) >= _COUNTS_KEPT:
                     self._term_counts.clear()
-                self._term_counts[key] = (counts[term], size)
+                self._term_counts[key] = (counts[term], size, cap if counts[term] == cap else None)
         return counts, size
 
     def _owns_most_of_index(self, conn: sqlite3.Connection, tenant_id: str, user_id: str) -> bool:
