@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -167,3 +170,22 @@ def test_speakers_follow_writes_and_removals(population: npt.NDArray[np.float32]
     assert cache.speakers() == ["Ana", "Ben"]
     cache.remove([1, 2])
     assert cache.speakers() == ["Ben"]
+
+
+def test_a_process_may_exit_while_a_graph_is_being_built() -> None:
+    # the build is stopped between chunks at exit: a thread killed inside the native index
+    # aborts the process ("terminate called without an active exception", exit code 134)
+    script = (
+        "import time\n"
+        "import numpy as np\n"
+        "from engramdb.store.ann import AnnBuild\n"
+        "rows = np.random.default_rng(0).standard_normal((100_000, 384)).astype(np.float16)\n"
+        "build = AnnBuild(rows, len(rows))\n"
+        "while len(build.index) == 0:  # the first chunk is in: the next one is being added\n"
+        "    time.sleep(0.01)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "terminate" not in done.stderr

@@ -7,12 +7,16 @@ exact vectors, so int8 rounding changes which rows are proposed, never their sco
 
 The graph is built in a background thread from the rows present when the build starts; rows
 written meanwhile are replayed when the build is adopted, so searches stay exact (and correct)
-until the graph is ready, and never wait for it.
+until the graph is ready, and never wait for it. A build still running when the interpreter
+exits is stopped at its next chunk first: a thread killed inside the native index aborts the
+process.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -91,6 +95,7 @@ class AnnBuild:
         self._thread = threading.Thread(
             target=self._run, args=(matrix, n), name="engramdb-ann", daemon=True
         )
+        _BUILDS.add(self)
         self._thread.start()
 
     def _run(self, matrix: npt.NDArray[np.float16], n: int) -> None:
@@ -112,3 +117,14 @@ class AnnBuild:
     def wait(self) -> None:
         """Block until the thread ends."""
         self._thread.join()
+
+
+_BUILDS: weakref.WeakSet[AnnBuild] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_builds() -> None:
+    """Let every running build end its chunk before the interpreter kills its thread."""
+    for build in list(_BUILDS):
+        build.cancel()
+        build.wait()
