@@ -23,6 +23,7 @@ from engramdb.bench.locomo import (
     bm25_index,
     bm25_scores,
     load_conversations,
+    method_configs,
     parse_evidence,
     parse_ks,
     parse_methods,
@@ -46,6 +47,7 @@ from engramdb.bench.report import (
 )
 from engramdb.config import Config
 from engramdb.errors import InvalidInput
+from engramdb.ingest.slots import IngestConfig
 from pgserver import PgServer
 
 # ------------------------------------------------------------------------- evidence ids
@@ -199,6 +201,18 @@ def test_methods_come_from_the_presets_plus_the_reference() -> None:
     assert parse_methods("bm25, bm25-ref,bm25") == ["bm25", "bm25-ref"]
     with pytest.raises(InvalidInput, match="unknown retrieval preset 'nope'"):
         parse_methods("bm25,nope")
+
+
+def test_a_method_may_change_retrieval_and_ingest_settings() -> None:
+    retrieval, ingest = method_configs("default:time_weight=0:key_turns=1:extract=rules")
+    assert retrieval.name == "default:time_weight=0:key_turns=1:extract=rules"
+    assert retrieval.time_weight == 0.0
+    assert (ingest.key_turns, ingest.extract) == (1, "rules")
+    assert method_configs("bm25")[1] == IngestConfig()
+    with pytest.raises(InvalidInput, match="unknown field 'shape'"):
+        method_configs("default:shape=round")
+    with pytest.raises(InvalidInput, match="bad value in 'default:extract=always'"):
+        method_configs("default:extract=always")
 
 
 def test_ks_parse_sorted_unique() -> None:

@@ -18,6 +18,7 @@ from engramdb.bench.locomo import (
     ABLATION_METHODS,
     BENCH_TENANT,
     DEFAULT_KS,
+    EXTRACT_METHODS,
     available_methods,
     parse_ks,
     parse_methods,
@@ -31,6 +32,7 @@ from engramdb.bench.report import (
     render_report,
 )
 from engramdb.errors import EngramError
+from engramdb.ingest.rules import spacy_available
 
 __all__ = ["bench_app"]
 
@@ -95,7 +97,7 @@ def locomo(
         typer.Option(
             help="Comma-separated retrieval presets, or bm25-ref (the harness's reference BM25); "
             f"known: {', '.join(available_methods())}. A preset may change fields: "
-            "default:time_weight=0, default:key_turns=0."
+            "default:time_weight=0, default:key_turns=0, default:extract=rules."
         ),
     ] = "default",
     json_out: _Json = None,
@@ -163,15 +165,20 @@ def locomo_ablation(
     """What each part of the default method adds, and its weights chosen by
     leave-one-conversation-out.
 
-    Runs default, default with each part switched off, the baselines and bm25-ref.
+    Runs default, default with each part switched off, default with facts and entities (when
+    spaCy and its English pipeline are installed), the baselines and bm25-ref.
 
     Example: engramdb bench locomo-ablation --data locomo_dev.json --report out/
     """
     console = Console()
+    methods = ABLATION_METHODS
+    if not spacy_available():
+        methods = tuple(m for m in methods if m not in EXTRACT_METHODS)
+        console.print("spaCy or its English pipeline is not installed: no facts and entities")
     try:
         results = run_locomo(
             data,
-            methods=ABLATION_METHODS,
+            methods=methods,
             sample_ids=_sample_ids(conversations),
             workdir=workdir,
             store=store,

@@ -23,8 +23,9 @@ counts documents within the user's scope, so the other users do not change the s
 
 A method is a retrieval preset, optionally with fields changed after colons, for ablations:
 `default:time_weight=0` is `default` without the time prior, `default:key_turns=0` is `default`
-over memories keyed without context (`key_turns` is the ingest setting, `IngestConfig`; the
-conversations are ingested once per distinct ingest setting). `ABLATION_METHODS` is the study
+over memories keyed without context, `default:extract=rules` over memories with the facts and
+entities the rules extract (`key_turns`, `key_next_turn` and `extract` are ingest settings,
+`IngestConfig`; the conversations are ingested once per distinct ingest setting). `ABLATION_METHODS` is the study
 of `engramdb bench locomo-ablation`: each part of `default` switched off in turn. With `loco`,
 the weights of the first `Memory` method are also chosen by leave-one-conversation-out
 (`engramdb.bench.tune`) and the results carry them under "loco". Each method searches with its
@@ -106,6 +107,8 @@ __all__ = [
     "BENCH_TENANT",
     "CATEGORY_NAMES",
     "DEFAULT_KS",
+    "EXTRACT_METHODS",
+    "INGEST_FIELDS",
     "REFERENCE_METHOD",
     "Bm25Index",
     "Conversation",
@@ -145,8 +148,15 @@ REFERENCE_METHOD = "bm25-ref"
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 25, 50)
 #: The tenant a PostgreSQL run writes into (one per ingest setting: "bench-locomo-key_turns=0").
 BENCH_TENANT = "bench-locomo"
+#: Ablation methods that store facts and entities: the rules extractor, which needs spaCy and
+#: its English pipeline (the `extract` extra), and the entity-graph channel it feeds.
+EXTRACT_METHODS: tuple[str, ...] = (
+    "default:extract=rules",
+    "default:extract=rules:graph_weight=0",
+)
 #: `engramdb bench locomo-ablation`: `default`, then each of its parts switched off (and a
-#: deeper shortlist), the baselines with and without context keys, the README's reference BM25.
+#: deeper shortlist), facts and entities added, the baselines with and without context keys,
+#: the README's reference BM25.
 ABLATION_METHODS: tuple[str, ...] = (
     "default",
     "default:replies=false",
@@ -159,6 +169,7 @@ ABLATION_METHODS: tuple[str, ...] = (
     "default:question_weight=0",
     "default:dense_weight=0",
     "default:lexical_weight=0",
+    *EXTRACT_METHODS,
     "hybrid",
     "hybrid:key_turns=0:key_next_turn=false",
     "bm25",
@@ -504,10 +515,15 @@ def _value(text: str) -> bool | int | float | str:
     return text
 
 
+#: The ingest settings a method may change (the turns before a turn and the turn after it in
+#: its lexical key; the extractor of facts and entities).
+INGEST_FIELDS = ("key_turns", "key_next_turn", "extract")
+
+
 def method_configs(method: str) -> tuple[RetrievalConfig, IngestConfig]:
     """The retrieval and ingest settings of a method: "preset" or "preset:field=value:...".
 
-    A field is one of `RetrievalConfig`, or `key_turns` or `key_next_turn` (of `IngestConfig`).
+    A field is one of `RetrievalConfig`, or one of `INGEST_FIELDS` (of `IngestConfig`).
 
     Raises:
         InvalidInput: unknown preset or field, or a value the field does not accept.
@@ -521,7 +537,7 @@ def method_configs(method: str) -> tuple[RetrievalConfig, IngestConfig]:
         field = field.strip()
         if not sep:
             raise InvalidInput("method", f"expected field=value, got {change!r} in {method!r}")
-        if field in ("key_turns", "key_next_turn"):
+        if field in INGEST_FIELDS:
             ingest_update[field] = _value(raw.strip())
         elif field in RetrievalConfig.model_fields and field != "name":
             retrieval_update[field] = _value(raw.strip())
@@ -751,8 +767,7 @@ def _method_result(
         retrieval, ingest_config = method_configs(method)
         config = {
             **retrieval.model_dump(mode="json"),
-            "key_turns": ingest_config.key_turns,
-            "key_next_turn": ingest_config.key_next_turn,
+            **{name: getattr(ingest_config, name) for name in INGEST_FIELDS},
         }
     ms = [s.ms for s in scored] or [0.0]
     return {

@@ -448,9 +448,9 @@ def ablation_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
         "## Methods",
         "",
         f"Each recall cell is {' / '.join(f'R@{k}' for k in heads)}. A method "
-        "`base:field=value` is its base with settings changed (`key_turns` and `key_next_turn` "
-        "are ingest settings: the turns before a turn, and the turn after it, in its lexical "
-        "key).",
+        "`base:field=value` is its base with settings changed (`key_turns`, `key_next_turn` "
+        "and `extract` are ingest settings: the turns before a turn, and the turn after it, in "
+        "its lexical key; the extractor of facts and entities).",
         "",
     ]
     header, rows = comparison_rows(results)
