@@ -24,9 +24,9 @@ counts documents within the user's scope, so the other users do not change the s
 A method is a retrieval preset, optionally with fields changed after colons, for ablations:
 `default:time_weight=0` is `default` without the time prior, `default:key_turns=0` is `default`
 over memories keyed without context, `default:extract=rules` over memories with the facts and
-entities the rules extract (`key_turns`, `key_next_turn` and `extract` are ingest settings,
-`IngestConfig`; the conversations are ingested once per distinct ingest setting). `ABLATION_METHODS` is the study
-of `engramdb bench locomo-ablation`: each part of `default` switched off in turn. With `loco`,
+entities the rules extract (`INGEST_FIELDS` are ingest settings, `IngestConfig`; the
+conversations are ingested once per distinct ingest setting). `ABLATION_METHODS` is the study of
+`engramdb bench locomo-ablation`: each part of `default` switched off in turn. With `loco`,
 the weights of the first `Memory` method are also chosen by leave-one-conversation-out
 (`engramdb.bench.tune`) and the results carry them under "loco". Each method searches with its
 own cache of query vectors, so its latency never profits from another method's queries.

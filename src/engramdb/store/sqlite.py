@@ -223,8 +223,8 @@ class SQLiteStore:
         self._writer: int | None = None  # the thread inside a write transaction
         self._depth = 0
         self._touched: dict[tuple[str, str], set[int]] = {}
-        # (count, scope size, the cap the count reached or None)
-        self._term_counts: dict[tuple[str, str, str], tuple[int, int, int | None]] = {}
+        # (count, scope size, whether counting stopped at a cap before the end)
+        self._term_counts: dict[tuple[str, str, str], tuple[int, int, bool]] = {}
         self._caches: dict[tuple[str, str], ScopeVectors] = {}
         self._data_version = self._read_data_version()
 
@@ -849,7 +849,7 @@ class SQLiteStore:
                 if (
                     known is not None
                     and 10 * abs(size - known[1]) <= known[1]
-                    and (known[2] is None or (at_most is not None and known[0] > at_most))
+                    and (not known[2] or (at_most is not None and known[0] > at_most))
                 ):
                     counts[term] = known[0]
                     continue
@@ -866,7 +866,7 @@ class SQLiteStore:
                 )
                 if len(self._term_counts) >= _COUNTS_KEPT:
                     self._term_counts.clear()
-                self._term_counts[key] = (counts[term], size, cap if counts[term] == cap else None)
+                self._term_counts[key] = (counts[term], size, counts[term] == cap)
         return counts, size
 
     def _owns_most_of_index(self, conn: sqlite3.Connection, tenant_id: str, user_id: str) -> bool:
