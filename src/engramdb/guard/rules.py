@@ -47,12 +47,24 @@ CATEGORIES: tuple[Category, ...] = (
 
 @dataclass(frozen=True)
 class Rule:
-    """One phrasing: its name (a reason of the verdict), category, weight and pattern."""
+    """One phrasing: its name (a reason of the verdict), category, weight and pattern.
+
+    `pattern` ignores case. A pattern with no upper-case letter outside its escapes also has
+    `lowered`, the same pattern matching case: run on lower-cased text it finds what `pattern`
+    finds, about twice as fast (Python's `re` folds the case of every character it compares).
+    """
 
     name: str
     category: Category
     weight: float
     pattern: re.Pattern[str]
+    lowered: re.Pattern[str] | None = None
+
+    def search(self, text: str, lowered: str) -> bool:
+        """Whether the rule matches `text` (`lowered` is `text.lower()`)."""
+        if self.lowered is not None:
+            return self.lowered.search(lowered) is not None
+        return self.pattern.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -64,8 +76,18 @@ class Hit:
     damping: float
 
 
+_ESCAPE = re.compile(r"\\.")
+
+
 def _r(name: str, category: Category, weight: float, pattern: str) -> Rule:
-    return Rule(name, category, weight, re.compile(pattern, re.IGNORECASE | re.UNICODE))
+    folded = not any(c.isupper() for c in _ESCAPE.sub("", pattern))
+    return Rule(
+        name,
+        category,
+        weight,
+        re.compile(pattern, re.IGNORECASE | re.UNICODE),
+        re.compile(pattern, re.UNICODE) if folded else None,
+    )
 
 
 _AI = r"(?:ai|a\.i\.|assistants?|llms?|language models?|chat ?bots?|agents?|bots?|models?|gpt|chatgpt|claude|gemini|copilot)"
@@ -327,16 +349,19 @@ def match_rules(text: str) -> Iterator[Hit]:
     break splits).
     """
     parts = sentences(text)
+    lowered = [sentence.lower() for sentence in parts]
+    whole = text[:100_000]
+    whole_lowered = whole.lower() if len(parts) > 1 else ""
     for rule in RULES:
         best: Hit | None = None
-        for sentence in parts:
-            if rule.pattern.search(sentence):
+        for sentence, sentence_lowered in zip(parts, lowered, strict=True):
+            if rule.search(sentence, sentence_lowered):
                 hit = Hit(rule, sentence, _damping(rule, sentence))
                 if best is None or hit.damping > best.damping:
                     best = hit
                 if best.damping >= 1.0:
                     break
-        if best is None and len(parts) > 1 and rule.pattern.search(text[:100_000]):
+        if best is None and len(parts) > 1 and rule.search(whole, whole_lowered):
             best = Hit(rule, text[:200], 1.0)
         if best is not None:
             yield best
