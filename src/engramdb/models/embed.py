@@ -118,10 +118,6 @@ def _normalize(vectors: npt.NDArray[Any]) -> _Vectors:
     return np.ascontiguousarray(out / np.maximum(norms, np.float32(1e-12)), dtype=np.float32)
 
 
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 #: The `model_id` of `OnnxMiniLM` for each precision.
 MINILM_MODEL_IDS = {
     "int8": "all-MiniLM-L6-v2-onnx-int8-matmul",
@@ -216,7 +212,7 @@ class OnnxMiniLM:
             data = path.read_bytes()
         except OSError as exc:
             raise ModelError(f"cannot read embedding model {path}: {exc}") from exc
-        actual = _sha256_hex(data)
+        actual = hashlib.sha256(data).hexdigest()
         if actual != MINILM_SHA256:
             raise ModelError(
                 f"embedding model {path} failed its integrity check: expected sha256 "

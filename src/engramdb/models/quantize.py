@@ -36,10 +36,6 @@ def cache_dir() -> Path:
     return (Path(base) if base else Path.home() / ".cache") / "engramdb"
 
 
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def int8_matmul_model(source: bytes, source_sha256: str) -> bytes:
     """The int8-product rewrite of the verified model `source`, from the cache when it is there.
 
@@ -57,12 +53,12 @@ def int8_matmul_model(source: bytes, source_sha256: str) -> bytes:
             data = path.read_bytes()
         except OSError:
             continue
-        if path.stem == prefix + _sha256_hex(data)[:16]:
+        if path.stem == prefix + hashlib.sha256(data).hexdigest()[:16]:
             return data
         with contextlib.suppress(OSError):
             path.unlink()  # torn or altered: derived again below
     data = _derive(source)
-    _keep(folder / f"{prefix}{_sha256_hex(data)[:16]}.onnx", data)
+    _keep(folder / f"{prefix}{hashlib.sha256(data).hexdigest()[:16]}.onnx", data)
     return data
 
 
