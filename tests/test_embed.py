@@ -68,10 +68,18 @@ def test_empty_input_does_not_load_the_model(tmp_path: Path) -> None:
 def test_a_vector_does_not_depend_on_its_batch_mates(precision: str) -> None:
     same_length = ["I like red apples.", "You saw blue birds.", "We ate warm bread."]
     texts = MIXED + same_length + same_length[::-1]
-    embedder = OnnxMiniLM(precision=precision, batch_size=2)
+    embedder = OnnxMiniLM(precision=precision, batch_size=2, threads=2)
     batched = embedder.embed(texts)
     for i, text in enumerate(texts):
         np.testing.assert_allclose(batched[i], embedder.embed([text])[0], atol=1e-5, err_msg=text)
+
+
+def test_int8_texts_side_by_side_get_the_vectors_they_get_alone() -> None:
+    texts = [f"{text} ({n})" for n in range(5) for text in MIXED]
+    side_by_side = OnnxMiniLM(threads=2).embed(texts)
+    alone = OnnxMiniLM(threads=1)
+    for i, text in enumerate(texts):
+        np.testing.assert_array_equal(side_by_side[i], alone.embed([text])[0], err_msg=text)
 
 
 def test_int8_products_stay_close_to_float(minilm: OnnxMiniLM) -> None:
