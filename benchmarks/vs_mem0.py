@@ -684,7 +684,8 @@ def render(results: dict[str, Any], out: Path) -> list[Path]:
         "same compute budget for both; other thread counts of this run, if any, have their own "
         "section below.",
         "- **engramdb**: `Memory(path)` with its defaults: the packaged all-MiniLM-L6-v2 "
-        "(int8 ONNX, int8 matrix products, each text run alone and unpadded), SQLite store, no "
+        "(int8 ONNX, int8 matrix products, each text run alone and unpadded: a lone text on "
+        "every thread, a batch's texts side by side on one thread each), SQLite store, no "
         "LLM; LoCoMo methods are the retrieval presets `default` "
         "(dense + BM25 fusion and its other signals), `bm25` and `dense`.",
         "- **Mem0**: `Memory.from_config` with the `huggingface` embedder pointed at the local "
