@@ -22,7 +22,6 @@ import hashlib
 import itertools
 import json
 import multiprocessing
-import os
 import queue
 import random
 import resource
@@ -30,7 +29,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -169,8 +167,6 @@ class CachedEmbedder:
 
     The list is cached in chunks of `CACHE_CHUNK` texts, each file named by a hash of its texts,
     so a larger population reuses the vectors of a smaller one and an interrupted run resumes.
-    Missing chunks are embedded by `parallel` threads calling `inner` at once (onnxruntime runs
-    concurrent calls; give it one intra-op thread each).
     """
 
     def __init__(
@@ -179,7 +175,6 @@ class CachedEmbedder:
         texts: Sequence[str],
         cache_dir: Path,
         progress: Progress,
-        parallel: int = 1,
     ) -> None:
         self.inner = inner
         self.model_id = inner.model_id
@@ -190,12 +185,14 @@ class CachedEmbedder:
             key = hashlib.sha256(("\n".join(chunk) + inner.model_id).encode()).hexdigest()[:16]
             path = cache_dir / f"scale-{len(chunk)}-{key}.npy"
             if not path.exists():
-                slices = [chunk[start : start + 1024] for start in range(0, len(chunk), 1024)]
                 parts = []
-                with ThreadPoolExecutor(parallel) as pool:
-                    for part in pool.map(inner.embed, slices):
-                        parts.append(part)
-                        progress("embedding the population", first + 1024 * len(parts), len(texts))
+                for start in range(0, len(chunk), 1024):
+                    parts.append(inner.embed(chunk[start : start + 1024]))
+                    progress(
+                        "embedding the population",
+                        first + min(start + 1024, len(chunk)),
+                        len(texts),
+                    )
                 cache_dir.mkdir(parents=True, exist_ok=True)
                 np.save(path, np.concatenate(parts).astype(np.float32))
             chunks.append(np.load(path, mmap_mode="r"))
@@ -432,10 +429,9 @@ def run_scale(
     sizes = sorted(sizes)
     gen = TextGenerator(seed)
     texts = _population(gen, sizes[-1])
-    model = OnnxMiniLM(threads=1)
+    model = OnnxMiniLM()
     model.load()
-    cores = os.cpu_count() or 1
-    cached = CachedEmbedder(model, texts, cache_dir or default_cache_dir(), progress, cores)
+    cached = CachedEmbedder(model, texts, cache_dir or default_cache_dir(), progress)
     # every timed call asks a question not asked before (query vectors are cached)
     asked = list(dict.fromkeys(gen.question() for _ in range(20 * queries + 100)))
     questions, later = asked[:queries], asked[queries:]
