@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -72,6 +74,24 @@ def test_a_vector_does_not_depend_on_its_batch_mates(precision: str) -> None:
     batched = embedder.embed(texts)
     for i, text in enumerate(texts):
         np.testing.assert_allclose(batched[i], embedder.embed([text])[0], atol=1e-5, err_msg=text)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_embeds_a_batch_with_its_own_workers() -> None:
+    embedder = OnnxMiniLM(threads=2)
+    expected = embedder.embed(MIXED)  # the parent's workers exist before the fork
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's worker threads are not here
+        signal.alarm(60)  # a batch left waiting for them would hang the child
+        os.write(write, embedder.embed(MIXED).tobytes())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        got = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    np.testing.assert_array_equal(np.frombuffer(got, np.float32).reshape(expected.shape), expected)
 
 
 def test_int8_texts_side_by_side_get_the_vectors_they_get_alone() -> None:

@@ -186,7 +186,8 @@ class OnnxMiniLM:
         self._session: Any = None
         #: the model bytes onnxruntime runs, until the side-by-side session is made from them
         self._model: bytes | None = None
-        self._side_by_side: tuple[Any, ThreadPoolExecutor] | None = None
+        #: the one-thread session, its workers and the process that started them
+        self._side_by_side: tuple[Any, ThreadPoolExecutor, int] | None = None
         self._tokenizer: Tokenizer | None = None
         self._input_names: tuple[str, ...] = ()
         self._output_name = ""
@@ -271,14 +272,22 @@ class OnnxMiniLM:
             ) from exc
 
     def _side_by_side_runner(self) -> tuple[Any, ThreadPoolExecutor]:
-        """The one-thread session and the `threads` workers that run int8 texts side by side."""
+        """The one-thread session and the `threads` workers that run int8 texts side by side.
+
+        A forked child inherits the session but not the worker threads: it starts its own.
+        """
         with self._lock:
             if self._side_by_side is None:
                 assert self._model is not None  # kept by load() for int8 with threads > 1
                 session = self._new_session(self._model, 1)
-                workers = ThreadPoolExecutor(self.threads, thread_name_prefix="engramdb-embed")
-                self._side_by_side, self._model = (session, workers), None
-            return self._side_by_side
+                self._model = None
+            else:
+                session, workers, pid = self._side_by_side
+                if pid == os.getpid():
+                    return session, workers
+            workers = ThreadPoolExecutor(self.threads, thread_name_prefix="engramdb-embed")
+            self._side_by_side = (session, workers, os.getpid())
+            return session, workers
 
     def embed(self, texts: Sequence[str]) -> _Vectors:
         """Embed `texts`, one L2-normalised float32 row each, in input order.
