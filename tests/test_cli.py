@@ -35,8 +35,9 @@ VERBS = {
     "add_procedure": "add-procedure",
     "lessons": "lessons",
     "maintain": "maintain",
+    "run_pending": "run-pending",
 }
-NOT_VERBS = {"close", "run_job"}
+NOT_VERBS = {"close", "run_jobs"}
 
 
 def run(*args: str) -> str:
@@ -112,6 +113,19 @@ def test_add_search_get_list_history_update_delete(db: str, tmp_path: Path) -> N
     assert [e["op"] for e in history] == ["ADD", "UPDATE"]
     run("delete", memory_id, "--db", db)
     assert len(json.loads(run("list", "--user", "ana", "--db", db, "--json"))) == 2
+
+
+def test_add_without_waiting_then_run_pending(db: str) -> None:
+    for text in ("I keep bees on the roof", "The hives gave ten jars of honey"):
+        assert "queued as job" in run("add", text, "--user", "ana", "--no-wait", "--db", db)
+    assert json.loads(run("list", "--user", "ana", "--db", db, "--json")) == []
+    assert "2 jobs done" in run("run-pending", "--db", db)
+    listed = json.loads(run("list", "--user", "ana", "--db", db, "--json"))
+    assert {m["text"] for m in listed} == {
+        "user: I keep bees on the roof",
+        "user: The hives gave ten jars of honey",
+    }
+    assert "0 jobs done" in run("run-pending", "--db", db)
 
 
 def test_stats_export_import_forget_delete_all(db: str, tmp_path: Path) -> None:

@@ -273,9 +273,9 @@ def test_deferred_add_stores_episodes_then_job_derives(mem: Memory) -> None:
     assert result.job_id is not None and result.operations == []
     assert mem.stats(user_id="ana").episodes == 3
     assert mem.list(user_id="ana") == []
-    job = mem.store.claim_job(utcnow(), 60.0)
-    assert job is not None and job.id == result.job_id
-    derived = mem.run_job(job)
+    [job] = mem.store.claim_jobs(utcnow(), 60.0)
+    assert job.id == result.job_id
+    [derived] = mem.run_jobs([job])
     assert [op.op for op in derived.operations] == ["ADD"] * 3
-    assert mem.run_job(job).operations == []  # running a job twice changes nothing
+    assert mem.run_jobs([job])[0].operations == []  # running a job twice changes nothing
     assert len(mem.list(user_id="ana")) == 3

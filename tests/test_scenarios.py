@@ -147,11 +147,10 @@ def test_deferred_add_extracts_when_the_job_runs(mem: Memory) -> None:
         wait=False,
     )
     assert result.job_id is not None and mem.list(user_id="ana") == []
-    job = mem.store.claim_job(datetime.now(UTC), 60.0)
-    assert job is not None
-    done = mem.run_job(job)
+    [job] = mem.store.claim_jobs(datetime.now(UTC), 60.0)
+    [done] = mem.run_jobs([job])
     assert {(op.op, op.text) for op in done.operations} >= {("ADD", "Ana lives in Lisbon")}
-    assert mem.run_job(job).operations == []  # a finished job changes nothing
+    assert mem.run_jobs([job])[0].operations == []  # a finished job changes nothing
 
 
 def test_a_change_of_mind_supersedes_the_old_opinion(mem: Memory) -> None:

@@ -327,7 +327,8 @@ def test_every_public_memory_method_has_a_route(live: Live) -> None:
     """The REST API mirrors the SDK: a new `Memory` method needs a route (or a reason here)."""
     not_served = {
         "close": "lifecycle of the SDK object; the server owns the store",
-        "run_job": "called by the server's own job worker",
+        "run_jobs": "called by the server's own job worker",
+        "run_pending": "the server's own job worker works off the queue",
         "reembed_store": "store-wide maintenance across tenants: `engramdb reembed`",
     }
     served = {

@@ -80,8 +80,8 @@ def test_job_orphaned_while_running_is_claimed_again(tmp_path: Path, embedder: O
         key = live.key("acme")
         with live.client(key) as client:
             queued = enqueue(client)
-        claimed = live.store.claim_job(utcnow(), 60.0)  # a worker takes it, then its process dies
-        assert claimed is not None and claimed.id == queued["job_id"]
+        claimed = live.store.claim_jobs(utcnow(), 60.0)  # a worker takes it, then its process dies
+        assert [job.id for job in claimed] == [queued["job_id"]]
     app = make_app(db, embedder, job_stale_after_s=0.3)
     with live_server(app) as live, live.client(key) as client:
         job = wait_for_job(client, queued["job_id"])
@@ -114,7 +114,7 @@ def test_a_job_that_keeps_dying_is_given_up(tmp_path: Path, embedder: OnnxMiniLM
         result = tenants.memory("acme").add("hello", user_id="ana", wait=False)
         assert result.job_id is not None
         for _ in range(3):  # three workers claim it and die
-            assert store.claim_job(utcnow(), 0.0) is not None
+            assert store.claim_jobs(utcnow(), 0.0)
         worker = JobWorker(tenants, max_attempts=3, stale_after_s=0.0)
         assert worker.run_once()
         job = store.get_job("acme", result.job_id)

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from engramdb.bench.cli import bench_app
 from engramdb.errors import EngramError, InvalidInput
+from engramdb.jobs import BATCH
 from engramdb.memory import Memory
 from engramdb.migrate import migrate
 from engramdb.models.embed import embedder_from_spec
@@ -166,6 +167,10 @@ def add(
     metadata: Annotated[
         str | None, typer.Option(help="JSON object stored with each message.")
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(help="Derive the memories now; --no-wait queues them for `run-pending`."),
+    ] = True,
     db: Db = DEFAULT_DB,
     store: StoreUrl = None,
     json_out: Json = False,
@@ -186,10 +191,13 @@ def add(
                 session_id=session,
                 timestamp=timestamp,
                 metadata=meta,
+                wait=wait,
             )
         if json_out:
             _print_json(result)
             return
+        if result.job_id:
+            out.print(f"queued as job {result.job_id}: `engramdb run-pending` derives it")
         for op in result.operations:
             out.print(f"{op.op:<5} {op.memory_id}  {op.text}", highlight=False)
         if result.duplicate:
@@ -572,6 +580,22 @@ def lessons(
         _print_json(hits)
         return
     out.print(_hits_table(hits, f"lessons for {task!r}"))
+
+
+@app.command("run-pending")
+def run_pending(
+    batch: Annotated[int, typer.Option(help="Jobs derived together.")] = BATCH,
+    db: Db = DEFAULT_DB,
+    store: StoreUrl = None,
+) -> None:
+    """Derive the memories of queued adds (`add --no-wait`), in batches.
+
+    Example: engramdb run-pending
+    """
+    with _memory(db, store) as mem, _progress() as progress:
+        progress.add_task("deriving queued adds", total=None)
+        done = mem.run_pending(batch=batch)
+    out.print(f"{done} job{'s' if done != 1 else ''} done")
 
 
 @app.command()

@@ -27,12 +27,13 @@ from engramdb.ingest.normalize import (
     make_episodes,
     read_messages,
 )
-from engramdb.ingest.pipeline import ingest, run_derive_job
+from engramdb.ingest.pipeline import ingest, run_derive_jobs
 from engramdb.ingest.procedural import AGENT_USER_PREFIX, procedure_memory
 from engramdb.ingest.rolling import RollingSummaries
 from engramdb.ingest.slots import IngestConfig
 from engramdb.ingest.wiring import make_extractor
 from engramdb.ingest.working import working_memory
+from engramdb.jobs import BATCH, STALE_AFTER_S, work_batch
 from engramdb.models.embed import MODEL_META_KEY, Embedder, OnnxMiniLM, packaged_embedder
 from engramdb.models.llm import LLM
 from engramdb.retrieve.context import ContextParts, render_context
@@ -208,7 +209,8 @@ class Memory:
             timestamp: when the messages were said (ISO 8601 or datetime); default now.
             metadata: stored with every message of the batch.
             wait: derive the memories now; with False only the episodes are stored (durably)
-                and `AddResult.job_id` names the job that `run_job` will finish.
+                and `AddResult.job_id` names the job that `run_pending` (or the server's
+                worker) will finish.
 
         Returns:
             The episode ids and one operation per memory touched. Adding the same messages again
@@ -243,20 +245,56 @@ class Memory:
             llm=self.llm,
         )
 
-    def run_job(self, job: Job) -> AddResult:
-        """Carry out a deferred job of this tenant (the derivation of an async add)."""
-        if job.tenant_id != self._tenant:
-            raise InvalidInput("job.tenant_id", "the job belongs to another tenant")
-        if job.kind != "derive":
-            raise InvalidInput("job.kind", f"unknown job kind {job.kind!r}")
-        return run_derive_job(
+    def run_jobs(self, jobs: Sequence[Job]) -> builtins.list[AddResult]:
+        """Carry out deferred jobs of this tenant (derivations of async adds) as one batch.
+
+        Returns:
+            One result per job, in order; a job run again changes nothing.
+
+        Raises:
+            InvalidInput: a job is of another tenant, of an unknown kind or names no list of
+                episodes; nothing was run.
+        """
+        for i, job in enumerate(jobs):
+            if job.tenant_id != self._tenant:
+                raise InvalidInput(f"jobs[{i}].tenant_id", "the job belongs to another tenant")
+            if job.kind != "derive":
+                raise InvalidInput(f"jobs[{i}].kind", f"unknown job kind {job.kind!r}")
+            ids = job.payload.get("episode_ids")
+            if not isinstance(ids, builtins.list) or not all(isinstance(i, str) for i in ids):
+                raise InvalidInput(f"jobs[{i}].payload.episode_ids", "expected a list of ids")
+        return run_derive_jobs(
             self.store,
             self.embedder,
-            job,
+            jobs,
             extractor=self.extractor,
             config=self.ingest_config,
             llm=self.llm,
         )
+
+    def run_pending(self, *, batch: int = BATCH, stale_after_s: float = STALE_AFTER_S) -> int:
+        """Derive this tenant's async adds still waiting in the queue, `batch` jobs at a time.
+
+        For a process without the server's worker: `add(..., wait=False)` answers as soon as
+        the messages are stored, and this (in any thread or process on the same store) derives
+        them, embedding a burst of small adds as one batch.
+
+        Returns:
+            How many jobs were done (failed ones are marked failed in the queue).
+        """
+        batch = _limit(batch, "batch")
+        done = 0
+        while True:
+            claimed, ran = work_batch(
+                self.store,
+                lambda _tenant: self,
+                limit=batch,
+                stale_after_s=stale_after_s,
+                tenant_id=self._tenant,
+            )
+            if not claimed:
+                return done
+            done += ran
 
     def update(
         self, id: str, text: str | None = None, metadata: dict[str, Any] | None = None

@@ -7,7 +7,7 @@ Bi-temporal: `valid_from`/`valid_to` say when a memory was true in the world, `c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,7 @@ __all__ = [
     "HistoryOp",
     "Hit",
     "Job",
+    "JobOutcome",
     "JobStatus",
     "KeyScope",
     "MemoryKind",
@@ -233,5 +234,14 @@ class Job(_Model):
     created_at: datetime
     updated_at: datetime
     attempts: int = 0
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class JobOutcome(NamedTuple):
+    """How a claimed job ended: done with its result, failed with the reason, or put back."""
+
+    job_id: str
+    status: JobStatus
     result: dict[str, Any] | None = None
     error: str | None = None

@@ -43,7 +43,7 @@ __all__ = [
     "derive",
     "episodic_memory",
     "ingest",
-    "run_derive_job",
+    "run_derive_jobs",
     "with_context",
 ]
 
@@ -321,7 +321,7 @@ def ingest(
     """Store the episodes not stored yet and the memories derived from them.
 
     With `defer`, only the episodes and a `derive` job are stored (durably, in one transaction);
-    `run_derive_job` makes the memories later.
+    `run_derive_jobs` makes the memories later.
     """
     tenant_id = episodes[0].scope.tenant_id
     hashes = [e.content_hash for e in episodes]
@@ -376,26 +376,46 @@ def _already_stored(store: Store, tenant_id: str, episode_ids: list[str]) -> lis
     ]
 
 
-def run_derive_job(
+def run_derive_jobs(
     store: Store,
     embedder: Embedder,
-    job: Job,
+    jobs: Sequence[Job],
     *,
     extractor: Extractor | None = None,
     config: IngestConfig = _DEFAULT_CONFIG,
     llm: LLM | None = None,
-) -> AddResult:
-    """Derive the memories of a deferred add; re-running a finished job changes nothing."""
-    episode_ids = [str(i) for i in job.payload.get("episode_ids", [])]
-    episodes = store.get_episodes(job.tenant_id, episode_ids)
+) -> list[AddResult]:
+    """Derive the memories of deferred adds of one tenant; re-running a finished job changes nothing.
+
+    The jobs' episodes are derived together, one batch per user, so a burst of one-message adds
+    is embedded as one batch; each job's part is written apart, all in one transaction, so that
+    each result names the operations of that job's messages.
+    """
+    if not jobs:
+        return []
+    tenant_id = jobs[0].tenant_id
+    wanted = {job.id: list(job.payload["episode_ids"]) for job in jobs}
+    episode_ids = list(dict.fromkeys(i for ids in wanted.values() for i in ids))
     done = {
-        e
-        for m in store.memories_for_episodes(job.tenant_id, episode_ids)
-        for e in m.source_episode_ids
+        e for m in store.memories_for_episodes(tenant_id, episode_ids) for e in m.source_episode_ids
     }
-    todo = [e for e in episodes if e.id not in done]
-    derivation = derive(todo, embedder, extractor, store, config, llm)
-    derivation.keyed(store, config)
+    users: dict[str, list[Episode]] = {}
+    for episode in store.get_episodes(tenant_id, episode_ids):
+        if episode.id not in done:
+            users.setdefault(episode.scope.user_id, []).append(episode)
+    derivations = [derive(todo, embedder, extractor, store, config, llm) for todo in users.values()]
+    for derivation in derivations:
+        derivation.keyed(store, config)
+    operations: dict[str, list[Operation]] = {job.id: [] for job in jobs}
     with store.transaction():
-        operations = write_derivation(store, derivation, embedder, config) if todo else []
-    return AddResult(episode_ids=episode_ids, operations=operations, job_id=job.id)
+        for derivation in derivations:
+            stored_next = derivation.stored_next
+            for job in jobs:
+                part = derivation.only(set(wanted[job.id]))
+                if part.episodes:
+                    part.stored_next, stored_next = stored_next, []
+                    operations[job.id] += write_derivation(store, part, embedder, config)
+    return [
+        AddResult(episode_ids=wanted[job.id], operations=operations[job.id], job_id=job.id)
+        for job in jobs
+    ]

@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from engramdb import __version__
 from engramdb.config import Config
 from engramdb.errors import EngramError
+from engramdb.jobs import STALE_AFTER_S
 from engramdb.models.embed import MODEL_META_KEY, Embedder, packaged_embedder
 from engramdb.server.auth import Principal, authenticate
 from engramdb.server.errors import error_response, install_handlers
@@ -66,7 +67,7 @@ class ServerSettings:
     max_import_bytes: int = 256 * 1024 * 1024
     worker: bool = True
     worker_poll_s: float = 0.5
-    job_stale_after_s: float = 120.0
+    job_stale_after_s: float = STALE_AFTER_S
     host: str = "127.0.0.1"
 
 

@@ -1,26 +1,21 @@
 """The background worker that derives memories for async adds, from the job queue in the store.
 
 An async add stores its episodes and a `derive` job in one transaction and answers 202; this
-thread claims jobs one at a time and runs them with the job's tenant's `Memory`. The queue lives
-in the store, so a restart loses nothing: pending jobs wait, and a job whose worker died while
-running is claimed again once it has not moved for `stale_after_s`. Running a job twice is
-harmless (`Memory.run_job` derives only what is missing).
+thread claims the jobs in batches of one tenant's (`engramdb.jobs.work_batch`) and runs them
+with that tenant's `Memory`. The queue lives in the store, so a restart loses nothing: pending
+jobs wait, and a job whose worker died while running is claimed again once it has not moved
+for `stale_after_s`. Running a job twice is harmless (`Memory.run_jobs` derives only what is
+missing).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from typing import Any
 
-from engramdb.errors import EngramError
+from engramdb.jobs import BATCH, MAX_ATTEMPTS, STALE_AFTER_S, work_batch
 from engramdb.server.tenancy import Tenants
-from engramdb.timestamps import utcnow
-from engramdb.types import Job, JobStatus
 
 __all__ = ["JobWorker"]
-
-log = logging.getLogger("engramdb.server.worker")
 
 
 class JobWorker:
@@ -31,6 +26,7 @@ class JobWorker:
         poll_s: how long to sleep when the queue is empty (`wake` cuts it short).
         stale_after_s: a running job not updated for this long is taken to be orphaned.
         max_attempts: a job claimed this many times without finishing is marked failed.
+        batch: how many jobs of one tenant are claimed and derived together.
     """
 
     def __init__(
@@ -38,13 +34,15 @@ class JobWorker:
         tenants: Tenants,
         *,
         poll_s: float = 0.5,
-        stale_after_s: float = 120.0,
-        max_attempts: int = 5,
+        stale_after_s: float = STALE_AFTER_S,
+        max_attempts: int = MAX_ATTEMPTS,
+        batch: int = BATCH,
     ) -> None:
         self.tenants = tenants
         self.poll_s = poll_s
         self.stale_after_s = stale_after_s
         self.max_attempts = max_attempts
+        self.batch = batch
         self.done = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -82,34 +80,13 @@ class JobWorker:
                 self._wake.clear()
 
     def run_once(self) -> bool:
-        """Claim and run one job; False when the queue had none."""
-        job = self.tenants.store.claim_job(utcnow(), self.stale_after_s)
-        if job is None:
-            return False
-        if job.attempts > self.max_attempts:
-            self._finish(job, "failed", error=f"gave up after {job.attempts - 1} attempts")
-            return True
-        try:
-            result = self.tenants.memory(job.tenant_id).run_job(job)
-        except EngramError as exc:  # the job itself cannot be done: retrying will not help
-            log.warning("job %s failed: %s", job.id, exc)
-            self._finish(job, "failed", error=str(exc))
-        except Exception as exc:  # a fault of this process: put the job back for another try
-            log.exception("job %s raised; it goes back to the queue", job.id)
-            self._finish(job, "pending", error=f"{type(exc).__name__}: {exc}")
-        else:
-            self._finish(job, "done", result=result.model_dump(mode="json"))
-            self.done += 1
-        return True
-
-    def _finish(
-        self,
-        job: Job,
-        status: JobStatus,
-        *,
-        result: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> None:
-        self.tenants.store.finish_job(
-            job.id, status=status, result=result, error=error, now=utcnow()
+        """Claim and run one batch of jobs; False when the queue had none."""
+        claimed, done = work_batch(
+            self.tenants.store,
+            self.tenants.memory,
+            limit=self.batch,
+            stale_after_s=self.stale_after_s,
+            max_attempts=self.max_attempts,
         )
+        self.done += done
+        return claimed > 0

@@ -23,7 +23,7 @@ from engramdb.types import (
     Episode,
     HistoryEntry,
     Job,
-    JobStatus,
+    JobOutcome,
     MemoryKind,
     MemoryRecord,
     MemoryStatus,
@@ -219,19 +219,18 @@ class Store(Protocol):
     def enqueue_job(self, job: Job) -> None:
         """Add a pending job."""
 
-    def claim_job(self, now: datetime, stale_after_s: float) -> Job | None:
-        """Take the oldest pending job (or a running one not updated for `stale_after_s`)."""
+    def claim_jobs(
+        self, now: datetime, stale_after_s: float, *, limit: int = 1, tenant_id: str | None = None
+    ) -> list[Job]:
+        """Take the oldest claimable job and up to `limit - 1` more of its tenant and kind.
 
-    def finish_job(
-        self,
-        job_id: str,
-        *,
-        status: JobStatus,
-        result: dict[str, Any] | None,
-        error: str | None,
-        now: datetime,
-    ) -> None:
-        """Record a job's outcome."""
+        A job is claimable while pending, or while running but not updated for `stale_after_s`
+        (its worker died). Claimed jobs come back running, oldest first, with one more attempt;
+        `tenant_id` keeps to one tenant's jobs.
+        """
+
+    def finish_jobs(self, outcomes: Sequence[JobOutcome], now: datetime) -> None:
+        """Record claimed jobs' outcomes, in one transaction."""
 
     def get_job(self, tenant_id: str, job_id: str) -> Job | None:
         """One job of a tenant."""

@@ -82,7 +82,7 @@ from engramdb.types import (
     Episode,
     HistoryEntry,
     Job,
-    JobStatus,
+    JobOutcome,
     MemoryRecord,
     Scope,
     Stats,
@@ -1015,33 +1015,44 @@ class PostgresStore:
                 job_params(job),
             )
 
-    def claim_job(self, now: datetime, stale_after_s: float) -> Job | None:
-        """Take the oldest claimable job; concurrent workers skip each other's rows."""
+    def claim_jobs(
+        self, now: datetime, stale_after_s: float, *, limit: int = 1, tenant_id: str | None = None
+    ) -> list[Job]:
+        """Concurrent workers skip each other's rows (`FOR UPDATE SKIP LOCKED`)."""
         stale = now - timedelta(seconds=stale_after_s)
+        claimable = "(j.status = 'pending' OR (j.status = 'running' AND j.updated_at < %s))"
+        mine = "" if tenant_id is None else " AND j.tenant_id = %s"
+        columns = ", ".join(f"jobs.{c.strip()}" for c in JOB_COLUMNS.split(","))
         with self._conn() as conn:
-            row = conn.execute(
-                f"UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = %s "
-                f"WHERE id = (SELECT id FROM jobs WHERE status = 'pending' "
-                f"OR (status = 'running' AND updated_at < %s) ORDER BY created_at, seq "
-                f"LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {JOB_COLUMNS}",
-                (now, stale),
-            ).fetchone()
-        return None if row is None else job_of(row)
+            rows = conn.execute(
+                f"WITH first AS (SELECT j.tenant_id, j.kind FROM jobs j WHERE {claimable}{mine} "
+                f"ORDER BY j.created_at, j.seq LIMIT 1 FOR UPDATE SKIP LOCKED), "
+                f"picked AS (SELECT j.id AS picked_id FROM jobs j JOIN first "
+                f"ON j.tenant_id = first.tenant_id AND j.kind = first.kind WHERE {claimable} "
+                f"ORDER BY j.created_at, j.seq LIMIT %s FOR UPDATE OF j SKIP LOCKED), "
+                f"claimed AS (UPDATE jobs SET status = 'running', attempts = attempts + 1, "
+                f"updated_at = %s FROM picked WHERE jobs.id = picked.picked_id "
+                f"RETURNING jobs.seq AS claimed_seq, {columns}) "
+                f"SELECT {JOB_COLUMNS} FROM claimed ORDER BY created_at, claimed_seq",
+                (stale, *(() if tenant_id is None else (tenant_id,)), stale, limit, now),
+            ).fetchall()
+        return [job_of(row) for row in rows]
 
-    def finish_job(
-        self,
-        job_id: str,
-        *,
-        status: JobStatus,
-        result: dict[str, Any] | None,
-        error: str | None,
-        now: datetime,
-    ) -> None:
-        with self._conn() as conn:
-            conn.execute(
+    def finish_jobs(self, outcomes: Sequence[JobOutcome], now: datetime) -> None:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.executemany(
                 "UPDATE jobs SET status = %s, result = %s, error = %s, updated_at = %s "
                 "WHERE id = %s",
-                (status, None if result is None else Jsonb(result), error, now, job_id),
+                [
+                    (
+                        o.status,
+                        None if o.result is None else Jsonb(o.result),
+                        o.error,
+                        now,
+                        o.job_id,
+                    )
+                    for o in outcomes
+                ],
             )
 
     def get_job(self, tenant_id: str, job_id: str) -> Job | None:

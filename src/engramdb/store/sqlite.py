@@ -33,7 +33,7 @@ from engramdb.types import (
     Episode,
     HistoryEntry,
     Job,
-    JobStatus,
+    JobOutcome,
     MemoryRecord,
     Scope,
     Stats,
@@ -1171,42 +1171,49 @@ class SQLiteStore:
             for r in rows
         ]
 
-    def claim_job(self, now: datetime, stale_after_s: float) -> Job | None:
+    def claim_jobs(
+        self, now: datetime, stale_after_s: float, *, limit: int = 1, tenant_id: str | None = None
+    ) -> list[Job]:
         stale = to_iso(datetime.fromtimestamp(now.timestamp() - stale_after_s, tz=now.tzinfo))
+        claimable = "(status = 'pending' OR (status = 'running' AND updated_at < ?))"
         with self.transaction():
+            mine = "" if tenant_id is None else " AND tenant_id = ?"
+            first = self._jobs(
+                claimable + mine, (stale,) if tenant_id is None else (stale, tenant_id)
+            )
+            if not first:
+                return []
             found = self._jobs(
-                "status = 'pending' OR (status = 'running' AND updated_at < ?)", (stale,)
+                claimable + " AND tenant_id = ? AND kind = ?",
+                (stale, first[0].tenant_id, first[0].kind),
+                limit=limit,
             )
-            if not found:
-                return None
-            job = found[0].model_copy(
-                update={"status": "running", "attempts": found[0].attempts + 1, "updated_at": now}
-            )
-            self._write(
+            jobs = [
+                job.model_copy(
+                    update={"status": "running", "attempts": job.attempts + 1, "updated_at": now}
+                )
+                for job in found
+            ]
+            self._conn.executemany(
                 "UPDATE jobs SET status = 'running', attempts = ?, updated_at = ? WHERE id = ?",
-                (job.attempts, to_iso(now), job.id),
+                [(job.attempts, to_iso(now), job.id) for job in jobs],
             )
-            return job
+            return jobs
 
-    def finish_job(
-        self,
-        job_id: str,
-        *,
-        status: JobStatus,
-        result: dict[str, Any] | None,
-        error: str | None,
-        now: datetime,
-    ) -> None:
+    def finish_jobs(self, outcomes: Sequence[JobOutcome], now: datetime) -> None:
         with self.transaction():
-            self._write(
+            self._conn.executemany(
                 "UPDATE jobs SET status = ?, result = ?, error = ?, updated_at = ? WHERE id = ?",
-                (
-                    status,
-                    None if result is None else json.dumps(result),
-                    error,
-                    to_iso(now),
-                    job_id,
-                ),
+                [
+                    (
+                        o.status,
+                        None if o.result is None else json.dumps(o.result),
+                        o.error,
+                        to_iso(now),
+                        o.job_id,
+                    )
+                    for o in outcomes
+                ],
             )
 
     def get_job(self, tenant_id: str, job_id: str) -> Job | None:
