@@ -153,6 +153,34 @@ def test_deferred_add_extracts_when_the_job_runs(mem: Memory) -> None:
     assert mem.run_jobs([job])[0].operations == []  # a finished job changes nothing
 
 
+def test_a_queued_burst_reconciles_in_order_and_each_job_gets_its_operations(
+    mem: Memory,
+) -> None:
+    queued = [
+        mem.add(
+            [{"role": "user", "name": "Ana", "content": text}],
+            user_id="ana",
+            session_id=session,
+            timestamp=when,
+            wait=False,
+        )
+        for text, when, session in (
+            ("I live in Lisbon.", "2023-01-10T10:00:00Z", "s1"),
+            ("I moved to Denver last month.", "2024-05-02T10:00:00Z", "s2"),
+        )
+    ]
+    assert mem.run_pending() == 2
+    results = []
+    for add in queued:
+        job = mem.store.get_job(mem.config.tenant_id, add.job_id)
+        assert job is not None and job.result is not None
+        results.append({(op["op"], op["text"]) for op in job.result["operations"]})
+    assert results[0] == {("ADD", "Ana: I live in Lisbon."), ("ADD", "Ana lives in Lisbon")}
+    assert results[1] >= {("UPDATE", "Ana lives in Denver"), ("INVALIDATE", "Ana lives in Lisbon")}
+    assert "Ana lives in Denver" in _facts(mem) and "Ana lives in Lisbon" not in _facts(mem)
+    assert _facts(mem, "superseded") == {"Ana lives in Lisbon": "superseded"}
+
+
 def test_a_change_of_mind_supersedes_the_old_opinion(mem: Memory) -> None:
     say(mem, "I don't like to read romance novels.", "2024-01-01T08:00:00Z")
     ops = say(mem, "I'm excited to explore more romance novels now.", "2024-06-01T08:00:00Z")

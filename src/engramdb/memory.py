@@ -261,7 +261,7 @@ class Memory:
             if job.kind != "derive":
                 raise InvalidInput(f"jobs[{i}].kind", f"unknown job kind {job.kind!r}")
             ids = job.payload.get("episode_ids")
-            if not isinstance(ids, builtins.list) or not all(isinstance(i, str) for i in ids):
+            if not isinstance(ids, builtins.list) or not all(isinstance(x, str) for x in ids):
                 raise InvalidInput(f"jobs[{i}].payload.episode_ids", "expected a list of ids")
         return run_derive_jobs(
             self.store,

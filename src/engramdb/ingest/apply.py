@@ -65,7 +65,8 @@ class FactWriter:
     duplicate_similarity: float
     now: datetime
     written: list[tuple[MemoryRecord, Vector]] = field(default_factory=list)
-    operations: list[Operation] = field(default_factory=list)
+    #: what the batch did, each with the episode whose fact did it
+    operations: list[tuple[str, Operation]] = field(default_factory=list)
 
     def write(
         self,
@@ -162,7 +163,9 @@ class FactWriter:
             )
             reason = f"{decision.reason}; strength {old.strength:g} -> {old.strength + 1:g}"
             self._log(old, "NOOP", reason, sources, old_text=old.text, new_text=fact.text)
-            self.operations.append(Operation(op="NOOP", memory_id=old.id, text=old.text))
+            self.operations.append(
+                (episode.id, Operation(op="NOOP", memory_id=old.id, text=old.text))
+            )
             return None
         record = fact_memory(fact, episode, trust=trust, model_id=self.model_id, now=self.now)
         if decision.historical and decision.target is not None:
@@ -179,10 +182,13 @@ class FactWriter:
         self.written.append((record, vector))
         self._log(record, "ADD", decision.reason, sources, new_text=record.text)
         self.operations.append(
-            Operation(
-                op="UPDATE" if decision.op == "UPDATE" else "ADD",
-                memory_id=record.id,
-                text=record.text,
+            (
+                episode.id,
+                Operation(
+                    op="UPDATE" if decision.op == "UPDATE" else "ADD",
+                    memory_id=record.id,
+                    text=record.text,
+                ),
             )
         )
         self._close(decision, record, sources)
@@ -207,4 +213,6 @@ class FactWriter:
             self.written = [(m, v) for m, v in self.written if m.id != old.id]
             reason = f"{decision.reason} (superseded by {by.id})"
             self._log(old, "INVALIDATE", reason, sources, old_text=old.text, new_text=by.text)
-            self.operations.append(Operation(op="INVALIDATE", memory_id=old.id, text=old.text))
+            self.operations.append(
+                (sources[0], Operation(op="INVALIDATE", memory_id=old.id, text=old.text))
+            )

@@ -290,9 +290,19 @@ def _store_graph(
 
 def write_derivation(
     store: Store, derivation: Derivation, embedder: Embedder, config: IngestConfig
-) -> list[Operation]:
-    """Store a batch's memories, facts (reconciled) and graph; call inside a transaction."""
-    operations = _store_memories(store, derivation.memories, derivation.vectors)
+) -> list[tuple[str, Operation]]:
+    """Store a batch's memories, facts (reconciled) and graph; call inside a transaction.
+
+    Returns:
+        Each operation with the episode it comes from.
+    """
+    memories = derivation.memories
+    operations = [
+        (memory.source_episode_ids[0], op)
+        for memory, op in zip(
+            memories, _store_memories(store, memories, derivation.vectors), strict=True
+        )
+    ]
     for memory, text in derivation.stored_next:
         store.set_next_turn(memory.scope.tenant_id, memory.id, text)
     facts = derivation.extraction.facts
@@ -359,7 +369,7 @@ def ingest(
             operations: list[Operation] = []
         else:
             derivation = derivation.only({e.id for e in new_episodes})
-            operations = write_derivation(store, derivation, embedder, config)
+            operations = [op for _, op in write_derivation(store, derivation, embedder, config)]
     stored_ids = {**stored, **{e.content_hash: e.id for e in new_episodes}}
     old_ids = [stored[h] for h in hashes if h in stored]
     return AddResult(
@@ -385,11 +395,11 @@ def run_derive_jobs(
     config: IngestConfig = _DEFAULT_CONFIG,
     llm: LLM | None = None,
 ) -> list[AddResult]:
-    """Derive the memories of deferred adds of one tenant; re-running a finished job changes nothing.
+    """Derive the memories of one tenant's deferred adds; a finished job run again changes nothing.
 
     The jobs' episodes are derived together, one batch per user, so a burst of one-message adds
-    is embedded as one batch; each job's part is written apart, all in one transaction, so that
-    each result names the operations of that job's messages.
+    is embedded and written as one batch, in one transaction; each result names the operations
+    of its own job's messages.
     """
     if not jobs:
         return []
@@ -406,15 +416,12 @@ def run_derive_jobs(
     derivations = [derive(todo, embedder, extractor, store, config, llm) for todo in users.values()]
     for derivation in derivations:
         derivation.keyed(store, config)
+    job_of = {episode_id: job.id for job in jobs for episode_id in wanted[job.id]}
     operations: dict[str, list[Operation]] = {job.id: [] for job in jobs}
     with store.transaction():
         for derivation in derivations:
-            stored_next = derivation.stored_next
-            for job in jobs:
-                part = derivation.only(set(wanted[job.id]))
-                if part.episodes:
-                    part.stored_next, stored_next = stored_next, []
-                    operations[job.id] += write_derivation(store, part, embedder, config)
+            for episode_id, op in write_derivation(store, derivation, embedder, config):
+                operations[job_of[episode_id]].append(op)
     return [
         AddResult(episode_ids=wanted[job.id], operations=operations[job.id], job_id=job.id)
         for job in jobs
