@@ -3,6 +3,7 @@ wait, one result per job, and a bad job that does not hold back the others."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -144,3 +145,29 @@ def test_a_claim_takes_the_oldest_jobs_of_one_tenant_and_kind(store_location: st
         assert [(j.id, j.attempts) for j in again] == [("a", 2), ("c", 2), ("e", 2), ("f", 2)]
     finally:
         store.close()
+
+
+def test_concurrent_workers_claim_each_job_once(store_location: str) -> None:
+    stores = [open_store(store_location) for _ in range(3)]
+    try:
+        ids = [f"j{n:03d}" for n in range(120)]
+        for n, id in enumerate(ids):
+            stores[0].enqueue_job(_job(id, f"t{n % 3}", "derive", START + timedelta(seconds=n)))
+        now = datetime.now(UTC)
+        batches: list[list[list[Job]]] = [[] for _ in stores]
+
+        def work(i: int) -> None:
+            while batch := stores[i].claim_jobs(now, 60.0, limit=7):
+                batches[i].append(batch)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(stores))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        every = [b for of_one in batches for b in of_one]
+        assert all(len({job.tenant_id for job in batch}) == 1 for batch in every)
+        assert sorted(job.id for batch in every for job in batch) == ids  # each once, all
+    finally:
+        for store in stores:
+            store.close()
