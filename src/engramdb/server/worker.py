@@ -1,8 +1,8 @@
 """The background worker that derives memories for async adds, from the job queue in the store.
 
 An async add stores its episodes and a `derive` job in one transaction and answers 202; this
-thread claims the jobs in batches of one tenant's (`engramdb.jobs.work_batch`) and runs them
-with that tenant's `Memory`. The queue lives in the store, so a restart loses nothing: pending
+thread claims jobs in batches, up to `batch` jobs of one tenant (`engramdb.jobs.work_batch`),
+and runs each batch with that tenant's `Memory`. The queue lives in the store, so a restart loses nothing: pending
 jobs wait, and a job whose worker died while running is claimed again once it has not moved
 for `stale_after_s`. Running a job twice is harmless (`Memory.run_jobs` derives only what is
 missing).
