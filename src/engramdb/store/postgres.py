@@ -1022,7 +1022,6 @@ class PostgresStore:
         stale = now - timedelta(seconds=stale_after_s)
         claimable = "(j.status = 'pending' OR (j.status = 'running' AND j.updated_at < %s))"
         mine = "" if tenant_id is None else " AND j.tenant_id = %s"
-        columns = ", ".join(f"jobs.{c.strip()}" for c in JOB_COLUMNS.split(","))
         with self._conn() as conn:
             rows = conn.execute(
                 f"WITH first AS (SELECT j.tenant_id, j.kind FROM jobs j WHERE {claimable}{mine} "
@@ -1032,8 +1031,8 @@ class PostgresStore:
                 f"ORDER BY j.created_at, j.seq LIMIT %s FOR UPDATE OF j SKIP LOCKED), "
                 f"claimed AS (UPDATE jobs SET status = 'running', attempts = attempts + 1, "
                 f"updated_at = %s FROM picked WHERE jobs.id = picked.picked_id "
-                f"RETURNING jobs.seq AS claimed_seq, {columns}) "
-                f"SELECT {JOB_COLUMNS} FROM claimed ORDER BY created_at, claimed_seq",
+                f"RETURNING jobs.*) "
+                f"SELECT {JOB_COLUMNS} FROM claimed ORDER BY created_at, seq",
                 (stale, *(() if tenant_id is None else (tenant_id,)), stale, limit, now),
             ).fetchall()
         return [job_of(row) for row in rows]
