@@ -22,7 +22,9 @@ class RetrievalConfig(BaseModel):
     "convex" (a weighted sum of normalised scores, Bruch et al., 2023) or "rrf" (reciprocal
     ranks, Cormack et al., 2009, with `rrf_k`). The `rescore_depth` best are then re-scored
     with the speaker, time and question priors (`retrieve/rescore.py`, on the scale of the
-    convex fusion). In a large scope, the lexical channel leaves out the query words more than a
+    convex fusion). With `rerank_weight` > 0, a second model (multilingual-e5-small, the `rerank`
+    extra) scores the `rerank_depth` best of them too (`retrieve/rerank.py`): the `quality`
+    preset. In a large scope, the lexical channel leaves out the query words more than a
     `common_terms` share of the memories hold (`retrieve/terms.py`; 1.0 keeps every word).
     With `replies`, a hit that only asks is followed by the turn that answers it (the next turn
     of its session, when the shortlist holds it); `neighbours` turns on either side of an
@@ -47,8 +49,15 @@ class RetrievalConfig(BaseModel):
     time_weight: float = Field(default=1.0, ge=0)
     question_weight: float = Field(default=0.4, ge=0)
     rescore_depth: int = Field(default=50, ge=1)
+    rerank_weight: float = Field(default=0.0, ge=0)
+    rerank_depth: int = Field(default=30, ge=1)
     replies: bool = True
     neighbours: int = Field(default=0, ge=0)
+
+    @property
+    def reranks(self) -> bool:
+        """Whether a second model re-scores the head of the shortlist."""
+        return self.rerank_weight > 0
 
     @property
     def rescores(self) -> bool:
@@ -77,14 +86,17 @@ def _plain(name: str, *, dense_weight: float, lexical_weight: float) -> Retrieva
 
 PRESETS: dict[str, RetrievalConfig] = {
     "default": RetrievalConfig(),
+    "quality": RetrievalConfig(
+        name="quality", dense_weight=0.6, rerank_weight=0.8, rerank_depth=20
+    ),
     "hybrid": _plain("hybrid", dense_weight=1.0, lexical_weight=1.0),
     "bm25": _plain("bm25", dense_weight=0.0, lexical_weight=1.0),
     "dense": _plain("dense", dense_weight=1.0, lexical_weight=0.0),
 }
 
 
-def preset(name: str) -> RetrievalConfig:
-    """A named retrieval strategy.
+def preset(name: str, field: str = "method") -> RetrievalConfig:
+    """A named retrieval strategy (`field`: what the name was given as, for the error).
 
     Raises:
         InvalidInput: no preset has that name.
@@ -93,7 +105,7 @@ def preset(name: str) -> RetrievalConfig:
         return PRESETS[name]
     except KeyError:
         raise InvalidInput(
-            "method", f"unknown retrieval preset {name!r} (known: {', '.join(PRESETS)})"
+            field, f"unknown retrieval preset {name!r} (known: {', '.join(PRESETS)})"
         ) from None
 
 

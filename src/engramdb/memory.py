@@ -38,6 +38,7 @@ from engramdb.models.embed import MODEL_META_KEY, Embedder, OnnxMiniLM, packaged
 from engramdb.models.llm import LLM
 from engramdb.retrieve.context import ContextParts, render_context
 from engramdb.retrieve.graph import drop_user_graph
+from engramdb.retrieve.rerank import Reranker
 from engramdb.retrieve.search import SearchRequest, search
 from engramdb.store import MemoryFilter, Store, open_store
 from engramdb.timestamps import parse_time, utcnow
@@ -115,6 +116,8 @@ class Memory:
         config: retrieval and behaviour settings.
         ingest_config: how `add` extracts and reconciles facts (`IngestConfig`); default: no
             extraction, only episodic memories.
+        reranker: the second model of `RetrievalConfig.rerank_weight` (the `quality` preset);
+            default: multilingual-e5-small from the `rerank` extra, loaded on the first search.
 
     Raises:
         ModelMismatch: the store's vectors come from another embedding model.
@@ -129,8 +132,12 @@ class Memory:
         llm: LLM | None = None,
         config: Config | None = None,
         ingest_config: IngestConfig | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.config = config or Config()
+        self.reranker = reranker
+        if reranker is None and self.config.retrieval.reranks:
+            self.reranker = Reranker()
         self.ingest_config = ingest_config or IngestConfig()
         self.llm = llm
         self.extractor: Extractor | None = make_extractor(self.ingest_config, llm)
@@ -454,7 +461,7 @@ class Memory:
             metadata=_filters(filters),
         )
         request = SearchRequest(query=text, filter=flt, limit=_limit(limit), explain=explain)
-        hits = search(self.store, self.embedder, request, self.config.retrieval)
+        hits = search(self.store, self.embedder, request, self.config.retrieval, self.reranker)
         self.store.record_access(self._tenant, [h.id for h in hits], utcnow())
         return hits
 

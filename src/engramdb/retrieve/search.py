@@ -8,14 +8,17 @@
    names; and Personalized PageRank over the entity graph from the entities the query names
    (`graph.py`).
 3. Fuse (`fusion.py`): a convex sum of normalised scores, or reciprocal ranks.
-4. Re-score the shortlist with the speaker, time and question priors (`rescore.py`).
+4. Re-score the shortlist with the speaker, time and question priors (`rescore.py`); with
+   `rerank_weight`, add a second model's opinion on its head (`rerank.py`).
 5. Keep one hit per source message (a fact and its own turn say the same thing); after a hit
    that only asks, put the turn that answers it (`replies`); append the `neighbours` turns
    around each episodic hit.
 
 Cost per query: one embedding of the query (skipped for a repeated query) overlapped with one
 FTS5 query, one scan of the user's cached vectors (an HNSW walk in a large scope), one read of
-the shortlist's records; the priors are per-shortlist work.
+the shortlist's records; the priors are per-shortlist work. A second model's opinion adds one
+e5 query embedding beside the channels, and an e5 pass over each memory of the head it has not
+read before.
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from engramdb.config import RetrievalConfig
 from engramdb.models.embed import Embedder, embed_query
 from engramdb.retrieve.fusion import convex, rrf
 from engramdb.retrieve.graph import graph_candidates
+from engramdb.retrieve.rerank import Reranker
 from engramdb.retrieve.rescore import QueryReading, asks, rescore
 from engramdb.retrieve.speakers import read_speakers
 from engramdb.retrieve.terms import POSTINGS_BUDGET, distinctive_terms, query_terms
@@ -162,11 +169,44 @@ def _fuse(
     return convex(channels, weights, FLOORS)
 
 
+def _reranked(
+    scored: list[tuple[MemoryRecord, float, dict[str, float]]],
+    reranker: Reranker,
+    query: Future[npt.NDArray[np.float32]],
+    config: RetrievalConfig,
+) -> list[tuple[MemoryRecord, float, dict[str, float]]]:
+    """`scored` (best first) with the second model's normalised opinion added to its head."""
+    head = scored[: config.rerank_depth]
+    if not head:
+        return scored
+    cosines = reranker.similarities(query.result(), [memory for memory, _, _ in head])
+    spread = float(cosines.max() - cosines.min())
+    opinions = (cosines - cosines.min()) / spread if spread > 0 else np.zeros_like(cosines)
+    rows = [
+        (
+            memory,
+            score + config.rerank_weight * float(opinion),
+            parts | {"rerank": config.rerank_weight * float(opinion)},
+        )
+        for (memory, score, parts), opinion in zip(head, opinions, strict=True)
+    ]
+    rows.sort(key=lambda row: -row[1])
+    return rows + scored[config.rerank_depth :]
+
+
 def search(
-    store: Store, embedder: Embedder, request: SearchRequest, config: RetrievalConfig
+    store: Store,
+    embedder: Embedder,
+    request: SearchRequest,
+    config: RetrievalConfig,
+    reranker: Reranker | None = None,
 ) -> list[Hit]:
-    """The best `request.limit` memories for the query, best first."""
+    """The best `request.limit` memories for the query, best first (`reranker`: the second
+    model of `config.rerank_weight`)."""
     reading = read_query(store, request.filter, request.query, config)
+    rerank_query = None
+    if reranker is not None and config.reranks:
+        rerank_query = _CHANNELS.submit(reranker.query_vector, reading.text)
     channels = gather(store, embedder, request.filter, reading.text, config)
     if config.graph_weight > 0:
         # the original query: the speakers' names it holds are entities of the graph
@@ -174,7 +214,11 @@ def search(
             store, request.filter, [request.query], config.candidates
         )
     fused = _fuse(channels, config)
-    depth = max(request.limit, config.rescore_depth) if config.rescores else request.limit
+    depth = max(
+        request.limit,
+        config.rescore_depth if config.rescores else 0,
+        config.rerank_depth if rerank_query is not None else 0,
+    )
     shortlist = fused[:depth]
     tenant_id = request.filter.tenant_id
     records = {m.id: m for m in store.get_memories(tenant_id, [i for i, _ in shortlist])}
@@ -196,6 +240,8 @@ def search(
             final, parts = score, {}
         scored.append((memory, final, parts))
     scored.sort(key=lambda row: -row[1])  # stable: equal scores keep the fused order
+    if reranker is not None and rerank_query is not None:
+        scored = _reranked(scored, reranker, rerank_query, config)
 
     raw = {name: dict(ranked) for name, ranked in channels.items()}
     answers = replies([memory for memory, _, _ in scored]) if config.replies else {}

