@@ -22,11 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from engramdb.bench.cli import bench_app
+from engramdb.config import Config, preset
 from engramdb.errors import EngramError, InvalidInput
 from engramdb.jobs import BATCH
 from engramdb.memory import Memory
 from engramdb.migrate import migrate
 from engramdb.models.embed import embedder_from_spec
+from engramdb.server.cli import RetrievalOption
 from engramdb.server.cli import register as register_server_commands
 from engramdb.types import Hit, MemoryRecord
 
@@ -67,11 +69,14 @@ DEFAULT_DB = "engramdb.sqlite"
 
 
 @contextmanager
-def _memory(db: str, store: str | None, embedder: str = "default") -> Iterator[Memory]:
+def _memory(
+    db: str, store: str | None, embedder: str = "default", retrieval: str = "default"
+) -> Iterator[Memory]:
     """Open the memory the options name; turn engramdb errors into `Error:` and exit code 1."""
     try:
         model = None if embedder == "default" else embedder_from_spec(embedder)
-        with Memory(db, store=store, embedder=model) as mem:
+        config = Config(retrieval=preset(retrieval, "retrieval"))
+        with Memory(db, store=store, embedder=model, config=config) as mem:
             yield mem
     except EngramError as exc:
         err.print(f"[red]Error:[/red] {exc}", highlight=False)
@@ -214,6 +219,7 @@ def search(
     limit: Annotated[int, typer.Option("--limit", "-n")] = 10,
     as_of: Annotated[str | None, typer.Option(help="What was true at this time.")] = None,
     explain: Annotated[bool, typer.Option(help="Show each channel's score.")] = False,
+    retrieval: RetrievalOption = "default",
     db: Db = DEFAULT_DB,
     store: StoreUrl = None,
     json_out: Json = False,
@@ -222,7 +228,7 @@ def search(
 
     Example: engramdb search "where does Ana live?" --user ana -n 5
     """
-    with _memory(db, store) as mem:
+    with _memory(db, store, retrieval=retrieval) as mem:
         hits = mem.search(
             query,
             user_id=user,
@@ -509,6 +515,7 @@ def context(
     session: Session = None,
     max_tokens: Annotated[int, typer.Option(help="Token budget of the block.")] = 800,
     limit: Annotated[int, typer.Option("--limit", "-n")] = 10,
+    retrieval: RetrievalOption = "default",
     db: Db = DEFAULT_DB,
     store: StoreUrl = None,
 ) -> None:
@@ -516,7 +523,7 @@ def context(
 
     Example: engramdb context "plan a weekend trip" --user ana --session s1 --max-tokens 600
     """
-    with _memory(db, store) as mem:
+    with _memory(db, store, retrieval=retrieval) as mem:
         block = mem.context(
             query,
             user_id=user,

@@ -16,10 +16,11 @@ from typing import Annotated
 
 import typer
 
+from engramdb.config import Config, preset
 from engramdb.errors import EngramError
 from engramdb.store import Store, open_store
 
-__all__ = ["keys_app", "mcp", "register", "serve", "server_app"]
+__all__ = ["RetrievalOption", "keys_app", "mcp", "register", "serve", "server_app"]
 
 DbOption = Annotated[
     str, typer.Option("--db", help="SQLite file of the store (created if missing).")
@@ -28,6 +29,14 @@ StoreOption = Annotated[
     str | None,
     typer.Option(
         "--store", help="Store location instead of --db: postgresql://... or sqlite:PATH."
+    ),
+]
+
+RetrievalOption = Annotated[
+    str,
+    typer.Option(
+        help="Retrieval preset of the searches: default | quality (a second model re-ranks; "
+        "the rerank extra) | hybrid | bm25 | dense."
     ),
 ]
 
@@ -79,6 +88,7 @@ def serve(
         bool, typer.Option(help="Run the background worker for async adds in this process.")
     ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    retrieval: RetrievalOption = "default",
 ) -> None:
     """Run the REST API, the MCP endpoint (/mcp) and the web page (/ui).
 
@@ -105,7 +115,8 @@ def serve(
         host=host,
     )
     with _errors():
-        app = create_app(store or db, settings=settings)
+        config = Config(retrieval=preset(retrieval, "retrieval"))
+        app = create_app(store or db, config=config, settings=settings)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
@@ -115,6 +126,7 @@ def mcp(
     tenant: Annotated[
         str, typer.Option("--tenant", "--user-tenant", help="Tenant whose memories the tools use.")
     ] = "default",
+    retrieval: RetrievalOption = "default",
 ) -> None:
     """Serve the MCP tools over stdio, for a desktop agent that starts engramdb itself.
 
@@ -128,7 +140,8 @@ def mcp(
     except ImportError as exc:
         raise _missing_extra(exc) from None
     with _errors(), _store(db, store) as opened:
-        tenants = Tenants(opened, packaged_embedder(opened.get_meta(MODEL_META_KEY)))
+        config = Config(retrieval=preset(retrieval, "retrieval"))
+        tenants = Tenants(opened, packaged_embedder(opened.get_meta(MODEL_META_KEY)), config)
         tenants.memory(tenant)  # a bad tenant name or a model mismatch fails before serving
         server = build_mcp(tenants, fixed=Principal(tenant_id=tenant, scope="admin"))
         server.run("stdio")

@@ -1,4 +1,4 @@
-"""One `Memory` per tenant over one shared store and one shared embedder.
+"""One `Memory` per tenant over one shared store, embedder and re-ranker.
 
 The tenant of every `Memory` is fixed at construction and the store filters every query by it,
 so a request served by tenant A's `Memory` cannot see tenant B's rows whatever it asks for. The
@@ -12,6 +12,7 @@ import threading
 from engramdb.config import Config
 from engramdb.memory import Memory
 from engramdb.models.embed import Embedder
+from engramdb.retrieve.rerank import Reranker
 from engramdb.store import Store
 
 __all__ = ["Tenants"]
@@ -24,6 +25,9 @@ class Tenants:
         self.store = store
         self.embedder = embedder
         self._config = config or Config()
+        # the second model and the passages it has read serve every tenant: a vector depends
+        # on a memory's text alone, and a tenant's search only asks about its own memories
+        self._reranker = Reranker() if self._config.retrieval.reranks else None
         self._lock = threading.Lock()
         self._memories: dict[str, Memory] = {}
 
@@ -36,7 +40,12 @@ class Tenants:
             found = self._memories.get(tenant_id)
             if found is None:
                 config = self._config.model_copy(update={"tenant_id": tenant_id})
-                found = Memory(store=self.store, embedder=self.embedder, config=config)
+                found = Memory(
+                    store=self.store,
+                    embedder=self.embedder,
+                    config=config,
+                    reranker=self._reranker,
+                )
                 self._memories[tenant_id] = found
             return found
 
