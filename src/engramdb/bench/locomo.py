@@ -66,9 +66,10 @@ recall values are fractions in [0, 1], times in milliseconds)::
 
 For `Memory` methods `ingest` is the shared ingest (time spent in `add`, model loading excluded);
 for `bm25-ref` it is the time to tokenise and index the turns. With `loco` the results also hold
-"loco": the choice of `engramdb.bench.tune.loco` (per fold weights, held-out recall of the
-feature ranking) and "search": the recall of the method itself when each conversation is
-searched with the weights chosen on the others ("overall", "by_category", "by_conversation").
+"loco": the choice of `engramdb.bench.tune.loco` (per fold weights and held-out recall, every
+combination of `engramdb.bench.tune.GRID` searched for real) and "search": the recall of the
+method when each conversation is searched with the weights chosen on the others ("overall",
+"by_category", "by_conversation").
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from engramdb.bench.tune import combinations, fold_method
+from engramdb.bench.tune import loco as choose
 from engramdb.config import PRESETS, RetrievalConfig, preset
 from engramdb.errors import InvalidInput
 from engramdb.ingest.slots import IngestConfig
@@ -154,11 +157,13 @@ EXTRACT_METHODS: tuple[str, ...] = (
     "default:extract=rules",
     "default:extract=rules:graph_weight=0",
 )
-#: `engramdb bench locomo-ablation`: `default`, then each of its parts switched off (and a
-#: deeper shortlist), facts and entities added, the baselines with and without context keys,
+#: `engramdb bench locomo-ablation`: `default`, `quality` with and without its second model,
+#: then each part of `default` switched off (and a deeper shortlist), facts and entities added, the baselines with and without context keys,
 #: the README's reference BM25.
 ABLATION_METHODS: tuple[str, ...] = (
     "default",
+    "quality",
+    "quality:rerank_weight=0",
     "default:replies=false",
     "default:rescore_depth=200",
     "default:key_next_turn=false",
@@ -879,7 +884,8 @@ def run_locomo(
     settings = list(dict.fromkeys(ingest_of.values()))
     ingests = {setting: _Ingest() for setting in settings}
     reference_ingest = _Ingest()
-    loco_sets: list[Any] = []
+    loco_scored: dict[str, list[list[_Scored]]] = {}
+    combos = combinations()
     bar = Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
@@ -913,33 +919,29 @@ def run_locomo(
                     view = views[method]
                     scored[method] += _search_memory(conv, place, view, method, ks, advance)
             if loco and memory_methods:
-                from engramdb.bench.tune import candidate_sets
-
                 first = memory_methods[0]
-                task = bar.add_task(f"{conv.sample_id} loco", total=len(conv.questions))
-                loco_sets += candidate_sets(
-                    [conv],
-                    {conv.sample_id: places[ingest_of[first]]},
-                    views[first],
-                    method_configs(first)[0],
-                    partial(bar.advance, task),
-                )
-        if loco_sets:
-            from engramdb.bench.tune import loco as choose
-
+                task = bar.add_task(f"{conv.sample_id} loco", total=len(combos))
+                place = places[ingest_of[first]]
+                searched = loco_scored[conv.sample_id] = []
+                for update in combos:
+                    method_of = fold_method(first, update)
+                    searched.append(
+                        _search_memory(conv, place, views[first], method_of, ks, lambda: None)
+                    )
+                    bar.advance(task)
+        if loco_scored:
             first = memory_methods[0]
-            loco_result = {"method": first, **choose(loco_sets)}
-            # the method as it ships, each conversation searched with the weights chosen
-            # without it
-            held: list[_Scored] = []
-            for conv in conversations:
-                weights = loco_result["folds"][conv.sample_id]["weights"]
-                fold = first + "".join(f":{k}={v:g}" for k, v in weights.items())
-                task = bar.add_task(f"{conv.sample_id} held out", total=len(conv.questions))
-                place = places_of[conv.sample_id][ingest_of[first]]
-                held += _search_memory(
-                    conv, place, views[first], fold, ks, partial(bar.advance, task)
-                )
+            recalls = {
+                sample: [[q.recalls for q in questions] for questions in per]
+                for sample, per in loco_scored.items()
+            }
+            loco_result = {"method": first, **choose(recalls, combos)}
+            # the method as it ships, each conversation searched with the weights chosen without it
+            held = [
+                question
+                for sample, fold in loco_result["folds"].items()
+                for question in loco_scored[sample][fold["choice"]]
+            ]
             loco_result["search"] = _breakdown(held, ks)
 
     all_questions = [q for conv in conversations for q in conv.questions]

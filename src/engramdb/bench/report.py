@@ -419,11 +419,11 @@ def _loco_lines(results: dict[str, Any]) -> list[str]:
         "",
         "## Weights by leave-one-conversation-out",
         "",
-        f"For each conversation, the weights of `{loco['method']}` ({', '.join(names)}; "
-        "`lexical_weight` is 1) are chosen on a grid by the mean of R@5 and R@10 over the other "
-        "conversations' questions (`engramdb.bench.tune`, which ranks every candidate by its "
-        "features), then the held-out conversation is searched with them by "
-        f"`{loco['method']}` itself. Grid: {grid}.",
+        f"Every combination of the weights of `{loco['method']}` ({', '.join(names)}; "
+        "`lexical_weight` is 1) on a grid searches every question for real "
+        "(`engramdb.bench.tune`). For each conversation, the combination with the best mean of "
+        "R@5 and R@10 over the other conversations' questions is chosen, and its recall on the "
+        f"held-out conversation is reported. Grid: {grid}.",
         "",
     ]
     lines += _numeric(header, rows)
