@@ -42,7 +42,7 @@ from engramdb.models.embed import OnnxMiniLM
 from engramdb.retrieve.rerank import Reranker
 
 GRID: dict[str, tuple[float, ...]] = {
-    "rerank_weight": (0.0, 0.8, 1.0),
+    "rerank_weight": (0.0, 0.5, 0.8, 1.2),
     "rerank_depth": (20, 30),
     "dense_weight": (0.6, 0.8),
     "speaker_weight": (0.1, 0.2, 0.3),

@@ -9,12 +9,12 @@ like the default embedder:
   `tokenizers` library after the file's character normalisation map;
 - the encoder's 12 layers become an ONNX graph with their weights dequantized, whose matrix
   products onnxruntime's dynamic quantization turns to int8 (`engramdb.models.quantize`: done
-  once, ~10 s, and cached);
+  once, ~4 s, and cached);
 - the word table (250k x 384) stays 4-bit in memory: the rows of a text's tokens are
   dequantized for each pass.
 
-On two cores this takes ~10 ms for a query and reads ~200 passages a second, several times the
-package's own C engine, with vectors within cosine 0.99 of that engine's. e5 reads a text with a
+On two cores this takes ~6 ms for a query and reads ~200 passages a second, about five times
+the package's own C engine (~30 ms, ~40 a second), with vectors within cosine 0.99 of its. e5 reads a text with a
 role prefix: "query: " for what is searched for, "passage: " for what is searched.
 """
 
