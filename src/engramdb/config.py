@@ -87,7 +87,7 @@ def _plain(name: str, *, dense_weight: float, lexical_weight: float) -> Retrieva
 PRESETS: dict[str, RetrievalConfig] = {
     "default": RetrievalConfig(),
     "quality": RetrievalConfig(
-        name="quality", dense_weight=0.6, rerank_weight=0.8, rerank_depth=20
+        name="quality", dense_weight=0.6, speaker_weight=0.3, rerank_weight=1.2, rerank_depth=20
     ),
     "hybrid": _plain("hybrid", dense_weight=1.0, lexical_weight=1.0),
     "bm25": _plain("bm25", dense_weight=0.0, lexical_weight=1.0),
