@@ -10,7 +10,8 @@ widest outliers; quantizing it caused a fifth of the vectors' error for a twenti
 On LoCoMo turns this halves the cost of an embedding; the vectors stay within cosine 0.985 of
 the float ones (0.995 on average). The rewrite is deterministic and takes about two seconds;
 its result is kept in the user's cache directory under a name holding the model's name, the
-source's and the result's sha256, and a cached file whose bytes do not match its name is derived again.
+source's and the result's sha256, and a cached file whose bytes do not match its name is
+derived again.
 """
 
 from __future__ import annotations
