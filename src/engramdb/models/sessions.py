@@ -17,7 +17,7 @@ from typing import Any
 
 from engramdb.errors import ModelError
 
-__all__ = ["Sessions", "new_session"]
+__all__ = ["LoadedOnce", "Sessions", "new_session"]
 
 
 def new_session(data: bytes, threads: int, what: str) -> Any:
@@ -37,6 +37,29 @@ def new_session(data: bytes, threads: int, what: str) -> Any:
         return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime errors derive from Exception only
         raise ModelError(f"onnxruntime cannot load {what}: {exc}") from exc
+
+
+class LoadedOnce:
+    """An encoder whose model is verified and loaded on first use, once across threads: its
+    `_load_locked` sets `_sessions` last, so their presence means "loaded"."""
+
+    _lock: threading.Lock
+    _sessions: Sessions | None
+
+    def load(self) -> None:
+        """Verify and load the model now instead of on first use.
+
+        Raises:
+            ModelError: the model file is missing or altered, or onnxruntime cannot load it.
+        """
+        if self._sessions is not None:
+            return
+        with self._lock:
+            if self._sessions is None:
+                self._load_locked()
+
+    def _load_locked(self) -> None:
+        raise NotImplementedError
 
 
 class Sessions:
