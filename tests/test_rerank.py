@@ -95,6 +95,17 @@ def test_our_engine_agrees_with_the_packages_own(e5: E5) -> None:
     assert e5.embed_passages(["word " * 2000]).shape == (1, 384)  # cut at max_tokens
 
 
+def test_e5_settings_are_checked() -> None:
+    from engramdb.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="max_tokens"):
+        E5(max_tokens=2)
+    with pytest.raises(InvalidInput, match="max_tokens"):
+        E5(max_tokens=513)
+    with pytest.raises(InvalidInput, match="threads"):
+        E5(threads=0)
+
+
 def test_a_changed_model_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from engramdb.errors import ModelError
     from engramdb.models import e5 as e5_module

@@ -14,8 +14,9 @@ like the default embedder:
   dequantized for each pass.
 
 On two cores this takes ~6 ms for a query and reads ~200 passages a second, about five times
-the package's own C engine (~30 ms, ~40 a second), with vectors within cosine 0.99 of its. e5 reads a text with a
-role prefix: "query: " for what is searched for, "passage: " for what is searched.
+the package's own C engine (~30 ms, ~40 a second), with vectors within cosine 0.99 of its. e5
+reads a text with a role prefix: "query: " for what is searched for, "passage: " for what is
+searched.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.errors import ModelError
+from engramdb.errors import InvalidInput, ModelError
 from engramdb.models.quantize import int8_matmul_model
 from engramdb.models.sessions import LoadedOnce, Sessions
 from engramdb.models.verify import verified_bytes
@@ -235,15 +236,19 @@ class E5(LoadedOnce):
     from `E5_SHA256`, or onnxruntime cannot load the model.
 
     Args:
-        max_tokens: a text's tokens beyond this many (special tokens included) are dropped.
+        max_tokens: a text's tokens beyond this many (special tokens included) are dropped;
+            3 to 512 (e5's positions).
         threads: intra-op threads for a lone text, and passes run side by side for several;
             default: `os.cpu_count()`.
     """
 
     dim = 384
-    model_id = "multilingual-e5-small-q4-int8"
 
     def __init__(self, *, max_tokens: int = 512, threads: int | None = None) -> None:
+        if not 3 <= max_tokens <= 512:
+            raise InvalidInput("max_tokens", "must be between 3 and 512")
+        if threads is not None and threads < 1:
+            raise InvalidInput("threads", "must be at least 1")
         self.max_tokens = max_tokens
         self.threads = threads if threads is not None else (os.cpu_count() or 1)
         self._lock = threading.Lock()

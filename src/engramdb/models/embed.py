@@ -209,7 +209,8 @@ class OnnxMiniLM(LoadedOnce):
             except Exception as exc:  # onnx and onnxruntime errors derive from Exception only
                 raise ModelError(f"cannot derive the int8 model from {path}: {exc}") from exc
 
-        sessions = Sessions(data, self.threads, f"embedding model {path}")
+        what = f"embedding model {path}"
+        sessions = Sessions(data, self.threads, what, side_by_side=self.precision == "int8")
         session = sessions.lone
         input_names = tuple(i.name for i in session.get_inputs())
         unknown = set(input_names) - {"input_ids", "attention_mask", "token_type_ids"}

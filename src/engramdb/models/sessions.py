@@ -17,10 +17,10 @@ from typing import Any
 
 from engramdb.errors import ModelError
 
-__all__ = ["LoadedOnce", "Sessions", "new_session"]
+__all__ = ["LoadedOnce", "Sessions"]
 
 
-def new_session(data: bytes, threads: int, what: str) -> Any:
+def _new_session(data: bytes, threads: int, what: str) -> Any:
     """An onnxruntime session over the model bytes with `threads` intra-op threads.
 
     Raises:
@@ -69,14 +69,16 @@ class Sessions:
         data: the model's bytes.
         threads: intra-op threads of `lone`, and how many passes run side by side.
         what: names the model in errors.
+        side_by_side: whether a batch runs side by side (else every pass runs on `lone`).
     """
 
-    def __init__(self, data: bytes, threads: int, what: str) -> None:
+    def __init__(self, data: bytes, threads: int, what: str, *, side_by_side: bool = True) -> None:
         self.threads = threads
         self._what = what
-        self.lone = new_session(data, threads, what)
+        self.lone = _new_session(data, threads, what)
         #: the bytes of the one-thread session, until it is made
-        self._data: bytes | None = data if threads > 1 else None
+        self._parallel = threads > 1 and side_by_side
+        self._data: bytes | None = data if self._parallel else None
         #: the one-thread session, its workers and the process that started them
         self._side_by_side: tuple[Any, ThreadPoolExecutor, int] | None = None
         self._lock = threading.Lock()
@@ -84,7 +86,7 @@ class Sessions:
     def each(self, order: Sequence[int], run: Callable[[Any, int], None]) -> None:
         """Call `run(session, i)` for every `i` of `order` (longest text first, ideally): on
         `lone` for one, side by side for several. Re-raises a pass's error."""
-        if len(order) == 1 or self.threads == 1:
+        if len(order) == 1 or not self._parallel:
             for i in order:
                 run(self.lone, i)
             return
@@ -101,8 +103,8 @@ class Sessions:
         """The one-thread session and its workers (a forked child starts its own workers)."""
         with self._lock:
             if self._side_by_side is None:
-                assert self._data is not None  # kept while threads > 1 and no runner is made
-                session = new_session(self._data, 1, self._what)
+                assert self._data is not None  # kept while `_parallel` and no runner is made
+                session = _new_session(self._data, 1, self._what)
                 self._data = None
             else:
                 session, workers, pid = self._side_by_side
