@@ -23,6 +23,7 @@ from engramdb.migrate import migrate_store, table_counts
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.store import MemoryFilter, open_store
 from engramdb.store.postgres import PostgresStore
+from engramdb.store.postgres_schema import TENANT_TABLES
 from engramdb.types import ApiKey, Edge, Entity, Job, MemoryRecord, Scope
 from pgserver import PgServer
 
@@ -80,6 +81,12 @@ def test_row_level_security_hides_other_tenants_from_a_query_without_filter(
             mem.add(text, user_id="u1")
     app_url = _app_role(pg_server.url, url)
     with psycopg.connect(app_url, autocommit=True) as conn:
+        walled = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_policy p ON p.polrelid = c.oid "
+            "WHERE c.relrowsecurity AND c.relnamespace = current_schema()::regnamespace "
+            "AND p.polname = 'tenant_wall'"
+        ).fetchall()
+        assert {r[0] for r in walled} == set(TENANT_TABLES)
         assert conn.execute("SELECT count(*) FROM memories").fetchone() == (0,)
         conn.execute("SET app.tenant_id = 'acme'")
         texts = [r[0] for r in conn.execute("SELECT text FROM memories")]  # no tenant filter

@@ -17,7 +17,7 @@ from engramdb.cli import app
 from engramdb.config import Config, RetrievalConfig, preset
 from engramdb.models.e5 import E5
 from engramdb.models.embed import OnnxMiniLM
-from engramdb.retrieve.rerank import Reranker
+from engramdb.retrieve.rerank import Reranker, text_hash
 from engramdb.server.tenancy import Tenants
 from engramdb.store import open_store
 
@@ -43,6 +43,10 @@ class CountingEncoder:
         self.model = model
         self.passages: list[str] = []
         self.queries: list[str] = []
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
 
     def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         self.passages.extend(texts)
@@ -165,6 +169,45 @@ def test_each_memory_is_read_once_and_again_after_an_edit(pets: Memory) -> None:
     pets.update(kitchen.id, text="Ben: I repainted the kitchen cabinets a deep blue.")
     pets.search("What colour is the kitchen?", user_id="u", limit=3)
     assert encoder.passages[len(first) :] == ["Ben: I repainted the kitchen cabinets a deep blue."]
+
+
+def test_a_reopened_store_reads_no_memory_again(
+    pets: Memory, store_location: str, embedder: OnnxMiniLM, e5: E5
+) -> None:
+    query = "Which pet did Ana adopt?"
+    before = [(h.id, h.score) for h in pets.search(query, user_id="u", limit=6)]
+    encoder = CountingEncoder(e5)
+    with Memory(
+        store=store_location, embedder=embedder, config=pets.config, reranker=Reranker(encoder)
+    ) as reopened:
+        after = [(h.id, h.score) for h in reopened.search(query, user_id="u", limit=6)]
+    assert encoder.passages == []  # every vector of the head came from the store
+    assert [i for i, _ in after] == [i for i, _ in before]
+    assert [s for _, s in after] == pytest.approx([s for _, s in before], abs=1e-5)
+
+
+def test_stored_second_vectors_follow_their_memory(pets: Memory, e5: E5) -> None:
+    pets.search("Which pet did Ana adopt?", user_id="u", limit=3)
+    memories = {m.text: m for m in pets.list(user_id="u")}
+    hashes = {m.id: text_hash(m.text) for m in memories.values()}
+    stored = pets.store.get_rerank_vectors("default", e5.model_id, hashes)
+    assert set(stored) == set(hashes)
+    assert pets.store.get_rerank_vectors("other", e5.model_id, hashes) == {}  # tenant wall
+    assert pets.store.get_rerank_vectors("default", "another-model", hashes) == {}
+    kitchen = memories["Ben: I repainted the kitchen cabinets a pale green."]
+    pets.update(kitchen.id, text="Ben: I repainted the kitchen cabinets a deep blue.")
+    edited = {kitchen.id: text_hash("Ben: I repainted the kitchen cabinets a deep blue.")}
+    assert pets.store.get_rerank_vectors("default", e5.model_id, edited) == {}
+    old = {kitchen.id: hashes[kitchen.id]}
+    assert pets.store.get_rerank_vectors("default", e5.model_id, old) == {}  # erased on edit
+    budget = memories["Ana: My manager moved the budget meeting to Friday."]
+    pets.delete(budget.id)
+    assert (
+        pets.store.get_rerank_vectors("default", e5.model_id, {budget.id: hashes[budget.id]}) == {}
+    )
+    receipt = pets.forget(user_id="u")
+    assert receipt.counts["rerank_vectors"] == len(hashes) - 2
+    assert pets.store.get_rerank_vectors("default", e5.model_id, hashes) == {}
 
 
 def test_rerank_settings_are_checked_and_only_quality_reranks() -> None:

@@ -258,6 +258,11 @@ class E5(LoadedOnce):
         self._words: npt.NDArray[Any] | None = None
         self._bos = self._eos = 0
 
+    @property
+    def model_id(self) -> str:
+        """Names the vectors: the weights, the graph built from them and the token limit."""
+        return f"multilingual-e5-small-{E5_SHA256[:12]}-{GRAPH}-{self.max_tokens}"
+
     def _load_locked(self) -> None:
         from tokenizers import Tokenizer, models, pre_tokenizers
 

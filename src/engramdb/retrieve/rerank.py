@@ -7,14 +7,17 @@ added to the candidate's score. Two bi-encoders trained apart err apart, so the 
 than either (on LoCoMo's development split, `benchmarks/locomo-ablation.md`).
 
 e5 (12 layers) costs about twice MiniLM (6) per text; rather than double the cost of every
-write, a candidate's vector is made when it first reaches the head of a shortlist and kept in
-the process, per memory id and text (an edited memory is read again). A search whose head is all
-known costs one e5 query embedding (~6 ms), run beside the other channels; one with unknown
-candidates embeds them first (~5 ms each on two cores, side by side).
+write, a candidate's vector is made when it first reaches the head of a shortlist, then kept:
+in the process (the most recent `CACHE_SIZE`) and in the store (`Store.set_rerank_vectors`,
+with a hash of the text it was read from, so an edited memory is read again; erased with the
+memory). A search whose head is all known costs one e5 query embedding (~6 ms), run beside the
+other channels; one with unknown candidates embeds them first (~5 ms each on two cores, side by
+side) and stores their vectors, so that no process reads a memory twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -24,9 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.models.e5 import E5
+from engramdb.store.base import Store
 from engramdb.types import MemoryRecord
 
-__all__ = ["PassageEncoder", "Reranker"]
+__all__ = ["PassageEncoder", "Reranker", "text_hash"]
 
 _Vectors = npt.NDArray[np.float32]
 
@@ -39,7 +43,11 @@ QUERY_CACHE_SIZE = 1024
 
 
 class PassageEncoder(Protocol):
-    """A model that reads queries and passages differently (e5's "query: " / "passage: ")."""
+    """A model that reads queries and passages differently (e5's "query: " / "passage: ");
+    `model_id` names the vectors it makes (they are stored under it)."""
+
+    @property
+    def model_id(self) -> str: ...
 
     def embed_passages(self, texts: Sequence[str]) -> _Vectors: ...
 
@@ -84,16 +92,41 @@ class Reranker:
             self._queries.put({text: known})
         return known
 
-    def similarities(self, query: _Vectors, memories: Sequence[MemoryRecord]) -> _Vectors:
-        """The cosine of each memory's text with the query vector, in order."""
+    def similarities(
+        self, query: _Vectors, memories: Sequence[MemoryRecord], store: Store | None = None
+    ) -> _Vectors:
+        """The cosine of each memory's text with the query vector, in order.
+
+        A memory's vector comes from the recent ones, else from `store`, else from the model
+        (and is then kept in `store`); the memories are of one tenant.
+        """
         keys = [(m.id, m.text) for m in memories]
         known = self._passages.get(keys)
         missing = list(dict.fromkeys(key for key in keys if key not in known))
+        if missing and store is not None:
+            tenant_id = memories[0].scope.tenant_id
+            hashes = {memory_id: text_hash(text) for memory_id, text in missing}
+            stored = store.get_rerank_vectors(tenant_id, self.encoder.model_id, hashes)
+            found = {key: stored[key[0]] for key in missing if key[0] in stored}
+            self._passages.put(found)
+            known.update(found)
+            missing = [key for key in missing if key not in found]
         if missing:
             made = dict(
                 zip(missing, self.encoder.embed_passages([t for _, t in missing]), strict=True)
             )
             self._passages.put(made)
             known.update(made)
+            if store is not None:
+                store.set_rerank_vectors(
+                    memories[0].scope.tenant_id,
+                    self.encoder.model_id,
+                    [(i, text_hash(text), vector) for (i, text), vector in made.items()],
+                )
         rows = np.stack([known[key] for key in keys]) if keys else np.zeros((0, query.shape[0]))
         return np.asarray(rows @ query, dtype=np.float32)
+
+
+def text_hash(text: str) -> str:
+    """What a stored second-model vector records of the text it was made from."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -17,8 +17,8 @@
 Cost per query: one embedding of the query (skipped for a repeated query) overlapped with one
 FTS5 query, one scan of the user's cached vectors (an HNSW walk in a large scope), one read of
 the shortlist's records; the priors are per-shortlist work. A second model's opinion adds one
-e5 query embedding beside the channels, and an e5 pass over each memory of the head it has not
-read before.
+e5 query embedding beside the channels, and an e5 pass over each memory of the head that was
+never read before (the vectors are kept in the store).
 """
 
 from __future__ import annotations
@@ -170,6 +170,7 @@ def _fuse(
 
 
 def _reranked(
+    store: Store,
     scored: list[tuple[MemoryRecord, float, dict[str, float]]],
     reranker: Reranker,
     query: Future[npt.NDArray[np.float32]],
@@ -179,7 +180,7 @@ def _reranked(
     head = scored[: config.rerank_depth]
     if not head:
         return scored
-    cosines = reranker.similarities(query.result(), [memory for memory, _, _ in head])
+    cosines = reranker.similarities(query.result(), [memory for memory, _, _ in head], store)
     spread = float(cosines.max() - cosines.min())
     opinions = (cosines - cosines.min()) / spread if spread > 0 else np.zeros_like(cosines)
     rows = [
@@ -241,7 +242,7 @@ def search(
         scored.append((memory, final, parts))
     scored.sort(key=lambda row: -row[1])  # stable: equal scores keep the fused order
     if reranker is not None and rerank_query is not None:
-        scored = _reranked(scored, reranker, rerank_query, config)
+        scored = _reranked(store, scored, reranker, rerank_query, config)
 
     raw = {name: dict(ranked) for name, ranked in channels.items()}
     answers = replies([memory for memory, _, _ in scored]) if config.replies else {}

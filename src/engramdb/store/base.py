@@ -7,7 +7,7 @@ caller. Any in-process index a backend keeps is a cache rebuilt from the databas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +33,7 @@ from engramdb.types import (
 __all__ = ["SCHEMA_VERSION", "MemoryFilter", "Store", "Vector", "Vectors", "memory_values"]
 
 #: The schema version this code writes; stores migrate forward to it on open.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Vector = npt.NDArray[np.float32]
 Vectors = npt.NDArray[np.float32]
@@ -189,6 +189,19 @@ class Store(Protocol):
 
     def set_vectors(self, ids: Sequence[str], vectors: Vectors, model: str) -> None:
         """Replace the vectors of these memories, made by `model`."""
+
+    def get_rerank_vectors(
+        self, tenant_id: str, model: str, text_hashes: Mapping[str, str]
+    ) -> dict[str, Vector]:
+        """The second model's stored vectors of these memories, by id: only those `model` made
+        from the text whose hash `text_hashes` gives for the memory (others are left out)."""
+
+    def set_rerank_vectors(
+        self, tenant_id: str, model: str, rows: Sequence[tuple[str, str, Vector]]
+    ) -> None:
+        """Keep the second model's vectors, rows of (memory id, text hash, vector), replacing
+        the memory's earlier one; a memory that no longer exists is skipped. A memory's vector
+        is erased with the memory and when its text changes."""
 
     # erasure and accounting
     def delete_where(self, flt: MemoryFilter) -> int:

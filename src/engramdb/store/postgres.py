@@ -28,7 +28,7 @@ import hashlib
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -491,6 +491,12 @@ class PostgresStore:
             if row[1] != memory.speaker:
                 self._count(conn, [(tenant_id, row[0], row[1])], -1)
                 self._count(conn, [(tenant_id, row[0], memory.speaker)], 1)
+            conn.execute(
+                "DELETE FROM rerank_vectors r USING memories m WHERE m.tenant_id = %s "
+                "AND m.id = %s AND r.tenant_id = m.tenant_id AND r.memory_id = m.id "
+                "AND m.text IS DISTINCT FROM %s",
+                (tenant_id, memory.id, memory.text),
+            )
             assignments = ", ".join(f"{c} = %s" for c in MEMORY_FIELDS[1:])
             conn.execute(
                 f"UPDATE memories SET {assignments} WHERE tenant_id = %s AND id = %s",
@@ -889,6 +895,40 @@ class PostgresStore:
             if self._dim is None:
                 self._ensure_dim(conn, dim)
 
+    def get_rerank_vectors(
+        self, tenant_id: str, model: str, text_hashes: Mapping[str, str]
+    ) -> dict[str, Vector]:
+        if not text_hashes:
+            return {}
+        with self._read(tenant_id) as conn:
+            rows = conn.execute(
+                "SELECT memory_id, text_hash, vector FROM rerank_vectors "
+                "WHERE tenant_id = %s AND model = %s AND memory_id = ANY(%s)",
+                (tenant_id, model, list(text_hashes)),
+            ).fetchall()
+        return {
+            memory_id: np.frombuffer(blob, dtype=np.float32)
+            for memory_id, text_hash, blob in rows
+            if text_hashes[memory_id] == text_hash
+        }
+
+    def set_rerank_vectors(
+        self, tenant_id: str, model: str, rows: Sequence[tuple[str, str, Vector]]
+    ) -> None:
+        if not rows:
+            return
+        with self.transaction(), self._tenant(tenant_id) as conn:
+            conn.cursor().executemany(
+                "INSERT INTO rerank_vectors (tenant_id, memory_id, model, text_hash, vector) "
+                "SELECT tenant_id, id, %s, %s, %s FROM memories WHERE tenant_id = %s AND id = %s "
+                "ON CONFLICT (tenant_id, memory_id) DO UPDATE SET model = excluded.model, "
+                "text_hash = excluded.text_hash, vector = excluded.vector",
+                [
+                    (model, text_hash, np.asarray(vector, np.float32).tobytes(), tenant_id, i)
+                    for i, text_hash, vector in rows
+                ],
+            )
+
     # erasure and accounting
     def forget_user(self, tenant_id: str, user_id: str) -> dict[str, int]:
         """Delete every row of the user; VACUUM reclaims the dead tuples (docs/scaling.md)."""
@@ -903,6 +943,11 @@ class PostgresStore:
             ).fetchone()
             total, with_vector = (0, 0) if row is None else (int(row[0]), int(row[1]))
             counts["vectors"] = with_vector
+            counts["rerank_vectors"] = conn.execute(
+                "DELETE FROM rerank_vectors r USING memories m WHERE m.tenant_id = %s "
+                "AND m.user_id = %s AND r.tenant_id = m.tenant_id AND r.memory_id = m.id",
+                key,
+            ).rowcount
             counts["text_index"] = total
             counts["edges"] = conn.execute(
                 "DELETE FROM edges WHERE tenant_id = %s AND user_id = %s", key

@@ -41,6 +41,8 @@ TENANT_TABLES = (
     "entities",
     "edges",
     "scopes",
+    "speakers",
+    "rerank_vectors",
 )
 #: The approximate index over `memories.embedding`, built once the dimension is known.
 HNSW_INDEX = "memories_embedding_hnsw"
@@ -229,8 +231,25 @@ _V3 = [
     "CREATE INDEX memories_tsv ON memories USING gin (tsv)",
 ]
 
+# the second model's vector of a memory (`Store.get_rerank_vectors`), with the hash of the text
+# it was made from; erased with the memory (the foreign key)
+_V4 = [
+    """CREATE TABLE rerank_vectors (
+        tenant_id text NOT NULL,
+        memory_id text NOT NULL,
+        model text NOT NULL,
+        text_hash text NOT NULL,
+        vector bytea NOT NULL,
+        PRIMARY KEY (tenant_id, memory_id),
+        FOREIGN KEY (tenant_id, memory_id) REFERENCES memories (tenant_id, id) ON DELETE CASCADE
+    )""",
+    "ALTER TABLE rerank_vectors ENABLE ROW LEVEL SECURITY",
+    "CREATE POLICY tenant_wall ON rerank_vectors "
+    "USING (tenant_id = current_setting('app.tenant_id', true))",
+]
+
 #: MIGRATIONS[i] brings a database from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 #: The version this code writes; at least the shared `SCHEMA_VERSION`.
 POSTGRES_SCHEMA_VERSION = len(MIGRATIONS)
 

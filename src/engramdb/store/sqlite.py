@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
@@ -447,6 +447,11 @@ class SQLiteStore:
             rowid, user_id, old_text = found
             if user_id != memory.scope.user_id:
                 raise StoreError("a memory cannot move to another user")
+            self._write(
+                "DELETE FROM rerank_vectors WHERE memory_rowid = ? "
+                "AND (SELECT text FROM memories WHERE rowid = ?) IS NOT ?",
+                (rowid, rowid, memory.text),
+            )
             assignments = ", ".join(f"{c.strip()} = ?" for c in _MEMORY_COLUMNS.split(",")[1:])
             self._write(
                 f"UPDATE memories SET {assignments} WHERE rowid = ?",
@@ -590,6 +595,7 @@ class SQLiteStore:
             ids = [r[1] for r in chunk]
             self._write(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", rowids)
             self._write(f"DELETE FROM vectors WHERE memory_rowid IN ({marks})", rowids)
+            self._write(f"DELETE FROM rerank_vectors WHERE memory_rowid IN ({marks})", rowids)
             self._write(f"DELETE FROM memory_episodes WHERE memory_id IN ({marks})", ids)
             self._write(
                 f"DELETE FROM edges WHERE tenant_id = ? AND memory_id IN ({marks})",
@@ -1006,6 +1012,40 @@ class SQLiteStore:
                 )
                 self._touch(row[1], row[2], [int(row[0])])
 
+    def get_rerank_vectors(
+        self, tenant_id: str, model: str, text_hashes: Mapping[str, str]
+    ) -> dict[str, Vector]:
+        found: dict[str, Vector] = {}
+        with self._lock:
+            for chunk in _chunks(list(text_hashes)):
+                marks = ", ".join("?" for _ in chunk)
+                for memory_id, text_hash, blob in self._conn.execute(
+                    f"SELECT m.id, r.text_hash, r.vector FROM memories m JOIN rerank_vectors r "
+                    f"ON r.memory_rowid = m.rowid WHERE +m.tenant_id = ? AND r.model = ? "
+                    f"AND m.id IN ({marks})",
+                    (tenant_id, model, *chunk),
+                ):
+                    if text_hashes[memory_id] == text_hash:
+                        found[memory_id] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def set_rerank_vectors(
+        self, tenant_id: str, model: str, rows: Sequence[tuple[str, str, Vector]]
+    ) -> None:
+        with self.transaction():
+            for memory_id, text_hash, vector in rows:
+                self._write(
+                    "INSERT OR REPLACE INTO rerank_vectors (memory_rowid, model, text_hash, vector) "
+                    "SELECT rowid, ?, ?, ? FROM memories WHERE +tenant_id = ? AND id = ?",
+                    (
+                        model,
+                        text_hash,
+                        np.asarray(vector, np.float32).tobytes(),
+                        tenant_id,
+                        memory_id,
+                    ),
+                )
+
     # erasure and accounting
     def forget_user(self, tenant_id: str, user_id: str) -> dict[str, int]:
         key = (tenant_id, user_id)
@@ -1014,13 +1054,14 @@ class SQLiteStore:
             rows = self._conn.execute(
                 "SELECT rowid, id, user_id FROM memories WHERE tenant_id = ? AND user_id = ?", key
             ).fetchall()
-            counts["vectors"] = int(
-                self._conn.execute(
-                    "SELECT count(*) FROM vectors WHERE memory_rowid IN "
-                    "(SELECT rowid FROM memories WHERE tenant_id = ? AND user_id = ?)",
-                    key,
-                ).fetchone()[0]
-            )
+            for table in ("vectors", "rerank_vectors"):
+                counts[table] = int(
+                    self._conn.execute(
+                        f"SELECT count(*) FROM {table} WHERE memory_rowid IN "
+                        "(SELECT rowid FROM memories WHERE tenant_id = ? AND user_id = ?)",
+                        key,
+                    ).fetchone()[0]
+                )
             counts["text_index"] = len(rows)
             counts["edges"] = int(
                 self._write("DELETE FROM edges WHERE tenant_id = ? AND user_id = ?", key).rowcount

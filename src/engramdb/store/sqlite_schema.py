@@ -156,8 +156,19 @@ _V2 = [
 # after the text, for the rows keyed from now on
 _V3 = ["ALTER TABLE memories ADD COLUMN next_turn TEXT"]
 
+# the second model's vector of a memory (`Store.get_rerank_vectors`), with the hash of the text
+# it was made from; erased with the memory
+_V4 = [
+    """CREATE TABLE rerank_vectors (
+        memory_rowid INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        text_hash TEXT NOT NULL,
+        vector BLOB NOT NULL
+    )"""
+]
+
 #: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 
 
 def migrate(conn: sqlite3.Connection) -> None:
