@@ -197,17 +197,68 @@ def test_stored_second_vectors_follow_their_memory(pets: Memory, e5: E5) -> None
     kitchen = memories["Ben: I repainted the kitchen cabinets a pale green."]
     pets.update(kitchen.id, text="Ben: I repainted the kitchen cabinets a deep blue.")
     edited = {kitchen.id: text_hash("Ben: I repainted the kitchen cabinets a deep blue.")}
-    assert pets.store.get_rerank_vectors("default", e5.model_id, edited) == {}
     old = {kitchen.id: hashes[kitchen.id]}
     assert pets.store.get_rerank_vectors("default", e5.model_id, old) == {}  # erased on edit
+    assert set(pets.store.get_rerank_vectors("default", e5.model_id, edited)) == {kitchen.id}
     budget = memories["Ana: My manager moved the budget meeting to Friday."]
     pets.delete(budget.id)
     assert (
         pets.store.get_rerank_vectors("default", e5.model_id, {budget.id: hashes[budget.id]}) == {}
     )
     receipt = pets.forget(user_id="u")
-    assert receipt.counts["rerank_vectors"] == len(hashes) - 2
+    assert receipt.counts["rerank_vectors"] == len(hashes) - 1
     assert pets.store.get_rerank_vectors("default", e5.model_id, hashes) == {}
+
+
+def test_a_memory_that_reranks_reads_what_it_writes(pets: Memory) -> None:
+    assert pets.reranker is not None
+    encoder = pets.reranker.encoder
+    assert isinstance(encoder, CountingEncoder)
+    assert sorted(encoder.passages) == sorted(f"{who}: {text}" for who, text in PETS)
+    pets.search("Which pet did Ana adopt?", user_id="u", limit=3)
+    assert len(encoder.passages) == len(PETS)  # the search read nothing
+    queued = pets.add("We named the puppy Biscuit.", user_id="u", session_id="s2", wait=False)
+    assert queued.job_id is not None and len(encoder.passages) == len(PETS)
+    assert pets.run_pending() == 1
+    assert encoder.passages[len(PETS) :] == ["user: We named the puppy Biscuit."]
+
+
+def test_without_rerank_on_write_a_memory_is_read_at_its_first_search(
+    store_location: str, embedder: OnnxMiniLM, e5: E5
+) -> None:
+    config = Config(retrieval=RetrievalConfig(rerank_weight=1.0, rerank_on_write=False))
+    encoder = CountingEncoder(e5)
+    with Memory(
+        store=store_location, embedder=embedder, config=config, reranker=Reranker(encoder)
+    ) as m:
+        m.add([{"role": "user", "name": w, "content": t} for w, t in PETS[:3]], user_id="u")
+        assert encoder.passages == []
+        m.search("Which pet did Ana adopt?", user_id="u", limit=3)
+        assert sorted(encoder.passages) == sorted(f"{w}: {t}" for w, t in PETS[:3])
+        puppy = next(x for x in m.list(user_id="u") if "puppy" in x.text)
+        m.update(puppy.id, text="Ana: Biscuit is a beagle.")
+        assert len(encoder.passages) == 3  # not read at the edit
+        old = {puppy.id: text_hash(puppy.text)}
+        assert m.store.get_rerank_vectors("default", e5.model_id, old) == {}  # erased on edit
+
+
+def test_a_second_model_that_fails_at_write_leaves_the_write_standing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    embedder: OnnxMiniLM,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from engramdb.errors import ModelError
+    from engramdb.models import e5 as e5_module
+
+    monkeypatch.setattr(e5_module, "_weights_path", lambda: tmp_path / "missing.bin")
+    config = Config(retrieval=preset("quality"))
+    with Memory(store=str(tmp_path / "m.sqlite"), embedder=embedder, config=config) as m:
+        result = m.add("We adopted a puppy", user_id="u")
+        assert [x.id for x in m.list(user_id="u")] == [result.operations[0].memory_id]
+        assert "the second model did not read 1 new memories" in caplog.text
+        with pytest.raises(ModelError):
+            m.search("which pet?", user_id="u")
 
 
 def test_rerank_settings_are_checked_and_only_quality_reranks() -> None:

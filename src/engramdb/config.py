@@ -24,7 +24,10 @@ class RetrievalConfig(BaseModel):
     with the speaker, time and question priors (`retrieve/rescore.py`, on the scale of the
     convex fusion). With `rerank_weight` > 0, a second model (multilingual-e5-small, the `rerank`
     extra) scores the `rerank_depth` best of them too (`retrieve/rerank.py`): the `quality`
-    preset. In a large scope, the lexical channel leaves out the query words more than a
+    preset. With `rerank_on_write`, a `Memory` that re-ranks has the second model read each
+    memory as it is written (writes cost about twice as much; no search waits for it);
+    without, a memory is read the first time it reaches the head of a search. Either way its
+    vector is kept in the store. In a large scope, the lexical channel leaves out the query words more than a
     `common_terms` share of the memories hold (`retrieve/terms.py`; 1.0 keeps every word).
     With `replies`, a hit that only asks is followed by the turn that answers it (the next turn
     of its session, when the shortlist holds it); `neighbours` turns on either side of an
@@ -51,6 +54,7 @@ class RetrievalConfig(BaseModel):
     rescore_depth: int = Field(default=50, ge=1)
     rerank_weight: float = Field(default=0.0, ge=0)
     rerank_depth: int = Field(default=30, ge=1)
+    rerank_on_write: bool = True
     replies: bool = True
     neighbours: int = Field(default=0, ge=0)
 

@@ -7,6 +7,7 @@ call; the logic lives in `ingest/`, `retrieve/` and `store/`.
 from __future__ import annotations
 
 import builtins
+import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 from engramdb import exchange, lifecycle
 from engramdb.config import Config
-from engramdb.errors import InvalidInput, ModelMismatch, NotFound
+from engramdb.errors import EngramError, InvalidInput, ModelMismatch, NotFound
 from engramdb.guard import quarantine
 from engramdb.ingest.extract import Extractor
 from engramdb.ingest.normalize import (
@@ -58,6 +59,8 @@ from engramdb.types import (
 )
 
 __all__ = ["Memory"]
+
+log = logging.getLogger("engramdb")
 
 _FILTER_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _MAX_LIMIT = 1000
@@ -242,7 +245,7 @@ class Memory:
             timestamp=timestamp,
             metadata=check_metadata(metadata, "metadata"),
         )
-        return ingest(
+        result = ingest(
             self.store,
             self.embedder,
             episodes,
@@ -251,6 +254,8 @@ class Memory:
             config=self.ingest_config,
             llm=self.llm,
         )
+        self._read_written([op.memory_id for op in result.operations])
+        return result
 
     def run_jobs(self, jobs: Sequence[Job]) -> builtins.list[AddResult]:
         """Carry out deferred jobs of this tenant (derivations of async adds) as one batch.
@@ -270,7 +275,7 @@ class Memory:
             ids = job.payload.get("episode_ids")
             if not isinstance(ids, builtins.list) or not all(isinstance(x, str) for x in ids):
                 raise InvalidInput(f"jobs[{i}].payload.episode_ids", "expected a list of ids")
-        return run_derive_jobs(
+        results = run_derive_jobs(
             self.store,
             self.embedder,
             jobs,
@@ -278,6 +283,22 @@ class Memory:
             config=self.ingest_config,
             llm=self.llm,
         )
+        self._read_written([op.memory_id for r in results for op in r.operations])
+        return results
+
+    def _read_written(self, ids: Sequence[str]) -> None:
+        """Have the second model read the memories just written (`rerank_on_write`), so that
+        no search waits for it. Done after the write commits: if it fails, the write stands and
+        a search reads them (and raises what failed)."""
+        if self.reranker is None or not self.config.retrieval.rerank_on_write or not ids:
+            return
+        unique = list(dict.fromkeys(ids))
+        written = [m for m in self.store.get_memories(self._tenant, unique) if m.status == "active"]
+        if written:
+            try:
+                self.reranker.read(written, self.store)
+            except EngramError as exc:
+                log.warning("the second model did not read %d new memories: %s", len(written), exc)
 
     def run_pending(self, *, batch: int = BATCH, stale_after_s: float = STALE_AFTER_S) -> int:
         """Derive this tenant's async adds still waiting in the queue, `batch` jobs at a time.
@@ -340,6 +361,8 @@ class Memory:
                     )
                 ],
             )
+        if text is not None:
+            self._read_written([id])
         return updated
 
     def delete(self, id: str) -> None:

@@ -92,14 +92,11 @@ class Reranker:
             self._queries.put({text: known})
         return known
 
-    def similarities(
-        self, query: _Vectors, memories: Sequence[MemoryRecord], store: Store | None = None
-    ) -> _Vectors:
-        """The cosine of each memory's text with the query vector, in order.
-
-        A memory's vector comes from the recent ones, else from `store`, else from the model
-        (and is then kept in `store`); the memories are of one tenant.
-        """
+    def read(
+        self, memories: Sequence[MemoryRecord], store: Store | None = None
+    ) -> dict[tuple[str, str], _Vectors]:
+        """Each memory's vector by (id, text): from the recent ones, else from `store`, else
+        made by the model (and then kept in `store`); the memories are of one tenant."""
         keys = [(m.id, m.text) for m in memories]
         known = self._passages.get(keys)
         missing = list(dict.fromkeys(key for key in keys if key not in known))
@@ -123,6 +120,15 @@ class Reranker:
                     self.encoder.model_id,
                     [(i, text_hash(text), vector) for (i, text), vector in made.items()],
                 )
+        return known
+
+    def similarities(
+        self, query: _Vectors, memories: Sequence[MemoryRecord], store: Store | None = None
+    ) -> _Vectors:
+        """The cosine of each memory's text with the query vector, in order (`read` gives the
+        memories' vectors)."""
+        known = self.read(memories, store)
+        keys = [(m.id, m.text) for m in memories]
         rows = np.stack([known[key] for key in keys]) if keys else np.zeros((0, query.shape[0]))
         return np.asarray(rows @ query, dtype=np.float32)
 
