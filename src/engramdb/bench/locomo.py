@@ -709,13 +709,15 @@ def _ingest(
     totals: _Ingest,
     advance: Callable[[], None],
     ingest_config: IngestConfig,
+    **options: Any,
 ) -> None:
-    """Write `conversation` into an empty `place`: one `add` per session."""
+    """Write `conversation` into an empty `place`: one `add` per session (`options`: more
+    options of `Place.memory`, such as the `config` of the writing `Memory`)."""
     if not is_postgres(place.location):
         path = Path(place.location)
         for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             stale.unlink(missing_ok=True)
-    with place.memory(embedder, ingest_config=ingest_config) as memory:
+    with place.memory(embedder, ingest_config=ingest_config, **options) as memory:
         memory.forget(user_id=conversation.sample_id)  # a database may hold an earlier run
         for session in conversation.sessions:
             messages = [turn_message(turn) for turn in session.turns]
