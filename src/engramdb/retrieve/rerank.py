@@ -6,13 +6,14 @@ each candidate's text, min-max normalised over those candidates and times `reran
 added to the candidate's score. Two bi-encoders trained apart err apart, so the sum ranks better
 than either (on LoCoMo's development split, `benchmarks/locomo-ablation.md`).
 
-e5 (12 layers) costs about twice MiniLM (6) per text; rather than double the cost of every
-write, a candidate's vector is made when it first reaches the head of a shortlist, then kept:
-in the process (the most recent `CACHE_SIZE`) and in the store (`Store.set_rerank_vectors`,
-with a hash of the text it was read from, so an edited memory is read again; erased with the
-memory). A search whose head is all known costs one e5 query embedding (~6 ms), run beside the
-other channels; one with unknown candidates embeds them first (~5 ms each on two cores, side by
-side) and stores their vectors, so that no process reads a memory twice.
+e5 (12 layers) costs about twice MiniLM (6) per text, so only a `Memory` that re-ranks pays
+it: it has each memory read as it writes it (`RetrievalConfig.rerank_on_write`), or else when
+the memory first reaches the head of a shortlist. A vector is then kept in the process (the
+most recent `CACHE_SIZE`) and in the store (`Store.set_rerank_vectors`, with a hash of the text
+it was read from, so an edited memory is read again; erased with the memory), so that no
+process reads a memory twice. A search whose head is all known costs one e5 query embedding
+(~6 ms), run beside the other channels; one with unknown candidates embeds them first (~5 ms
+each on two cores, side by side).
 """
 
 from __future__ import annotations
