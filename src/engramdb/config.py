@@ -27,8 +27,8 @@ class RetrievalConfig(BaseModel):
     preset. With `rerank_on_write`, a `Memory` that re-ranks has the second model read each
     memory as it is written (writes cost about twice as much; no search waits for it);
     without, a memory is read the first time it reaches the head of a search. Either way its
-    vector is kept in the store. In a large scope, the lexical channel leaves out the query words more than a
-    `common_terms` share of the memories hold (`retrieve/terms.py`; 1.0 keeps every word).
+    vector is kept in the store. In a large scope, the lexical channel leaves out the query
+    words more than a `common_terms` share of the memories hold (`retrieve/terms.py`; 1.0 keeps every word).
     With `replies`, a hit that only asks is followed by the turn that answers it (the next turn
     of its session, when the shortlist holds it); `neighbours` turns on either side of an
     episodic hit are appended after it, in session order.

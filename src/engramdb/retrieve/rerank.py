@@ -101,8 +101,8 @@ class Reranker:
         keys = [(m.id, m.text) for m in memories]
         known = self._passages.get(keys)
         missing = list(dict.fromkeys(key for key in keys if key not in known))
+        tenant_id = memories[0].scope.tenant_id if memories else ""
         if missing and store is not None:
-            tenant_id = memories[0].scope.tenant_id
             hashes = {memory_id: text_hash(text) for memory_id, text in missing}
             stored = store.get_rerank_vectors(tenant_id, self.encoder.model_id, hashes)
             found = {key: stored[key[0]] for key in missing if key[0] in stored}
@@ -117,7 +117,7 @@ class Reranker:
             known.update(made)
             if store is not None:
                 store.set_rerank_vectors(
-                    memories[0].scope.tenant_id,
+                    tenant_id,
                     self.encoder.model_id,
                     [(i, text_hash(text), vector) for (i, text), vector in made.items()],
                 )

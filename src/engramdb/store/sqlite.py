@@ -1033,18 +1033,14 @@ class SQLiteStore:
         self, tenant_id: str, model: str, rows: Sequence[tuple[str, str, Vector]]
     ) -> None:
         with self.transaction():
-            for memory_id, text_hash, vector in rows:
-                self._write(
-                    "INSERT OR REPLACE INTO rerank_vectors (memory_rowid, model, text_hash, vector) "
-                    "SELECT rowid, ?, ?, ? FROM memories WHERE +tenant_id = ? AND id = ?",
-                    (
-                        model,
-                        text_hash,
-                        np.asarray(vector, np.float32).tobytes(),
-                        tenant_id,
-                        memory_id,
-                    ),
-                )
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO rerank_vectors (memory_rowid, model, text_hash, vector) "
+                "SELECT rowid, ?, ?, ? FROM memories WHERE +tenant_id = ? AND id = ?",
+                [
+                    (model, text_hash, np.asarray(vector, np.float32).tobytes(), tenant_id, i)
+                    for i, text_hash, vector in rows
+                ],
+            )
 
     # erasure and accounting
     def forget_user(self, tenant_id: str, user_id: str) -> dict[str, int]:
