@@ -7,6 +7,7 @@ shared server has.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -277,3 +278,44 @@ def test_migrate_sqlite_to_postgres_and_back_keeps_everything(
     assert _snapshot(back) == original
     with pytest.raises(ValueError, match="not empty"):
         migrate_store(source, middle, embedder=embedder)
+
+
+def _lock_waiters(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_search_never_waits_on_a_writers_row_lock(
+    pg_server: PgServer, embedder: OnnxMiniLM
+) -> None:
+    """Counting a search's hits skips a row that an open write transaction holds, so a writer
+    that goes on to touch another hit cannot deadlock with the search."""
+    location = pg_server.fresh_schema()
+    with Memory(store=location, embedder=embedder) as mem:
+        added = mem.add(
+            [{"role": "user", "content": t} for t in ("I keep bees", "I brew coffee")],
+            user_id="u",
+        )
+        first, held = (op.memory_id for op in added.operations)
+        with psycopg.connect(location) as writer:
+            writer.execute("UPDATE memories SET importance = 0.9 WHERE id = %s", (held,))
+            count = threading.Thread(
+                target=mem.store.record_access, args=("default", [first, held], datetime.now(UTC))
+            )
+            count.start()
+            while count.is_alive() and not _lock_waiters(location):
+                time.sleep(0.01)
+            if count.is_alive():
+                writer.rollback()
+                count.join()
+                pytest.fail("counting a search's hits waited on a writer's row lock")
+            writer.execute("UPDATE memories SET importance = 0.8 WHERE id = %s", (first,))
+            writer.commit()
+        assert mem.get(first).access_count == 1
+        assert mem.get(first).importance == pytest.approx(0.8)
+        assert mem.get(held).access_count == 0  # the bump a held row misses

@@ -131,7 +131,8 @@ class Store(Protocol):
         """Erase memories, their vectors, text index rows and edges; keep their history."""
 
     def record_access(self, tenant_id: str, ids: Sequence[str], at: datetime) -> None:
-        """Count a retrieval of these memories (for decay and strength)."""
+        """Count a retrieval of these memories (for decay and strength); best effort: a
+        backend may skip a memory that another transaction is writing rather than wait."""
 
     # history
     def append_history(self, tenant_id: str, entries: Sequence[HistoryEntry]) -> None:

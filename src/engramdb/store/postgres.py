@@ -640,13 +640,16 @@ class PostgresStore:
             return conn.execute(f"DELETE FROM episodes e WHERE {where}", params).rowcount
 
     def record_access(self, tenant_id: str, ids: Sequence[str], at: datetime) -> None:
+        """Skip the rows another transaction holds: a count waiting there while holding the
+        others could deadlock with a writer (or another count) taking them in another order."""
         if not ids:
             return
         with self._tenant(tenant_id) as conn:
             conn.execute(
                 "UPDATE memories SET access_count = access_count + 1, last_accessed_at = %s "
-                "WHERE tenant_id = %s AND id = ANY(%s)",
-                (at, tenant_id, sorted(set(ids))),
+                "WHERE tenant_id = %s AND id IN (SELECT id FROM memories "
+                "WHERE tenant_id = %s AND id = ANY(%s) FOR UPDATE SKIP LOCKED)",
+                (at, tenant_id, tenant_id, sorted(set(ids))),
             )
 
     # history
