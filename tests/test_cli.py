@@ -31,6 +31,7 @@ VERBS = {
     "review": "review",
     "release": "release",
     "reembed_store": "reembed",
+    "rerank_read_store": "rerank-read",
     "context": "context",
     "add_procedure": "add-procedure",
     "lessons": "lessons",

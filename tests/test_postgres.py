@@ -22,6 +22,7 @@ from engramdb import Memory
 from engramdb.config import Config
 from engramdb.migrate import migrate_store, table_counts
 from engramdb.models.embed import OnnxMiniLM
+from engramdb.retrieve.rerank import text_hash
 from engramdb.store import MemoryFilter, open_store
 from engramdb.store.postgres import PostgresStore
 from engramdb.store.postgres_schema import TENANT_TABLES
@@ -231,6 +232,16 @@ def _populate(location: str, embedder: OnnxMiniLM) -> None:
                     result={"ok": True},
                 )
             )
+            # second-model vectors of two models, one of them made from an older text
+            everything = MemoryFilter(tenant_id=tenant, user_id=None, statuses=None)
+            listed = store.list_memories(everything, limit=1000, offset=0)
+            rng = np.random.default_rng(len(tenant))
+            for model, part in (("e5-now", listed[:4]), ("e5-before", listed[4:6])):
+                store.set_rerank_vectors(
+                    tenant,
+                    model,
+                    [(m.id, text_hash(f"was {m.text}"), rng.random(4, np.float32)) for m in part],
+                )
 
 
 def _snapshot(location: str) -> dict[str, Any]:
@@ -246,6 +257,10 @@ def _snapshot(location: str) -> dict[str, Any]:
                 "episodes": [e.model_dump() for e in store.list_episodes(scope, limit=1000, offset=0)],
                 "memories": sorted(m.model_dump_json() for m in memories),
                 "vectors": {m.id: v.round(6).tolist() for m, v in zip(memories, vectors, strict=True)},
+                "rerank_vectors": sorted(
+                    (i, model, h, v.tolist())
+                    for i, model, h, v in store.dump_rerank_vectors(tenant, [m.id for m in memories])  # type: ignore[attr-defined]
+                ),
                 "history": [
                     (u, e.model_dump(exclude={"id"}))
                     for u, e in store.dump_history(tenant, after=0, limit=1000)  # type: ignore[attr-defined]
@@ -270,6 +285,7 @@ def test_migrate_sqlite_to_postgres_and_back_keeps_everything(
     _populate(source, embedder)
     there = migrate_store(source, middle, embedder=embedder)
     assert there["copied"]["memories"] == 2 * (12 - 1)
+    assert there["copied"]["rerank_vectors"] == 2 * 6
     assert there["searches"]["top1_agree"] == there["searches"]["queries"] > 0
     again = migrate_store(middle, back, embedder=embedder)
     assert again["copied"] == there["copied"]

@@ -312,3 +312,42 @@ def test_a_query_asked_again_is_not_read_again(pets: Memory) -> None:
     pets.context("Which pet did Ana adopt?", user_id="u")
     pets.search("Which pet did Ana adopt?", user_id="u", limit=3)
     assert encoder.queries == ["Which pet did adopt?"]  # the speaker's name left the query
+
+
+def test_a_store_written_without_reranking_is_read_once_in_full(
+    store_location: str, embedder: OnnxMiniLM, e5: E5
+) -> None:
+    messages = [{"role": "user", "name": who, "content": text} for who, text in PETS]
+    for tenant in ("default", "acme"):
+        with Memory(store=store_location, embedder=embedder, config=Config(tenant_id=tenant)) as m:
+            m.add(messages, user_id="u", session_id="s1")
+            assert m.stats().rerank_vectors == 0
+    first = CountingEncoder(e5)
+    assert Memory.rerank_read_store(store_location, reranker=Reranker(first)) == 2 * len(PETS)
+    assert sorted(first.passages) == sorted(2 * [f"{who}: {text}" for who, text in PETS])
+    again = CountingEncoder(e5)
+    assert Memory.rerank_read_store(store_location, reranker=Reranker(again)) == 0
+    assert again.passages == []
+    quality = Config(tenant_id="acme", retrieval=RetrievalConfig(rerank_weight=5.0))
+    later = CountingEncoder(e5)
+    with Memory(
+        store=store_location, embedder=embedder, config=quality, reranker=Reranker(later)
+    ) as m:
+        assert m.stats().rerank_vectors == len(PETS)  # of this tenant
+        best = m.search("Which pet did Ana adopt?", user_id="u", limit=1)[0].text
+        assert "dog" in best or "puppy" in best
+    assert later.passages == []
+
+
+def test_the_command_line_reads_a_store_for_the_second_model(
+    tmp_path: Path, embedder: OnnxMiniLM
+) -> None:
+    db = str(tmp_path / "cli.sqlite")
+    with Memory(store=db, embedder=embedder) as m:
+        m.add([{"role": "user", "name": w, "content": t} for w, t in PETS[:2]], user_id="ana")
+    first = CliRunner().invoke(app, ["rerank-read", "--db", db])
+    assert first.exit_code == 0, first.output
+    assert "the second model read 2 memories" in first.output
+    assert "read 0 memories" in CliRunner().invoke(app, ["rerank-read", "--db", db]).output
+    stats = CliRunner().invoke(app, ["stats", "--db", db])
+    assert "read by the second model: 2" in stats.output

@@ -330,6 +330,7 @@ def test_every_public_memory_method_has_a_route(live: Live) -> None:
         "run_jobs": "called by the server's own job worker",
         "run_pending": "the server's own job worker works off the queue",
         "reembed_store": "store-wide maintenance across tenants: `engramdb reembed`",
+        "rerank_read_store": "store-wide maintenance across tenants: `engramdb rerank-read`",
     }
     served = {
         "add": ("POST", "/v1/memories"),

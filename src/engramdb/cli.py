@@ -480,6 +480,7 @@ def stats(
     out.print(table)
     out.print(
         f"episodes: {result.episodes}  history entries: {result.history_entries}  "
+        f"read by the second model: {result.rerank_vectors}  "
         f"disk: {result.disk_bytes / 1e6:.2f} MB"
     )
 
@@ -505,6 +506,27 @@ def reembed(
         err.print(f"[red]Error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     out.print(f"re-embedded {count} memories with {model.model_id}")
+
+
+@app.command("rerank-read")
+def rerank_read(db: Db = DEFAULT_DB, store: StoreUrl = None) -> None:
+    """Have the second model of the `quality` preset read every memory it has not read yet.
+
+    A `Memory` that re-ranks reads each memory as it writes it; run this once after switching a
+    store written without re-ranking to `quality`, so that no search has to read memories first.
+
+    Example: engramdb rerank-read --store postgresql://app@db/engramdb
+    """
+    try:
+        with _progress() as progress:
+            task = progress.add_task("reading", total=None)
+            count = Memory.rerank_read_store(
+                store or db, progress=lambda n: progress.advance(task, n)
+            )
+    except EngramError as exc:
+        err.print(f"[red]Error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"the second model read {count} memories")
 
 
 @app.command()

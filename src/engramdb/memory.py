@@ -764,8 +764,8 @@ class Memory:
         done = 0
         try:
             for batch in store.iter_memory_texts(256):
-                vectors = model.embed([text for _, text in batch])
-                store.set_vectors([i for i, _ in batch], vectors, model.model_id)
+                vectors = model.embed([text for _, _, text in batch])
+                store.set_vectors([i for _, i, _ in batch], vectors, model.model_id)
                 done += len(batch)
                 if progress is not None:
                     progress(len(batch))
@@ -773,3 +773,21 @@ class Memory:
         finally:
             store.close()
         return done
+
+    @staticmethod
+    def rerank_read_store(
+        location: str, *, reranker: Reranker | None = None, progress: Progress | None = None
+    ) -> int:
+        """Have the second model (`RetrievalConfig.rerank_weight`) read every memory of a store
+        it has not read yet, e.g. memories written before the store's users switched to
+        `quality`, so that their searches read none; `progress` gets memories covered per batch.
+
+        Returns:
+            How many memories the model read (0 when every one was read already).
+        """
+        model = reranker or Reranker(cache_size=0)
+        store = open_store(location)
+        try:
+            return model.read_store(store, progress)
+        finally:
+            store.close()

@@ -2,10 +2,9 @@
 
 Any two locations `open_store` understands (`sqlite:PATH` or a path, `postgresql://...`), in
 either direction. Every tenant is copied table by table in batches through the `Store` API:
-episodes, memories with their vectors, history (with entries of deleted memories), entities,
-edges, jobs and API keys (not the second model's vectors: the target remakes them as its
-searches need them). Then the copy is verified: the row counts of every table agree per
-tenant, and a sample of stored memory texts, used as queries, find the same best memory on both
+episodes, memories with their vectors and the second model's vectors, history (with entries of
+deleted memories), entities, edges, jobs and API keys. Then the copy is verified: the row
+counts of every table agree per tenant, and a sample of stored memory texts, used as queries, find the same best memory on both
 sides through the same search pipeline `Memory.search` runs (without recording the accesses,
 so the source is left as it was). History entry ids are renumbered by the target.
 """
@@ -13,6 +12,7 @@ so the source is left as it was). History entry ids are renumbered by the target
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from itertools import groupby
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import typer
@@ -22,21 +22,38 @@ from engramdb.errors import EngramError, InvalidInput, StoreError
 from engramdb.models.embed import MODEL_META_KEY, Embedder, packaged_embedder
 from engramdb.retrieve.search import SearchRequest, search
 from engramdb.store import MemoryFilter, Store, open_store
+from engramdb.store.base import Vector
 from engramdb.types import HistoryEntry, Job
 
 __all__ = ["CopyableStore", "compare_searches", "migrate", "migrate_store", "table_counts"]
 
 Progress = Callable[[str, int], None]
 T = TypeVar("T")
-TABLES = ("episodes", "memories", "history", "entities", "edges", "jobs", "api_keys")
+TABLES = (
+    "episodes",
+    "memories",
+    "rerank_vectors",
+    "history",
+    "entities",
+    "edges",
+    "jobs",
+    "api_keys",
+)
 
 
 @runtime_checkable
 class CopyableStore(Store, Protocol):
-    """What a whole-store copy needs beyond `Store`: the tenants, raw history and the jobs."""
+    """What a whole-store copy needs beyond `Store`: the tenants, raw history, the second
+    model's vectors of every model and the jobs."""
 
     def tenants(self) -> list[str]:
         """Every tenant that has any row."""
+
+    def dump_rerank_vectors(
+        self, tenant_id: str, ids: Sequence[str]
+    ) -> list[tuple[str, str, str, Vector]]:
+        """The second model's stored vectors of these memories as (id, model, text hash,
+        vector), whatever model made them."""
 
     def dump_history(
         self, tenant_id: str, *, after: int, limit: int
@@ -77,8 +94,13 @@ def _copy_tenant(
         dst.insert_episodes(episodes)
         note("episodes", len(episodes))
     for memories in _pages(lambda o: src.list_memories(scope, limit=batch, offset=o), batch):
-        dst.insert_memories(memories, src.get_vectors(tenant, [m.id for m in memories]))
+        ids = [m.id for m in memories]
+        dst.insert_memories(memories, src.get_vectors(tenant, ids))
         note("memories", len(memories))
+        read = sorted(src.dump_rerank_vectors(tenant, ids), key=lambda row: row[1])
+        for model, of_model in groupby(read, key=lambda row: row[1]):
+            dst.set_rerank_vectors(tenant, model, [(i, h, v) for i, _, h, v in of_model])
+        note("rerank_vectors", len(read))
     after = 0
     while rows := src.dump_history(tenant, after=after, limit=batch):
         dst.load_history(tenant, rows)
@@ -115,6 +137,7 @@ def table_counts(store: CopyableStore) -> dict[str, dict[str, int]]:
         row = {
             "episodes": stats.episodes,
             "memories": sum(n for by_status in stats.memories.values() for n in by_status.values()),
+            "rerank_vectors": stats.rerank_vectors,
             "history": stats.history_entries,
             "entities": len(store.list_entities(scope)),
             "edges": len(store.list_edges(scope)),

@@ -207,6 +207,8 @@ class Stats(_Model):
     episodes: int
     history_entries: int
     disk_bytes: int
+    #: memories with a vector of the second model (`Store.set_rerank_vectors`)
+    rerank_vectors: int = 0
     #: memory-quality figures of a user scope (`lifecycle.quality`); None for wider scopes
     quality: dict[str, float] | None = None
 

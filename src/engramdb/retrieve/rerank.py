@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
@@ -41,6 +41,8 @@ K = TypeVar("K", bound=Hashable)
 CACHE_SIZE = 100_000
 #: How many query vectors it keeps (`context` then `search` often ask the same thing).
 QUERY_CACHE_SIZE = 1024
+#: How many memories `Reranker.read_store` reads at a time.
+STORE_BATCH = 256
 
 
 class PassageEncoder(Protocol):
@@ -98,10 +100,33 @@ class Reranker:
     ) -> dict[tuple[str, str], _Vectors]:
         """Each memory's vector by (id, text): from the recent ones, else from `store`, else
         made by the model (and then kept in `store`); the memories are of one tenant."""
-        keys = [(m.id, m.text) for m in memories]
+        tenant_id = memories[0].scope.tenant_id if memories else ""
+        return self._read(tenant_id, [(m.id, m.text) for m in memories], store)[0]
+
+    def read_store(self, store: Store, progress: Callable[[int], None] | None = None) -> int:
+        """Have the model read every memory of every tenant of `store` that it has not read
+        (with its current text); `progress` gets how many memories each batch covered.
+
+        Returns:
+            How many memories the model read.
+        """
+        made = 0
+        for batch in store.iter_memory_texts(STORE_BATCH):
+            by_tenant: dict[str, list[tuple[str, str]]] = {}
+            for tenant_id, memory_id, text in batch:
+                by_tenant.setdefault(tenant_id, []).append((memory_id, text))
+            for tenant_id, keys in by_tenant.items():
+                made += self._read(tenant_id, keys, store)[1]
+            if progress is not None:
+                progress(len(batch))
+        return made
+
+    def _read(
+        self, tenant_id: str, keys: Sequence[tuple[str, str]], store: Store | None
+    ) -> tuple[dict[tuple[str, str], _Vectors], int]:
+        """The vectors of (id, text) pairs of one tenant (`read`), and how many the model made."""
         known = self._passages.get(keys)
         missing = list(dict.fromkeys(key for key in keys if key not in known))
-        tenant_id = memories[0].scope.tenant_id if memories else ""
         if missing and store is not None:
             hashes = {memory_id: text_hash(text) for memory_id, text in missing}
             stored = store.get_rerank_vectors(tenant_id, self.encoder.model_id, hashes)
@@ -121,7 +146,7 @@ class Reranker:
                     self.encoder.model_id,
                     [(i, text_hash(text), vector) for (i, text), vector in made.items()],
                 )
-        return known
+        return known, len(missing)
 
     def similarities(
         self, query: _Vectors, memories: Sequence[MemoryRecord], store: Store | None = None

@@ -182,8 +182,8 @@ class Store(Protocol):
         """
 
     # vectors
-    def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str]]]:
-        """Every memory of every tenant as (id, text) batches, for re-embedding."""
+    def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str, str]]]:
+        """Every memory of every tenant as (tenant id, id, text) batches, for re-embedding."""
 
     def get_vectors(self, tenant_id: str, ids: Sequence[str]) -> Vectors:
         """The stored vectors of these memories, row i for id i (all must exist)."""

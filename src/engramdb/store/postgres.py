@@ -713,6 +713,17 @@ class PostgresStore:
             ).fetchall()
         return [(r[0], history_of(r[1:])) for r in rows]
 
+    def dump_rerank_vectors(
+        self, tenant_id: str, ids: Sequence[str]
+    ) -> list[tuple[str, str, str, Vector]]:
+        with self._tenant(tenant_id) as conn:
+            rows = conn.execute(
+                "SELECT memory_id, model, text_hash, vector FROM rerank_vectors "
+                "WHERE tenant_id = %s AND memory_id = ANY(%s)",
+                (tenant_id, list(ids)),
+            ).fetchall()
+        return [(i, model, h, np.frombuffer(blob, dtype=np.float32)) for i, model, h, blob in rows]
+
     # entity graph
     def upsert_entities(self, entities: Sequence[Entity]) -> None:
         if not entities:
@@ -847,18 +858,19 @@ class PostgresStore:
         return [(str(r[0]), float(r[1])) for r in rows]
 
     # vectors
-    def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str]]]:
+    def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str, str]]]:
         last = 0
         while True:
             with self._conn() as conn:
                 rows = conn.execute(
-                    "SELECT seq, id, text FROM memories WHERE seq > %s ORDER BY seq LIMIT %s",
+                    "SELECT seq, tenant_id, id, text FROM memories WHERE seq > %s "
+                    "ORDER BY seq LIMIT %s",
                     (last, batch),
                 ).fetchall()
             if not rows:
                 return
             last = int(rows[-1][0])
-            yield [(str(r[1]), str(r[2])) for r in rows]
+            yield [(str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
     def get_vectors(self, tenant_id: str, ids: Sequence[str]) -> Vectors:
         if not ids:
@@ -993,15 +1005,18 @@ class PostgresStore:
                 f"(SELECT count(*) FROM history h WHERE {hist_where}), "
                 f"(SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
                 f"JOIN pg_namespace n ON n.oid = c.relnamespace "
-                f"WHERE n.nspname = current_schema() AND c.relkind = 'r')",
-                (*scope_params, *hist_params),
+                f"WHERE n.nspname = current_schema() AND c.relkind = 'r'), "
+                f"(SELECT count(*) FROM memories m JOIN rerank_vectors r "
+                f"ON r.tenant_id = m.tenant_id AND r.memory_id = m.id WHERE {where})",
+                (*scope_params, *hist_params, *params),
             ).fetchone()
-        episodes, history, disk = (0, 0, 0) if row is None else row
+        episodes, history, disk, read = (0, 0, 0, 0) if row is None else row
         return Stats(
             memories=memories,
             episodes=int(episodes),
             history_entries=int(history),
             disk_bytes=int(disk),
+            rerank_vectors=int(read),
         )
 
     def tenants(self) -> list[str]:

@@ -707,6 +707,24 @@ class SQLiteStore:
             ).fetchall()
         return [(str(r[0]), _history_entry(r[1:])) for r in rows]
 
+    def dump_rerank_vectors(
+        self, tenant_id: str, ids: Sequence[str]
+    ) -> list[tuple[str, str, str, Vector]]:
+        found: list[tuple[str, str, str, Vector]] = []
+        with self._lock:
+            for chunk in _chunks(list(ids)):
+                marks = ", ".join("?" for _ in chunk)
+                found.extend(
+                    (str(i), str(model), str(text_hash), np.frombuffer(blob, dtype=np.float32))
+                    for i, model, text_hash, blob in self._conn.execute(
+                        f"SELECT m.id, r.model, r.text_hash, r.vector FROM memories m "
+                        f"JOIN rerank_vectors r ON r.memory_rowid = m.rowid "
+                        f"WHERE +m.tenant_id = ? AND m.id IN ({marks})",
+                        (tenant_id, *chunk),
+                    )
+                )
+        return found
+
     # entity graph
     def upsert_entities(self, entities: Sequence[Entity]) -> None:
         with self.transaction():
@@ -966,18 +984,19 @@ class SQLiteStore:
             return cache.search(flt, query, limit, rowids)
 
     # vectors
-    def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str]]]:
+    def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str, str]]]:
         last = 0
         while True:
             with self._lock:
                 rows = self._conn.execute(
-                    "SELECT rowid, id, text FROM memories WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    "SELECT rowid, tenant_id, id, text FROM memories WHERE rowid > ? "
+                    "ORDER BY rowid LIMIT ?",
                     (last, batch),
                 ).fetchall()
             if not rows:
                 return
             last = int(rows[-1][0])
-            yield [(str(r[1]), str(r[2])) for r in rows]
+            yield [(str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
     def get_vectors(self, tenant_id: str, ids: Sequence[str]) -> Vectors:
         by_id: dict[str, Vector] = {}
@@ -1106,11 +1125,20 @@ class SQLiteStore:
             history = self._conn.execute(
                 f"SELECT count(*) FROM history h WHERE {hist_where}", hist_params
             ).fetchone()[0]
+            read = self._conn.execute(
+                f"SELECT count(*) FROM memories m JOIN rerank_vectors r "
+                f"ON r.memory_rowid = m.rowid WHERE {where}",
+                params,
+            ).fetchone()[0]
         disk = sum(
             os.path.getsize(p) for p in (self._path, self._path + "-wal") if os.path.exists(p)
         )
         return Stats(
-            memories=memories, episodes=int(episodes), history_entries=int(history), disk_bytes=disk
+            memories=memories,
+            episodes=int(episodes),
+            history_entries=int(history),
+            disk_bytes=disk,
+            rerank_vectors=int(read),
         )
 
     # server: API keys and the job queue
