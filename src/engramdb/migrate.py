@@ -4,9 +4,10 @@ Any two locations `open_store` understands (`sqlite:PATH` or a path, `postgresql
 either direction. Every tenant is copied table by table in batches through the `Store` API:
 episodes, memories with their vectors and the second model's vectors, history (with entries of
 deleted memories), entities, edges, jobs and API keys. Then the copy is verified: the row
-counts of every table agree per tenant, and a sample of stored memory texts, used as queries, find the same best memory on both
-sides through the same search pipeline `Memory.search` runs (without recording the accesses,
-so the source is left as it was). History entry ids are renumbered by the target.
+counts of every table agree per tenant, and a sample of stored memory texts, used as queries,
+find the same best memory on both sides through the same search pipeline `Memory.search` runs
+(without recording the accesses, so the source is left as it was). History entry ids are
+renumbered by the target.
 """
 
 from __future__ import annotations
