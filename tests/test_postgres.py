@@ -335,3 +335,33 @@ def test_a_search_never_waits_on_a_writers_row_lock(
         assert mem.get(first).access_count == 1
         assert mem.get(first).importance == pytest.approx(0.8)
         assert mem.get(held).access_count == 0  # the bump a held row misses
+
+
+def test_second_model_vectors_written_at_once_in_any_order_do_not_deadlock(
+    pg_server: PgServer, embedder: OnnxMiniLM
+) -> None:
+    """Two searches that read the same memories write their vectors in their own rank order."""
+    location = pg_server.fresh_schema()
+    with Memory(store=location, embedder=embedder) as mem:
+        mem.add([{"role": "user", "content": s} for s in _sentences(60)], user_id="u")
+        ids = [m.id for m in mem.list(user_id="u", limit=100)]
+    rng = np.random.default_rng(5)
+    rows = [(i, text_hash(i), rng.random(8, np.float32)) for i in ids]
+    errors: list[BaseException] = []
+
+    def write(order: list[tuple[str, str, Any]]) -> None:
+        store = open_store(location)
+        try:
+            for _ in range(15):
+                store.set_rerank_vectors("default", "e5-test", order)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+        finally:
+            store.close()
+
+    writers = [threading.Thread(target=write, args=(o,)) for o in (rows, rows[::-1])]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    assert errors == []

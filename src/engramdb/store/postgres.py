@@ -930,6 +930,8 @@ class PostgresStore:
     def set_rerank_vectors(
         self, tenant_id: str, model: str, rows: Sequence[tuple[str, str, Vector]]
     ) -> None:
+        """Rows are written in memory-id order, so that two writes of the same memories in
+        other orders (two searches reading the same head) wait for each other, not deadlock."""
         if not rows:
             return
         with self.transaction(), self._tenant(tenant_id) as conn:
@@ -940,7 +942,7 @@ class PostgresStore:
                 "text_hash = excluded.text_hash, vector = excluded.vector",
                 [
                     (model, text_hash, np.asarray(vector, np.float32).tobytes(), tenant_id, i)
-                    for i, text_hash, vector in rows
+                    for i, text_hash, vector in sorted(rows, key=lambda row: row[0])
                 ],
             )
 
