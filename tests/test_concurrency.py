@@ -2,7 +2,9 @@
 
 No write is lost or duplicated (writers racing on the same messages store them once and all get
 the same episode ids), no error such as "database is locked" reaches a caller, and a reader
-never sees part of an add (each add's five memories are there together or not at all).
+never sees part of an add (each add's five memories are there together or not at all). With the
+`quality` preset the writers' and readers' second model stores vectors meanwhile, and every
+memory ends up with one.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import multiprocessing as mp
 from typing import Any
 
+import pytest
+
 from engramdb import Memory
+from engramdb.config import Config, preset
 from engramdb.store import MemoryFilter, open_store
 
 WRITERS = 3
@@ -27,9 +32,9 @@ def _messages(i: int) -> list[dict[str, str]]:
     ]
 
 
-def _writer(location: str, w: int, start: Any, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _writer(location: str, retrieval: str, w: int, start: Any, out: mp.Queue) -> None:  # type: ignore[type-arg]
     try:
-        with Memory(store=location) as mem:
+        with Memory(store=location, config=Config(retrieval=preset(retrieval))) as mem:
             mem.embedder.embed(["warm up"])
             start.wait(timeout=300)
             ids: dict[int, list[str]] = {}
@@ -47,9 +52,9 @@ def _writer(location: str, w: int, start: Any, out: mp.Queue) -> None:  # type: 
         out.put(("error", repr(exc)))
 
 
-def _reader(location: str, start: Any, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _reader(location: str, retrieval: str, start: Any, out: mp.Queue) -> None:  # type: ignore[type-arg]
     try:
-        with Memory(store=location) as mem:
+        with Memory(store=location, config=Config(retrieval=preset(retrieval))) as mem:
             mem.embedder.embed(["warm up"])
             start.wait(timeout=300)
             for r in range(ROUNDS):
@@ -62,17 +67,22 @@ def _reader(location: str, start: Any, out: mp.Queue) -> None:  # type: ignore[t
         out.put(("error", repr(exc)))
 
 
-def test_processes_write_and_read_at_once(store_location: str) -> None:
+@pytest.mark.parametrize("retrieval", ["default", "quality"])
+def test_processes_write_and_read_at_once(store_location: str, retrieval: str) -> None:
+    """With `quality`, writers also store second-model vectors of what they write and readers
+    of the heads they rank."""
     with Memory(store=store_location):
         pass  # create the schema once, as a deployment would
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     start = ctx.Barrier(WRITERS + READERS)
     procs = [
-        ctx.Process(target=_writer, args=(store_location, w, start, out)) for w in range(WRITERS)
+        ctx.Process(target=_writer, args=(store_location, retrieval, w, start, out))
+        for w in range(WRITERS)
     ]
     procs += [
-        ctx.Process(target=_reader, args=(store_location, start, out)) for _ in range(READERS)
+        ctx.Process(target=_reader, args=(store_location, retrieval, start, out))
+        for _ in range(READERS)
     ]
     for p in procs:
         p.start()
@@ -98,4 +108,5 @@ def test_processes_write_and_read_at_once(store_location: str) -> None:
     assert stats.episodes == len(episodes) == distinct * LINES
     assert len({e.content_hash for e in episodes}) == len(episodes)
     assert stats.memories == {"episodic": {"active": distinct * LINES}}
+    assert stats.rerank_vectors == (distinct * LINES if retrieval == "quality" else 0)
     assert stats.history_entries == len(linked) == distinct * LINES  # one memory per episode
