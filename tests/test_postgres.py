@@ -12,7 +12,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import numpy as np
 import psycopg
@@ -107,13 +107,20 @@ def test_row_level_security_hides_other_tenants_from_a_query_without_filter(
         assert len(mem.list(user_id="u1")) == 2
 
 
-def _index_scans(url: str) -> int:
+def _count(url: str, query: LiteralString) -> int:
+    """A count the server reports, read on a connection of its own."""
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes "
-            "WHERE indexrelname = 'memories_embedding_hnsw' AND schemaname = current_schema()"
-        ).fetchone()
-    return int(row[0]) if row else 0
+        row = conn.execute(query).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _index_scans(url: str) -> int:
+    return _count(
+        url,
+        "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes "
+        "WHERE indexrelname = 'memories_embedding_hnsw' AND schemaname = current_schema()",
+    )
 
 
 def test_hnsw_path_and_exact_path_agree_on_top_ids(
@@ -297,13 +304,11 @@ def test_migrate_sqlite_to_postgres_and_back_keeps_everything(
 
 
 def _lock_waiters(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return _count(
+        url,
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND datname = current_database()",
+    )
 
 
 def test_a_search_never_waits_on_a_writers_row_lock(
