@@ -212,7 +212,9 @@ class Memory:
         Args:
             messages: a string (one user message) or a list of
                 `{"role": user|assistant|system|tool, "content": str, "name"?: str,
-                "metadata"?: dict}`.
+                "metadata"?: dict}` (`tool_calls` and `tool_call_id` of the OpenAI chat format
+                are kept in the message's metadata). A message with empty or null content is
+                left out and its position listed in `AddResult.skipped`.
             user_id: whose memory this is.
             agent_id: the agent taking part, if any.
             session_id: the conversation these messages belong to.
@@ -232,16 +234,20 @@ class Memory:
         scope = check_scope(
             tenant_id=self._tenant, user_id=user_id, agent_id=agent_id, session_id=session_id
         )
-        parsed = read_messages(messages)
+        batch = read_messages(messages)
+        if not batch.messages:
+            return AddResult(episode_ids=[], operations=[], skipped=batch.skipped)
         if self.ingest_config.redact_pii:
             from engramdb.guard.redact import redact_messages
 
-            parsed = redact_messages(
-                parsed, kinds=self.ingest_config.redact_pii, region=self.ingest_config.pii_region
+            batch.messages = redact_messages(
+                batch.messages,
+                kinds=self.ingest_config.redact_pii,
+                region=self.ingest_config.pii_region,
             )
         episodes = make_episodes(
             scope,
-            parsed,
+            batch,
             timestamp=timestamp,
             metadata=check_metadata(metadata, "metadata"),
         )
@@ -254,6 +260,8 @@ class Memory:
             config=self.ingest_config,
             llm=self.llm,
         )
+        if batch.skipped:
+            result = result.model_copy(update={"skipped": batch.skipped})
         self._read_written([op.memory_id for op in result.operations])
         return result
 

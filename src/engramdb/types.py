@@ -166,12 +166,17 @@ class Operation(_Model):
 
 
 class AddResult(_Model):
-    """The episodes an `add` stored (or found already stored) and the memory operations."""
+    """The episodes an `add` stored (or found already stored) and the memory operations.
+
+    `skipped` holds the positions, in the batch, of messages left out for holding no text
+    (empty or null content, such as an assistant turn that only calls tools).
+    """
 
     episode_ids: list[str]
     operations: list[Operation]
     duplicate: bool = False
     job_id: str | None = None
+    skipped: list[int] = Field(default_factory=list)
 
 
 class Hit(_Model):

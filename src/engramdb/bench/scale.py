@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.bench.locomo import machine_info
+from engramdb.bench.evidence import machine_info
 from engramdb.ingest.slots import IngestConfig
 from engramdb.memory import Memory
 from engramdb.models.embed import Embedder, OnnxMiniLM

@@ -17,15 +17,12 @@ its weight); `default` took them by leave-one-conversation-out on LoCoMo's devel
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from engramdb.retrieve.timewin import DateWindow, in_windows
 from engramdb.types import MemoryRecord
 
 __all__ = ["QueryReading", "asks", "rescore"]
-
-_TRAILING_NOTE = re.compile(r"(?:\s*\[[^\[\]]*\])+\s*$")
 
 
 @dataclass(frozen=True)
@@ -38,8 +35,8 @@ class QueryReading:
 
 
 def asks(text: str) -> bool:
-    """Whether the memory's last sentence is a question (a trailing "[...]" note is ignored)."""
-    return _TRAILING_NOTE.sub("", text).rstrip().endswith("?")
+    """Whether the memory's last sentence is a question."""
+    return text.rstrip().endswith("?")
 
 
 def rescore(
