@@ -222,6 +222,16 @@ class AsyncClient(_Connection):
         """Close the connections to the server."""
         await self._http.aclose()
 
+    def blocking(self) -> Client:
+        """A `Client` of the same server, key, timeouts and retries, for blocking calls."""
+        return Client(
+            self.url,
+            api_key=self.api_key,
+            timeout=self.timeout,
+            retry=self.retry,
+            headers=self.headers,
+        )
+
     async def __aenter__(self) -> AsyncClient:
         return self
 
