@@ -19,7 +19,14 @@ PAGE = 1000
 
 def role(name: str) -> Role:
     """A framework's role name as an engramdb role (an unknown one is the user's)."""
-    aliases: dict[str, Role] = {"human": "user", "ai": "assistant", "developer": "system"}
+    aliases: dict[str, Role] = {
+        "human": "user",
+        "ai": "assistant",
+        "chatbot": "assistant",
+        "model": "assistant",
+        "developer": "system",
+        "function": "tool",
+    }
     found = aliases.get(name, name)
     return next((r for r in ROLES if r == found), "user")
 
