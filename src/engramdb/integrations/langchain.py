@@ -101,12 +101,7 @@ class EngramChatMessageHistory(BaseChatMessageHistory):
             )
 
     def _clear(self) -> Plan[None]:
-        yield call(
-            Memory.delete_all,
-            user_id=self.user_id,
-            agent_id=self.agent_id,
-            session_id=self.session_id,
-        )
+        return (yield from transcript.clear_session(self.user_id, self.session_id, self.agent_id))
 
 
 def _text(message: BaseMessage) -> str:

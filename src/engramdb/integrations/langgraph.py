@@ -41,6 +41,7 @@ from langgraph.store.base.embed import get_text_at_path
 
 from engramdb.async_memory import AsyncMemory
 from engramdb.errors import InvalidInput, NotFound
+from engramdb.integrations import transcript
 from engramdb.integrations.calls import Backend, Plan, call
 from engramdb.memory import Memory
 from engramdb.timestamps import from_iso, to_iso, utcnow
@@ -59,7 +60,6 @@ INDEXED = "langgraph_indexed"
 _LEVEL = "langgraph_ns{}"
 _FIELD = "langgraph_field_{}"
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_\-]{1,48}")
-_PAGE = 1000
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -201,20 +201,7 @@ def _all(
     status: MemoryStatus | Literal["all"] = "active",
 ) -> Plan[list[MemoryRecord]]:
     """Every memory of `user` whose metadata matches `where`, oldest first."""
-    out: list[MemoryRecord] = []
-    while True:
-        page = yield call(
-            Memory.list,
-            user_id=user,
-            kinds=kinds,
-            filters=where,
-            status=status,
-            limit=_PAGE,
-            offset=len(out),
-        )
-        out.extend(page)
-        if len(page) < _PAGE:
-            return out
+    return (yield from transcript.every(user_id=user, kinds=kinds, filters=where, status=status))
 
 
 def _item(memory: MemoryRecord | Hit) -> Item:

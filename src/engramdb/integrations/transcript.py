@@ -8,11 +8,13 @@ guard quarantined is kept out of searches, not out of the transcript).
 
 from __future__ import annotations
 
+from typing import Any
+
 from engramdb.integrations.calls import Plan, call
 from engramdb.memory import Memory
 from engramdb.types import ROLES, MemoryRecord, Role
 
-__all__ = ["PAGE", "content", "role", "session_messages"]
+__all__ = ["PAGE", "clear_session", "content", "every", "role", "session_messages"]
 
 PAGE = 1000
 
@@ -37,22 +39,31 @@ def content(memory: MemoryRecord) -> str:
     return memory.text[len(prefix) :] if memory.text.startswith(prefix) else memory.text
 
 
+def every(**where: Any) -> Plan[list[MemoryRecord]]:
+    """Every memory `Memory.list(**where)` admits, page by page, oldest first."""
+    out: list[MemoryRecord] = []
+    while True:
+        page = yield call(Memory.list, **where, limit=PAGE, offset=len(out))
+        out.extend(page)
+        if len(page) < PAGE:
+            return out
+
+
 def session_messages(
     user_id: str, session_id: str, agent_id: str | None = None
 ) -> Plan[list[MemoryRecord]]:
     """Every message of a session, oldest first."""
-    out: list[MemoryRecord] = []
-    while True:
-        page = yield call(
-            Memory.list,
+    return (
+        yield from every(
             user_id=user_id,
             agent_id=agent_id,
             session_id=session_id,
             kinds=["episodic"],
             status="all",
-            limit=PAGE,
-            offset=len(out),
         )
-        out.extend(page)
-        if len(page) < PAGE:
-            return out
+    )
+
+
+def clear_session(user_id: str, session_id: str, agent_id: str | None = None) -> Plan[None]:
+    """Erase a session: its messages and the memories made from them."""
+    yield call(Memory.delete_all, user_id=user_id, agent_id=agent_id, session_id=session_id)
