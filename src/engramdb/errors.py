@@ -8,11 +8,14 @@ from __future__ import annotations
 
 __all__ = [
     "EngramError",
+    "Forbidden",
     "InvalidInput",
     "ModelError",
     "ModelMismatch",
     "NotFound",
+    "ServerError",
     "StoreError",
+    "Unauthorized",
 ]
 
 
@@ -78,3 +81,39 @@ class ModelError(EngramError):
     """A model (embedder or LLM) cannot be loaded or did not answer as its protocol says."""
 
     code = "model_error"
+
+
+class Unauthorized(EngramError):
+    """The server did not accept the API key: none, malformed, unknown or revoked (401)."""
+
+    code = "unauthorized"
+
+
+class Forbidden(EngramError):
+    """The API key's scope does not cover the operation (403).
+
+    Args:
+        message: the server's explanation.
+        scope: the scope the operation needs (read, write or admin), when the server said.
+    """
+
+    code = "forbidden"
+
+    def __init__(self, message: str, *, scope: str | None) -> None:
+        self.scope = scope
+        super().__init__(message)
+
+
+class ServerError(EngramError):
+    """The server failed (5xx), or gave no answer in time or after the retries.
+
+    Args:
+        message: what happened.
+        status: the HTTP status, or None when no answer came.
+    """
+
+    code = "server_error"
+
+    def __init__(self, message: str, *, status: int | None) -> None:
+        self.status = status
+        super().__init__(message)

@@ -515,11 +515,13 @@ class Memory:
         agent_id: str | None = None,
         session_id: str | None = None,
         kinds: Sequence[str] | None = None,
+        filters: dict[str, Any] | None = None,
         status: MemoryStatus | Literal["all"] = "active",
         limit: int = 100,
         offset: int = 0,
     ) -> builtins.list[MemoryRecord]:
-        """Memories in a scope, oldest first: the active ones unless a status or "all" is asked."""
+        """Memories in a scope, oldest first: the active ones unless a status or "all" is asked;
+        `filters` keeps those whose metadata fields equal the given values, as in `search`."""
         if status != "all" and status not in MEMORY_STATUSES:
             raise InvalidInput(
                 "status",
@@ -532,6 +534,7 @@ class Memory:
             session_id=session_id,
             kinds=_kinds(kinds),
             statuses=None if status == "all" else (status,),
+            metadata=_filters(filters),
         )
         return self.store.list_memories(flt, limit=_limit(limit), offset=offset)
 

@@ -146,4 +146,9 @@ def require(principal: Principal, operation: str) -> None:
             403,
             "forbidden",
             f"{operation} needs a key with scope {needed!r}; this key has {principal.scope!r}",
+            # RFC 6750, section 3: the challenge names the scope the operation needs
+            headers={
+                "WWW-Authenticate": f'Bearer realm="engramdb", error="insufficient_scope", '
+                f'scope="{needed}"'
+            },
         )

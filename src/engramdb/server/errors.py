@@ -117,7 +117,7 @@ def field_path(loc: Sequence[int | str]) -> str | None:
 def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in errors):
+    if any(e.get("type") == "json_invalid" and e.get("loc", ())[:1] == ("body",) for e in errors):
         return error_response(400, "invalid_json", "the body is not valid JSON", "body")
     if isinstance(exc.body, bytes | bytearray) and exc.body:
         # FastAPI parses only JSON media types: anything else arrives here unread

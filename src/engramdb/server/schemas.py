@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
 
 from engramdb.types import MemoryKind, MemoryStatus, Message
 
@@ -109,6 +109,11 @@ class ListRequest(_Scoped):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
     kinds: list[MemoryKind] | None = Field(default=None, description="Only these kinds.")
+    filters: Json[dict[str, Any]] | None = Field(
+        default=None,
+        description="Metadata fields that must equal the given values, as a JSON object.",
+        examples=['{"topic": "travel"}'],
+    )
     status: MemoryStatus | Literal["all"] = Field(
         default="active", description="Only memories with this status, or all."
     )
