@@ -47,8 +47,8 @@ def _value(text: str) -> bool | int | float | str:
 
 
 #: The ingest settings a method may change (the turns before a turn and the turn after it in
-#: its lexical key; the extractor of facts and entities).
-INGEST_FIELDS = ("key_turns", "key_next_turn", "extract")
+#: its lexical key; the extractor of facts and entities; the poisoning guard).
+INGEST_FIELDS = ("key_turns", "key_next_turn", "extract", "poison_guard")
 
 
 def method_configs(method: str) -> tuple[RetrievalConfig, IngestConfig]:
