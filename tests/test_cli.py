@@ -37,6 +37,10 @@ VERBS = {
     "lessons": "lessons",
     "maintain": "maintain",
     "run_pending": "run-pending",
+    "users": "users",
+    "graph": "graph",
+    "sources": "sources",
+    "job": "job",
 }
 NOT_VERBS = {"close", "run_jobs"}
 

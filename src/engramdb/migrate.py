@@ -20,7 +20,12 @@ import typer
 
 from engramdb.config import Config
 from engramdb.errors import EngramError, InvalidInput, StoreError
-from engramdb.models.embed import MODEL_META_KEY, Embedder, packaged_embedder
+from engramdb.models.embed import (
+    EMBEDDER_SPEC_META_KEY,
+    MODEL_META_KEY,
+    Embedder,
+    packaged_embedder,
+)
 from engramdb.retrieve.search import SearchRequest, search
 from engramdb.store import MemoryFilter, Store, open_store
 from engramdb.store.base import Vector
@@ -249,8 +254,10 @@ def migrate_store(
         if dst.tenants():
             raise InvalidInput("to", "the target store is not empty")
         model = src.get_meta(MODEL_META_KEY)
-        if model is not None:
-            dst.set_meta(MODEL_META_KEY, model)
+        for meta_key in (MODEL_META_KEY, EMBEDDER_SPEC_META_KEY):
+            value = src.get_meta(meta_key)
+            if value is not None:
+                dst.set_meta(meta_key, value)
         tenants = src.tenants()
         for tenant in tenants:
             _copy_tenant(src, dst, tenant, batch, note)
