@@ -164,7 +164,10 @@ def create_app(
                 if state.owns_store:
                     tenants.close()
 
-    app = FastAPIOffline(  # /docs and /redoc with their assets served from a package, offline
+    # /docs with Swagger UI's assets served from a package, so it works offline (ReDoc is left
+    # out: its page fetches a logo from its CDN)
+    app = FastAPIOffline(
+        redoc_url=None,
         title="engramdb",
         version=__version__,
         description="Long-term memory for LLM agents: REST API. Authenticate with "
