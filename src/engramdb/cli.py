@@ -82,17 +82,17 @@ Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the file i
 DEFAULT_DB = "engramdb.sqlite"
 SHORT_ID = 12  # characters of an id the tables show; any unique prefix finds the memory
 
-#: What each score `search --explain` reports means, by its name.
+#: The scores `search --explain` reports, by name: a short label and what it measures.
 CHANNELS = {
-    "lexical": "words (BM25 over the text and the turns around it)",
-    "dense": "meaning (cosine of the embeddings)",
-    "graph": "entities (PageRank over the entity graph)",
-    "speaker": "prior: said by a speaker the query names",
-    "time": "prior: said when the query's dates say",
-    "question": "prior: only asks (lowers)",
-    "rerank": "second model (quality preset)",
-    "reply": "answers the hit above it",
-    "neighbour": "next to the hit above it",
+    "lexical": ("words", "BM25 over the text and the turns around it"),
+    "dense": ("meaning", "cosine of the embeddings"),
+    "graph": ("entities", "PageRank over the entity graph from the entities the query names"),
+    "speaker": ("speaker", "prior: said by a speaker the query names"),
+    "time": ("date", "prior: said when the query's dates say"),
+    "question": ("asks", "prior: a turn that only asks is lowered"),
+    "rerank": ("second model", "the quality preset's re-ranker"),
+    "reply": ("reply", "answers the hit above it"),
+    "neighbour": ("neighbour", "next to the hit above it in its session"),
 }
 
 
@@ -175,8 +175,7 @@ def _when(record: Hit | MemoryRecord) -> str:
 
 def _found_by(hit: Hit) -> str:
     """The channels and priors that put a hit where it is, in a few words."""
-    names = [n for n in (hit.channels or {}) if n in CHANNELS]
-    return ", ".join(CHANNELS[n].split(" (")[0] for n in names)
+    return ", ".join(CHANNELS[n][0] for n in (hit.channels or {}) if n in CHANNELS)
 
 
 def _hits_table(hits: list[Hit], title: str) -> Table:
@@ -200,8 +199,8 @@ def _explain_table(hits: list[Hit]) -> Table:
         "not comparable across searches.",
         caption_justify="left",
     )
-    for column in ("#", "id", *names, "total"):
-        table.add_column(column, justify="right" if column not in ("id",) else "left")
+    for column in ("#", "id", *(CHANNELS[n][0] for n in names), "total"):
+        table.add_column(column, justify="left" if column == "id" else "right")
     for rank, hit in enumerate(hits, start=1):
         channels = hit.channels or {}
         cells = [f"{channels[n]:.3f}" if n in channels else "" for n in names]
@@ -344,7 +343,8 @@ def search(
     if explain and hits:
         out.print(_explain_table(hits))
         for name in (n for n in CHANNELS if any(n in (h.channels or {}) for h in hits)):
-            out.print(f"  {name}: {CHANNELS[name]}", highlight=False)
+            label, meaning = CHANNELS[name]
+            out.print(f"  {label}: {meaning}", highlight=False)
 
 
 @app.command()
