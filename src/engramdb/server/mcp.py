@@ -126,7 +126,7 @@ class _Server(MCPServer[Any]):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> Any:
         known = self.parameters.get(name)
-        unknown = sorted(set(arguments) - known) if known is not None else []
+        unknown = [key for key in arguments if known is not None and key not in known]
         if unknown:
             extra = [{"loc": (key,), "msg": "Extra inputs are not permitted"} for key in unknown]
             return _refusal("invalid_input", *validation_problem(extra))

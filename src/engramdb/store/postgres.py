@@ -542,7 +542,8 @@ class PostgresStore:
             params += [tenant_id, prefix]
         with self._read(tenant_id) as conn:
             rows = conn.execute(
-                f'{sql} ORDER BY id COLLATE "C" LIMIT %s', (*params, limit)
+                f'SELECT id FROM ({sql}) AS found ORDER BY id COLLATE "C" LIMIT %s',
+                (*params, limit),
             ).fetchall()
         return [str(r[0]) for r in rows]
 
