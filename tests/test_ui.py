@@ -276,7 +276,10 @@ def facts_server(tmp_path: Path, embedder: OnnxMiniLM) -> Iterator[Live]:
         with live.client(live.key("acme", "write")) as client:
             for timestamp, text in [
                 ("2023-01-10T09:00:00Z", "I live in Berlin and work as a nurse."),
-                ("2024-03-02T09:00:00Z", "I moved to Munich last week, my sister Lena lives there."),
+                (
+                    "2024-03-02T09:00:00Z",
+                    "I moved to Munich last week, my sister Lena lives there.",
+                ),
             ]:
                 body = {"messages": text, "user_id": "ana", "timestamp": timestamp}
                 assert client.post("/v1/memories", json=body).status_code == 200

@@ -142,20 +142,25 @@ class ScopeRequest(BaseModel):
         return self.user_id is None and self.agent_id is None and self.session_id is None
 
 
-class ReviewRequest(BaseModel):
-    """`Memory.review`: quarantined memories of a scope (any of user, agent, session) or tenant."""
+class _Page(BaseModel):
+    """A page of a listing, from query parameters."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user_id: str | None = None
-    agent_id: str | None = None
-    session_id: str | None = None
     limit: int = Field(default=100, ge=1, le=MAX_LIMIT, description="How many at most.")
     offset: int = Field(default=0, ge=0, description="How many to skip, for paging.")
 
     def call_args(self) -> dict[str, Any]:
-        """Keyword arguments for `Memory.review`."""
+        """Keyword arguments for the `Memory` method."""
         return self.model_dump()
+
+
+class ReviewRequest(_Page):
+    """`Memory.review`: quarantined memories of a scope (any of user, agent, session) or tenant."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
 
 
 class ReleaseRequest(_Body):
@@ -238,17 +243,8 @@ class MaintainRequest(_ProcedureScope):
         return self.model_dump()
 
 
-class UsersRequest(BaseModel):
+class UsersRequest(_Page):
     """`Memory.users`: the tenant's users with their memory counts."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    limit: int = Field(default=100, ge=1, le=MAX_LIMIT, description="How many at most.")
-    offset: int = Field(default=0, ge=0, description="How many to skip, for paging.")
-
-    def call_args(self) -> dict[str, Any]:
-        """Keyword arguments for `Memory.users`."""
-        return self.model_dump()
 
 
 class GraphRequest(BaseModel):
