@@ -179,12 +179,15 @@ def _found_by(hit: Hit) -> str:
 
 
 def _hits_table(hits: list[Hit], title: str) -> Table:
+    """Hits by rank; with what found each when the search was asked to explain."""
+    explained = any(hit.channels for hit in hits)
     table = Table(title=title, title_justify="left")
-    for column in ("#", "said", "kind", "text", "found by", "id"):
+    for column in ("#", "said", "kind", "text", *(["found by"] if explained else []), "id"):
         table.add_column(column, overflow="fold")
     for rank, hit in enumerate(hits, start=1):
         marker = "  ↳" if hit.neighbour_of else str(rank)
-        table.add_row(marker, _when(hit), hit.kind, hit.text, _found_by(hit), hit.id[:SHORT_ID])
+        found = [_found_by(hit)] if explained else []
+        table.add_row(marker, _when(hit), hit.kind, hit.text, *found, hit.id[:SHORT_ID])
     return table
 
 
@@ -935,7 +938,8 @@ def demo(
             highlight=False,
         )
         for query, shows in DEMO_QUERIES:
-            out.print(_hits_table(mem.search(query, user_id="maya", limit=3), query))
+            hits = mem.search(query, user_id="maya", limit=3, explain=True)
+            out.print(_hits_table(hits, query))
             out.print(f"  ({shows})\n", style="dim", highlight=False)
     option = "" if db == DEMO_DB else f" --db {db}"
     out.print(
@@ -946,6 +950,7 @@ def demo(
         '  engramdb add "I moved to Denver last month." --user me\n'
         f"(engramdb demo{option} again changes nothing: a message is stored once)",
         highlight=False,
+        soft_wrap=True,  # commands stay on one line, to be copied
     )
 
 
