@@ -258,6 +258,9 @@ def test_extract_on_add_run_pending_and_demo(db: str, tmp_path: Path, how: str) 
         for user in ("ana", "bob")
     }
     assert any("Berlin" in f["text"] for f in facts["ana"]) and facts["bob"] == []
+    graph = flat(run("graph", "--user", "ana", "--db", db))
+    assert "relations of ana" in graph and "Berlin" in graph
+    assert "no entities stored for bob" in flat(run("graph", "--user", "bob", "--db", db))
 
     args, env = extract("rules")
     run("add", said, "--user", "cy", "--no-wait", "--db", db)

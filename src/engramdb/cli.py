@@ -197,9 +197,10 @@ def _explain_table(hits: list[Hit]) -> Table:
     table = Table(
         title="how each hit was scored",
         title_justify="left",
-        caption="Each channel's score is normalised before the weighted sum; the priors are "
-        "added to it. The total orders the hits of one search: it is not a probability and "
-        "not comparable across searches.",
+        caption="A channel's column is its own score (BM25, cosine, ...); each channel's "
+        "scores are normalised and weighted, then summed with the priors into the total, "
+        "which orders the hits of one search: it is not a probability and not comparable "
+        "across searches.",
         caption_justify="left",
     )
     for column in ("#", "id", *(CHANNELS[n][0] for n in names), "total"):
@@ -1032,6 +1033,12 @@ def graph(
         found = mem.graph(user_id=user, agent_id=agent)
     if json_out:
         _print_json(found)
+        return
+    if not found.entities:
+        out.print(
+            f"no entities stored for {user}: they are extracted with facts (--extract rules)",
+            highlight=False,
+        )
         return
     names = {e.id: e.name for e in found.entities}
     table = Table(title=f"{len(found.edges)} relations of {user}", title_justify="left")
