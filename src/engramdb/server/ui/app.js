@@ -188,6 +188,7 @@ function renderGraph(graph) {
     const angle = (2 * Math.PI * i) / Math.max(linked.length, 1);
     return [id, [width / 2 + radius * Math.cos(angle), height / 2 + radius * Math.sin(angle)]];
   }));
+  svg.hidden = !graph.edges.length;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.replaceChildren(
     ...graph.edges.map((e) => {
