@@ -154,6 +154,8 @@ def test_read_verbs_refuse_a_missing_store(db: str, tmp_path: Path) -> None:
         out = fails(*verb, "--db", typo)
         assert f"no store at '{typo}'" in out, verb
     assert not Path(typo).exists()
+    out = fails("migrate", "--from", typo, "--to", str(tmp_path / "copy.sqlite"))
+    assert f"from: no store at '{typo}'" in out and not Path(typo).exists()
 
 
 def test_export_refuses_to_overwrite_without_the_flag(db: str, tmp_path: Path) -> None:

@@ -35,9 +35,9 @@ from engramdb.server.cli import (
     RetrievalOption,
     embedder_option,
     ingest_config,
+    require_store,
 )
 from engramdb.server.cli import register as register_server_commands
-from engramdb.store import sqlite_path
 from engramdb.types import Hit, MemoryRecord
 
 app = typer.Typer(
@@ -106,17 +106,6 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _require_store(db: str, store: str | None) -> None:
-    """Refuse a SQLite store that does not exist: a typo must not create an empty one."""
-    path = sqlite_path(store or db)
-    if path is not None and not Path(path).exists():
-        option = "--store" if store else "--db"
-        raise InvalidInput(
-            option.removeprefix("--"),
-            f"no store at {path!r} (check {option}; `engramdb add` creates a new one)",
-        )
-
-
 @contextmanager
 def _memory(
     db: str,
@@ -131,7 +120,7 @@ def _memory(
     engramdb errors into `Error:` and exit code 1."""
     with _errors():
         if not create:
-            _require_store(db, store)
+            require_store(db, store)
         config = Config(retrieval=preset(retrieval, "retrieval"))
         with Memory(
             db,
@@ -628,7 +617,7 @@ def reembed(
     Example: engramdb reembed --embedder openai:text-embedding-3-small@http://127.0.0.1:8000/v1
     """
     try:
-        _require_store(db, store)
+        require_store(db, store)
         model = embedder_from_spec(embedder)
         with _progress() as progress:
             task = progress.add_task("re-embedding", total=None)
@@ -651,7 +640,7 @@ def rerank_read(db: Db = DEFAULT_DB, store: StoreUrl = None) -> None:
     Example: engramdb rerank-read --store postgresql://app@db/engramdb
     """
     try:
-        _require_store(db, store)
+        require_store(db, store)
         with _progress() as progress:
             task = progress.add_task("reading", total=None)
             count = Memory.rerank_read_store(
@@ -879,7 +868,7 @@ def backup(
     from engramdb.backup import backup_sqlite
 
     with _errors():
-        _require_store(db, None)
+        require_store(db, None)
         _refuse_existing(dest, overwrite, "dest")
         report = backup_sqlite(db, dest, overwrite=overwrite)
     if json_out:

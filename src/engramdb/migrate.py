@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from itertools import groupby
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import typer
@@ -27,7 +28,7 @@ from engramdb.models.embed import (
     packaged_embedder,
 )
 from engramdb.retrieve.search import SearchRequest, search
-from engramdb.store import MemoryFilter, Store, open_store
+from engramdb.store import MemoryFilter, Store, open_store, sqlite_path
 from engramdb.store.base import Vector
 from engramdb.types import HistoryEntry, Job
 
@@ -244,6 +245,9 @@ def migrate_store(
         if progress is not None:
             progress(table, rows)
 
+    path = sqlite_path(source)
+    if path is not None and not Path(path).exists():
+        raise InvalidInput("from", f"no store at {path!r}")
     src = _copyable(open_store(source))
     try:
         dst = _copyable(open_store(target))

@@ -34,6 +34,7 @@ __all__ = [
     "keys_app",
     "mcp",
     "register",
+    "require_store",
     "serve",
     "server_app",
 ]
@@ -120,13 +121,26 @@ def _location_option(db: str, store: str | None) -> str:
     return f"--store {store}" if store else f"--db {db}"
 
 
+def require_store(db: str, store: str | None) -> None:
+    """Refuse a SQLite store that does not exist: a typo in `--db` must not create an empty one.
+
+    Raises:
+        InvalidInput: naming the option and the file.
+    """
+    path = sqlite_path(store or db)
+    if path is not None and not Path(path).exists():
+        option = "--store" if store else "--db"
+        raise InvalidInput(
+            option.removeprefix("--"),
+            f"no store at {path!r} (check {option}; `engramdb add` creates a new one)",
+        )
+
+
 @contextmanager
 def _store(db: str, store: str | None, *, create: bool = False) -> Iterator[Store]:
     """The store the options name; a missing SQLite file is refused unless `create`."""
-    path = sqlite_path(store or db)
-    if not create and path is not None and not Path(path).exists():
-        option = "--store" if store else "--db"
-        raise InvalidInput(option.removeprefix("--"), f"no store at {path!r} (check {option})")
+    if not create:
+        require_store(db, store)
     opened = open_store(store or db)
     try:
         yield opened
