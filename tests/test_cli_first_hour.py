@@ -320,3 +320,28 @@ def test_first_run_says_it_is_preparing_the_model(tmp_path: Path) -> None:
     command[4] = "hello again"
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0 and "preparing" not in second.stderr
+
+
+def test_delete_leaves_the_message_in_context_until_its_session_is_erased(db: str) -> None:
+    """As documented (README, DESIGN.md): `delete` erases a memory, not the message it came from."""
+    said = json.loads(
+        run(
+            "add",
+            "My locker code is 9182",
+            "--user",
+            "ana",
+            "--session",
+            "s1",
+            "--db",
+            db,
+            "--json",
+        )
+    )
+    run("add", "I like jazz", "--user", "ana", "--session", "s1", "--db", db)
+    run("delete", said["operations"][0]["memory_id"][:12], "--db", db)
+    assert "9182" not in run("search", "locker code", "--user", "ana", "--db", db)
+    block = run("context", "what is my code?", "--user", "ana", "--session", "s1", "--db", db)
+    assert "## This conversation" in block and "9182" in block
+    assert "deleted 1 memories" in run("delete-all", "--user", "ana", "--session", "s1", "--db", db)
+    block = run("context", "what is my code?", "--user", "ana", "--session", "s1", "--db", db)
+    assert "9182" not in block
