@@ -351,6 +351,10 @@ def test_every_public_memory_method_has_a_route(live: Live) -> None:
         "stats": ("GET", "/v1/stats"),
         "export_jsonl": ("GET", "/v1/export"),
         "import_jsonl": ("POST", "/v1/import"),
+        "users": ("GET", "/v1/users"),
+        "graph": ("GET", "/v1/users/{user_id}/graph"),
+        "sources": ("GET", "/v1/memories/{id}/sources"),
+        "job": ("GET", "/v1/jobs/{id}"),
     }
     public = {name for name, _ in inspect.getmembers(Memory, callable) if not name.startswith("_")}
     spec = httpx.get(f"{live.url}/openapi.json").json()

@@ -57,18 +57,30 @@ class NotFound(EngramError, KeyError):
 
 
 class ModelMismatch(EngramError):
-    """The store's vectors were made by another embedding model than the one configured."""
+    """The store's vectors were made by another embedding model than the one configured, or by
+    one that cannot be built from what the store remembers (`configured` is None then)."""
 
     code = "model_mismatch"
 
-    def __init__(self, stored: str, configured: str) -> None:
+    def __init__(self, stored: str, configured: str | None) -> None:
         self.stored = stored
         self.configured = configured
-        super().__init__(
-            f"the store's vectors come from embedding model {stored!r} but the configured "
-            f"embedder is {configured!r}; run `engramdb reembed` to re-embed every memory "
-            f"with {configured!r}, or configure {stored!r}"
+        how = (
+            "open the store with the embedder that made them: `--embedder SPEC` or "
+            "ENGRAMDB_EMBEDDER on the command line, `Memory(embedder=...)` in Python"
         )
+        if configured is None:
+            message = (
+                f"the store's vectors come from embedding model {stored!r}, which cannot be "
+                f"built from what the store remembers; {how} (e.g. 'openai:MODEL@BASE_URL')"
+            )
+        else:
+            message = (
+                f"the store's vectors come from embedding model {stored!r} but the configured "
+                f"embedder is {configured!r}; {how}, or re-embed every memory with the new one: "
+                f"`engramdb reembed --embedder SPEC`"
+            )
+        super().__init__(message)
 
 
 class StoreError(EngramError):

@@ -18,6 +18,7 @@ __all__ = [
     "Entity",
     "Episode",
     "ForgetReceipt",
+    "Graph",
     "HistoryEntry",
     "HistoryOp",
     "Hit",
@@ -34,6 +35,7 @@ __all__ = [
     "Scope",
     "Stats",
     "Trust",
+    "UserSummary",
 ]
 
 Role = Literal["user", "assistant", "system", "tool"]
@@ -157,6 +159,13 @@ class Edge(_Model):
     valid_to: datetime | None = None
 
 
+class Graph(_Model):
+    """A user's entities and the relations between them, each tied to the memory stating it."""
+
+    entities: list[Entity]
+    edges: list[Edge]
+
+
 class Operation(_Model):
     """What one `add` did to one memory."""
 
@@ -211,11 +220,21 @@ class Stats(_Model):
     memories: dict[str, dict[str, int]]
     episodes: int
     history_entries: int
-    disk_bytes: int
+    #: the store's files (every tenant's data); None where the server answers a tenant
+    disk_bytes: int | None
     #: memories with a vector of the second model (`Store.set_rerank_vectors`)
     rerank_vectors: int = 0
     #: memory-quality figures of a user scope (`lifecycle.quality`); None for wider scopes
     quality: dict[str, float] | None = None
+
+
+class UserSummary(_Model):
+    """One user of a tenant, as `Memory.users` lists them."""
+
+    user_id: str
+    memories: int
+    active: int
+    last_added_at: datetime | None = None
 
 
 class ApiKey(_Model):

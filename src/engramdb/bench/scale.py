@@ -363,7 +363,7 @@ def _serve(probe: _Probe, events: Any) -> None:
             progress,
         )
         batch_rate, single_rate = _add_throughput(mem, probe.fresh, batches=probe.add_batches)
-        disk = mem.stats().disk_bytes
+        disk = mem.stats().disk_bytes or 0
     events.put(
         (
             "result",

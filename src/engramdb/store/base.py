@@ -28,6 +28,7 @@ from engramdb.types import (
     MemoryRecord,
     MemoryStatus,
     Stats,
+    UserSummary,
 )
 
 __all__ = [
@@ -127,6 +128,12 @@ class Store(Protocol):
 
     def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
         """Memories matching the filter, oldest first."""
+
+    def ids_with_prefix(
+        self, tenant_id: str, prefix: str, *, limit: int, erased: bool = False
+    ) -> list[str]:
+        """Ids of this tenant's memories that start with `prefix`, sorted, at most `limit`;
+        with `erased`, also the ids of erased memories that the history log still names."""
 
     def slot_memories(self, flt: MemoryFilter, slots: Sequence[str]) -> list[MemoryRecord]:
         """Memories the filter admits whose `slot` is one of `slots`, oldest first."""
@@ -237,6 +244,9 @@ class Store(Protocol):
 
     def stats(self, flt: MemoryFilter) -> Stats:
         """Counts per kind and status in scope, and the size on disk."""
+
+    def users(self, tenant_id: str, *, limit: int, offset: int) -> list[UserSummary]:
+        """The tenant's users that have memories, by user id, with their counts."""
 
     # server: API keys and the job queue
     def add_api_key(self, key: ApiKey) -> None:

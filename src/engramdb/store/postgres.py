@@ -87,6 +87,7 @@ from engramdb.types import (
     MemoryRecord,
     Scope,
     Stats,
+    UserSummary,
 )
 
 __all__ = ["DEFAULT_EXACT_MAX_ROWS", "PostgresStore", "use_hnsw"]
@@ -532,6 +533,24 @@ class PostgresStore:
             ).fetchall()
         by_id = {r[0]: memory_of(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
+
+    def ids_with_prefix(
+        self, tenant_id: str, prefix: str, *, limit: int, erased: bool = False
+    ) -> list[str]:
+        sql = "SELECT id FROM memories WHERE tenant_id = %s AND starts_with(id, %s)"
+        params: list[object] = [tenant_id, prefix]
+        if erased:
+            sql += (
+                " UNION SELECT memory_id FROM history WHERE tenant_id = %s "
+                "AND starts_with(memory_id, %s)"
+            )
+            params += [tenant_id, prefix]
+        with self._read(tenant_id) as conn:
+            rows = conn.execute(
+                f'SELECT id FROM ({sql}) AS found ORDER BY id COLLATE "C" LIMIT %s',
+                (*params, limit),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
         where, params = sql_where(flt, _DIALECT)
@@ -1036,6 +1055,18 @@ class PostgresStore:
                 "ORDER BY 1"
             ).fetchall()
         return [str(r[0]) for r in rows]
+
+    def users(self, tenant_id: str, *, limit: int, offset: int) -> list[UserSummary]:
+        with self._read(tenant_id) as conn:
+            rows = conn.execute(
+                "SELECT user_id, count(*), count(*) FILTER (WHERE status = 'active'), "
+                "max(created_at) FROM memories WHERE tenant_id = %s GROUP BY user_id "
+                'ORDER BY user_id COLLATE "C" LIMIT %s OFFSET %s',
+                (tenant_id, limit, offset),
+            ).fetchall()
+        return [
+            UserSummary(user_id=r[0], memories=r[1], active=r[2], last_added_at=r[3]) for r in rows
+        ]
 
     # server: API keys and the job queue
     def add_api_key(self, key: ApiKey) -> None:
