@@ -173,7 +173,7 @@ def test_writes_behave_alike(api: Blocking, apis: Apis, request: pytest.FixtureR
     changed = api.update(episodic[0].id, text="Ana: I moved to Boulder last month.")
     assert changed.text == "Ana: I moved to Boulder last month."
     assert [h.op for h in api.history(episodic[0].id)] == ["ADD", "UPDATE"]
-    assert api.delete(episodic[1].id) is None
+    assert api.delete(episodic[1].id) == episodic[1].id
     with pytest.raises(NotFound):
         api.get(episodic[1].id)
     procedure = api.add_procedure(

@@ -153,7 +153,7 @@ def test_update_delete_and_delete_all(admin: httpx.Client) -> None:
     assert [h["op"] for h in history] == ["ADD", "UPDATE", "UPDATE"]
     assert history[1]["old_text"] == "user: I moved to Denver last month."
 
-    assert admin.delete(f"/v1/memories/{memory_id}").json() == {"count": 1}
+    assert admin.delete(f"/v1/memories/{memory_id}").json() == {"count": 1, "id": memory_id}
     gone = admin.get(f"/v1/memories/{memory_id}")
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
     assert admin.delete(f"/v1/memories/{memory_id}").status_code == 404

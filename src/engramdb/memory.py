@@ -835,8 +835,7 @@ class Memory:
             InvalidInput: the file exists and `overwrite` is False.
         """
         target = Path(path)
-        if target.exists() and not overwrite:
-            raise InvalidInput("path", f"{str(target)!r} exists (overwrite=True replaces it)")
+        exchange.check_export_target(target, overwrite=overwrite)
         flt = self._filter(
             user_id=user_id,
             agent_id=agent_id,

@@ -31,9 +31,21 @@ from engramdb.errors import (
     ServerError,
     Unauthorized,
 )
+from engramdb.exchange import check_export_target
 from engramdb.ingest.normalize import check_id
 from engramdb.lifecycle import MaintenanceReport
-from engramdb.types import AddResult, ForgetReceipt, HistoryEntry, Hit, MemoryRecord, Stats
+from engramdb.types import (
+    AddResult,
+    Episode,
+    ForgetReceipt,
+    Graph,
+    HistoryEntry,
+    Hit,
+    Job,
+    MemoryRecord,
+    Stats,
+    UserSummary,
+)
 
 __all__ = ["ROUTES", "Request", "Route", "answer", "error", "request"]
 
@@ -76,7 +88,7 @@ ROUTES: dict[str, Route] = {
     "get": Route("GET", "/v1/memories/{id}", _read(MemoryRecord), missing="memory"),
     "list": Route("GET", "/v1/memories", _read(list[MemoryRecord])),
     "update": Route("PATCH", "/v1/memories/{id}", _read(MemoryRecord), missing="memory"),
-    "delete": Route("DELETE", "/v1/memories/{id}", lambda body: None, missing="memory"),
+    "delete": Route("DELETE", "/v1/memories/{id}", lambda body: str(body["id"]), missing="memory"),
     "delete_all": Route("DELETE", "/v1/memories", _count),
     "history": Route(
         "GET", "/v1/memories/{id}/history", _read(list[HistoryEntry]), missing="memory"
@@ -84,6 +96,10 @@ ROUTES: dict[str, Route] = {
     "review": Route("GET", "/v1/review", _read(list[MemoryRecord])),
     "release": Route("POST", "/v1/memories/{id}/release", _read(MemoryRecord), missing="memory"),
     "forget": Route("POST", "/v1/users/{user_id}/forget", _read(ForgetReceipt)),
+    "sources": Route("GET", "/v1/memories/{id}/sources", _read(list[Episode]), missing="memory"),
+    "users": Route("GET", "/v1/users", _read(list[UserSummary])),
+    "graph": Route("GET", "/v1/users/{user_id}/graph", _read(Graph)),
+    "job": Route("GET", "/v1/jobs/{id}", _read(Job), missing="job"),
     "stats": Route("GET", "/v1/stats", _read(Stats)),
     "export_jsonl": Route("GET", "/v1/export", lambda body: body, file="download"),
     "import_jsonl": Route("POST", "/v1/import", _count, file="upload"),
@@ -130,6 +146,8 @@ def request(
     if "wait" in values and not values.pop("wait"):
         params.append(("async", "true"))
     file = Path(values.pop("path")) if route.file else None
+    if file is not None and route.file == "download":
+        check_export_target(file, overwrite=bool(values.pop("overwrite", False)))
     if route.verb in ("GET", "DELETE"):
         params.extend(_query(values))
         return Request(route, url, tuple(params), None, file, ident)

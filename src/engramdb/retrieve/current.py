@@ -17,11 +17,11 @@ Nothing is dropped: the stale message stays in the list, one place lower than th
 replaced it; with `as_of` before the change, the replacement is not valid yet and nothing moves.
 
 A change the extractor did not read as one ("got taken on at the bakery!") leaves no superseded
-fact. For a question in the present about one of a person's single-valued topics (where they
-live, their job: `engramdb.topics`), `latest_first` also orders the speaker's own statements of
-that topic among the best `LATEST_DEPTH` results by when they were said, the latest first, in
-the places those statements held: the newest statement of where someone lives answers where
-they live now. A question about the past ("where did she live before?") is left as it is.
+fact. For a question about the present, `latest_first` also orders the statements among the
+best `LATEST_DEPTH` results that answer it about as well as the best one (their cosine to the
+query within `LATEST_SPREAD` of the closest) by when they were said, the latest first, in the
+places those statements held: of two statements of where someone lives, the newer answers
+where they live now. A question about the past ("where did she live before?") is left as it is.
 
 Pure functions over what `search.py` reads from the store.
 """
@@ -40,7 +40,7 @@ from engramdb.types import MemoryRecord
 
 __all__ = [
     "LATEST_DEPTH",
-    "LATEST_FLOOR",
+    "LATEST_SPREAD",
     "Staleness",
     "asks_now",
     "current_first",
@@ -55,9 +55,9 @@ Scored = tuple[MemoryRecord, float, dict[str, float]]
 
 #: How many of the best results `latest_first` orders by time.
 LATEST_DEPTH = 10
-#: How close (cosine to the topic's closest prototype) a result must be to count as a statement
-#: of the topic asked about; it must also be closer to it than to any other topic.
-LATEST_FLOOR = 0.25
+#: How far below the closest one (cosine to the query) a statement may be and still answer a
+#: question about the present as well as it.
+LATEST_SPREAD = 0.15
 _PAST = re.compile(
     r"\b(did|was|were|had|used to|before|previously|originally|formerly|first|ago|earlier|"
     r"last (?:year|month|week|time))\b",
@@ -71,24 +71,28 @@ def asks_now(query: str) -> bool:
 
 
 def latest_first(
-    scored: Sequence[Scored], closeness: Mapping[str, _Vector], topic: int
+    scored: Sequence[Scored], cosine: Mapping[str, float], speakers: Sequence[str] = ()
 ) -> list[Scored]:
-    """`scored` with the speaker's statements of topic number `topic` among its head ordered
-    by when they became true, the latest first, in the places they held.
+    """`scored` with the statements that answer a question about the present about as well as
+    the best one ordered by when they became true, the latest first, in the places they held.
 
     Args:
         scored: (memory, score, score parts), best first.
-        closeness: for memories of the head, their cosine to each topic (`TopicReader.closeness`).
-        topic: the index of the topic asked about.
+        cosine: the query's cosine to memories of the head (the dense channel's).
+        speakers: the speakers the question names; else statements of the user role count.
     """
     rows = list(scored)
-    places = []
-    for i, (memory, _, _) in enumerate(rows[:LATEST_DEPTH]):
-        near = closeness.get(memory.id)
-        if near is None or memory.trust != "user" or memory.valid_from is None:
-            continue
-        if near[topic] >= LATEST_FLOOR and int(np.argmax(near)) == topic:
-            places.append(i)
+    head = [
+        (i, memory)
+        for i, (memory, _, _) in enumerate(rows[:LATEST_DEPTH])
+        if memory.id in cosine
+        and memory.valid_from is not None
+        and (memory.speaker in speakers if speakers else memory.trust == "user")
+    ]
+    if len(head) < 2:
+        return rows
+    best = max(cosine[m.id] for _, m in head)
+    places = [i for i, m in head if cosine[m.id] >= best - LATEST_SPREAD]
     statements = sorted(
         (rows[i] for i in places), key=lambda row: row[0].valid_from or datetime.min, reverse=True
     )

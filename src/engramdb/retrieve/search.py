@@ -34,7 +34,6 @@ import numpy.typing as npt
 from engramdb.config import RetrievalConfig
 from engramdb.models.embed import Embedder, embed_query
 from engramdb.retrieve.current import (
-    LATEST_DEPTH,
     Staleness,
     asks_now,
     current_first,
@@ -50,7 +49,7 @@ from engramdb.retrieve.speakers import read_speakers
 from engramdb.retrieve.terms import POSTINGS_BUDGET, distinctive_terms, query_terms
 from engramdb.retrieve.timewin import DateWindow, read_dates
 from engramdb.store.base import MemoryFilter, Store
-from engramdb.topics import Topic, reader_for
+from engramdb.topics import reader_for
 from engramdb.types import Hit, MemoryRecord
 
 __all__ = ["FLOORS", "SearchRequest", "gather", "read_query", "replies", "search"]
@@ -193,22 +192,6 @@ def _fuse(
 _CHAIN = 8  # supersessions followed from a stale fact to what holds now
 
 
-def _latest_first(
-    store: Store,
-    embedder: Embedder,
-    tenant_id: str,
-    scored: list[tuple[MemoryRecord, float, dict[str, float]]],
-    topic: Topic,
-) -> list[tuple[MemoryRecord, float, dict[str, float]]]:
-    """`current.latest_first` over the head's vectors, read from the store."""
-    ids = [m.id for m, _, _ in scored[:LATEST_DEPTH]]
-    if not ids:
-        return scored
-    reader = reader_for(embedder)
-    closeness = reader.closeness(store.get_vectors(tenant_id, ids))
-    return latest_first(scored, dict(zip(ids, closeness, strict=True)), reader.topics.index(topic))
-
-
 def _staleness(
     store: Store, tenant_id: str, shortlist: Sequence[MemoryRecord], at: datetime | None
 ) -> Staleness | None:
@@ -304,8 +287,7 @@ def search(
         channels["graph"] = graph_candidates(
             store, request.filter, [request.query], config.candidates
         )
-    topic = None
-    if config.topic_weight > 0 or config.current_first:
+    if config.topic_weight > 0:
         topic = reader_for(embedder).topics_of(embed_query(embedder, reading.text)[None, :])[0]
         if topic is not None:
             reading = replace(reading, topics=topic.slots)
@@ -345,8 +327,8 @@ def search(
         if staleness is not None:
             query = embed_query(embedder, reading.text)
             scored = current_first(scored, query, staleness, at)
-        if topic is not None and asks_now(request.query):
-            scored = _latest_first(store, embedder, tenant_id, scored, topic)
+        if asks_now(request.query) and "dense" in channels:
+            scored = latest_first(scored, dict(channels["dense"]), reading.speakers)
 
     raw = {name: dict(ranked) for name, ranked in channels.items()}
     answers = replies([memory for memory, _, _ in scored]) if config.replies else {}

@@ -40,7 +40,7 @@ from engramdb.server.errors import (
 from engramdb.server.schemas import (
     AddRequest,
     ContextRequest,
-    Count,
+    Deleted,
     ListRequest,
     MessageIn,
     SearchRequest,
@@ -266,7 +266,7 @@ def build_mcp(tenants: Tenants, *, fixed: Principal | None = None) -> MCPServer[
         return ops.update(caller(ctx), id, UpdateRequest(text=text, metadata=metadata))
 
     @tool("Delete memory", erases=True)
-    def delete_memory(id: Annotated[str, _ID], ctx: Context) -> Count:
+    def delete_memory(id: Annotated[str, _ID], ctx: Context) -> Deleted:
         """Erase one memory that is wrong or unwanted (its history keeps a DELETE entry)."""
         return ops.delete(caller(ctx), id)
 

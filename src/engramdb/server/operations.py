@@ -22,6 +22,7 @@ from engramdb.server.schemas import (
     ContextRequest,
     ContextText,
     Count,
+    Deleted,
     GraphRequest,
     LessonsRequest,
     ListRequest,
@@ -140,10 +141,9 @@ def update(caller: Caller, memory_id: str, request: UpdateRequest) -> MemoryReco
     return caller.memory("update").update(memory_id, text=request.text, metadata=request.metadata)
 
 
-def delete(caller: Caller, memory_id: str) -> Count:
-    """`Memory.delete`; counts the one memory erased."""
-    caller.memory("delete").delete(memory_id)
-    return Count(count=1)
+def delete(caller: Caller, memory_id: str) -> Deleted:
+    """`Memory.delete`; counts the one memory erased and names it."""
+    return Deleted(count=1, id=caller.memory("delete").delete(memory_id))
 
 
 def delete_all(caller: Caller, scope: ScopeRequest) -> Count:

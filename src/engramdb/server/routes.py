@@ -27,6 +27,7 @@ from engramdb.server.schemas import (
     ContextRequest,
     ContextText,
     Count,
+    Deleted,
     GraphRequest,
     LessonsRequest,
     ListRequest,
@@ -171,8 +172,8 @@ def update(id: str, body: UpdateRequest, who: Caller) -> MemoryRecord:
     return ops.update(who, id, body)
 
 
-@router.delete("/memories/{id}", response_model=Count, tags=["write"])
-def delete(id: str, who: Caller) -> Count:
+@router.delete("/memories/{id}", response_model=Deleted, tags=["write"])
+def delete(id: str, who: Caller) -> Deleted:
     """Erase one memory (`Memory.delete`)."""
     return ops.delete(who, id)
 

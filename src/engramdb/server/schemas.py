@@ -19,6 +19,7 @@ __all__ = [
     "ContextRequest",
     "ContextText",
     "Count",
+    "Deleted",
     "GraphRequest",
     "LessonsRequest",
     "ListRequest",
@@ -187,6 +188,12 @@ class Count(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     count: int
+
+
+class Deleted(Count):
+    """One memory erased, by its full id (the request may have named it by a prefix)."""
+
+    id: str
 
 
 class ContextRequest(_Scoped):
