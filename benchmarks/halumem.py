@@ -70,6 +70,15 @@ class Tally:
     interference: int = 0
     updates: Counter[str] = field(default_factory=Counter)
 
+    def add(self, other: Tally) -> None:
+        """Add another tally's counts to this one."""
+        self.gold += other.gold
+        self.gold_matched += other.gold_matched
+        self.facts += other.facts
+        self.facts_matched += other.facts_matched
+        self.interference += other.interference
+        self.updates += other.updates
+
     def as_json(self) -> dict[str, Any]:
         n = sum(self.updates.values())
         return {
@@ -283,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         else None
     )
     tallies = {tau: Tally() for tau in TAUS}
+    by_user: dict[str, dict[float, Tally]] = {}
     stats: dict[str, float] = {}
     details: list[dict[str, Any]] | None = [] if args.details else None
     extraction: Counter[str] = Counter()
@@ -296,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
             ) as mem:
                 counted = CountedExtractor(mem.extractor) if mem.extractor else None
                 mem.extractor = counted
-                run_user(path, mem, embedder, args.sessions, tallies, stats, details)
+                own = by_user[path.stem] = {tau: Tally() for tau in TAUS}
+                run_user(path, mem, embedder, args.sessions, own, stats, details)
+                for tau in TAUS:
+                    tallies[tau].add(own[tau])
                 extraction += counted.totals if counted else Counter()
     results = {
         "benchmark": "halumem-extraction",
@@ -304,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         "extractor": args.extract,
         "matching": "cosine of all-MiniLM-L6-v2 embeddings >= tau",
         "by_tau": {str(t): tallies[t].as_json() for t in TAUS},
+        "by_user": {
+            user: {str(t): own[t].as_json() for t in TAUS} for user, own in by_user.items()
+        },
         "operations": {k: v for k, v in stats.items() if k not in ("seconds", "messages")},
         "messages": stats["messages"],
         "add_seconds": round(stats["seconds"], 2),

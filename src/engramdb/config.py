@@ -19,8 +19,8 @@ class RetrievalConfig(BaseModel):
     when memories were said. Each channel (BM25 over the memories' text and context, cosine
     over their vectors, Personalized PageRank over the entity graph from the entities the query
     names) proposes `candidates` memories; the lexical channel adds to the BM25 of a memory's own
-    words `around_weight` times the BM25 of the words it borrows from the turns around it (its
-    `context` and `next_turn`, a field of its own); `fusion` combines them with the channel weights:
+    words `around_weight` times the BM25 of its key (its `context`, text and `next_turn`, a
+    field of its own); `fusion` combines them with the channel weights:
     "convex" (a weighted sum of normalised scores, Bruch et al., 2023) or "rrf" (reciprocal
     ranks, Cormack et al., 2009, with `rrf_k`). The `rescore_depth` best are then re-scored
     with the speaker, time and question priors (`retrieve/rescore.py`, on the scale of the
@@ -34,8 +34,9 @@ class RetrievalConfig(BaseModel):
     With `replies`, a hit that only asks is followed by the turn that answers it (the next turn
     of its session, when the shortlist holds it); with `current_first`, a message whose fact
     was replaced ranks right after what replaced it when the query is about that fact
-    (`retrieve/current.py`); `neighbours` turns on either side of an episodic hit are appended
-    after it, in session order.
+    (`retrieve/current.py`); with `latest_first`, of the statements that answer a question about
+    the present about as well as the best, the latest comes first; `neighbours` turns on either
+    side of an episodic hit are appended after it, in session order.
 
     The weights of `default` were chosen by leave-one-conversation-out on the LoCoMo development
     split (`benchmarks/locomo-ablation.md`); every prior is switched off by a weight of 0.
@@ -46,7 +47,7 @@ class RetrievalConfig(BaseModel):
     name: str = "default"
     dense_weight: float = Field(default=0.8, ge=0)
     lexical_weight: float = Field(default=1.0, ge=0)
-    around_weight: float = Field(default=0.4, ge=0)
+    around_weight: float = Field(default=1.0, ge=0)
     graph_weight: float = Field(default=0.3, ge=0)
     fusion: Literal["convex", "rrf"] = "convex"
     rrf_k: int = Field(default=60, ge=1)
@@ -63,6 +64,7 @@ class RetrievalConfig(BaseModel):
     rerank_on_write: bool = True
     replies: bool = True
     current_first: bool = True
+    latest_first: bool = True
     neighbours: int = Field(default=0, ge=0)
 
     @property
@@ -97,6 +99,7 @@ def _plain(name: str, *, dense_weight: float, lexical_weight: float) -> Retrieva
         topic_weight=0.0,
         replies=False,
         current_first=False,
+        latest_first=False,
     )
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "asks_now",
     "current_first",
     "latest_first",
+    "says_now",
     "stale_at",
     "valid_at",
 ]
@@ -65,9 +66,22 @@ _PAST = re.compile(
 )
 
 
+_NOW = re.compile(
+    r"\b(now|currently|current|nowadays|these days|at the moment|at present|still|anymore|"
+    r"latest|most recent|most recently)\b",
+    re.IGNORECASE,
+)
+
+
 def asks_now(query: str) -> bool:
     """Whether a question asks about the present, not the past."""
     return _PAST.search(query) is None
+
+
+def says_now(query: str) -> bool:
+    """Whether a question says outright that it asks about the present ("where does she live
+    now?", "what is my current plan?")."""
+    return _NOW.search(query) is not None
 
 
 def latest_first(

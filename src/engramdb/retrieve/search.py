@@ -38,6 +38,7 @@ from engramdb.retrieve.current import (
     asks_now,
     current_first,
     latest_first,
+    says_now,
     stale_at,
     valid_at,
 )
@@ -131,9 +132,10 @@ def replies(memories: Sequence[MemoryRecord]) -> dict[str, MemoryRecord]:
 def _lexical(
     store: Store, flt: MemoryFilter, text: str, config: RetrievalConfig
 ) -> list[tuple[str, float]]:
-    """BM25 of a memory's own words plus `around_weight` times the BM25 of the words it
-    borrows from the turns around it (each field ranked with its own lengths, so a long
-    neighbour does not dilute a turn's own words)."""
+    """BM25 of a memory's own words plus `around_weight` times the BM25 of its key, its words
+    with those of the turns around it (each field ranked with its own lengths, so a long
+    neighbour does not dilute a turn's own words, and a turn that only borrows a word scores
+    below the turn that said it)."""
     terms = query_terms(text)
     if config.common_terms < 1.0 and terms:
         counts, size = store.term_counts(flt, terms, at_most=POSTINGS_BUDGET)
@@ -287,7 +289,7 @@ def search(
         channels["graph"] = graph_candidates(
             store, request.filter, [request.query], config.candidates
         )
-    if config.topic_weight > 0:
+    if config.topic_weight > 0 or config.latest_first:
         topic = reader_for(embedder).topics_of(embed_query(embedder, reading.text)[None, :])[0]
         if topic is not None:
             reading = replace(reading, topics=topic.slots)
@@ -327,8 +329,9 @@ def search(
         if staleness is not None:
             query = embed_query(embedder, reading.text)
             scored = current_first(scored, query, staleness, at)
-        if asks_now(request.query) and "dense" in channels:
-            scored = latest_first(scored, dict(channels["dense"]), reading.speakers)
+    about_now = asks_now(request.query) and (bool(reading.topics) or says_now(request.query))
+    if config.latest_first and about_now and "dense" in channels:
+        scored = latest_first(scored, dict(channels["dense"]), reading.speakers)
 
     raw = {name: dict(ranked) for name, ranked in channels.items()}
     answers = replies([memory for memory, _, _ in scored]) if config.replies else {}

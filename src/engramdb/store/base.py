@@ -47,16 +47,18 @@ SCHEMA_VERSION = 5
 
 Vector = npt.NDArray[np.float32]
 Vectors = npt.NDArray[np.float32]
-#: The two fields of the lexical index: a memory's own words, and the words it borrows.
+#: The two fields of the lexical index: a memory's own words, and its key (its own words with
+#: those it borrows from the turns around it).
 LexicalField = Literal["text", "around"]
 
 
 def around_text(memory: MemoryRecord) -> str:
-    """The words a memory borrows for the lexical index: the turns before it in its session
-    (`context`) and the turn after it (`next_turn`), each present part on a line of its own.
-    Its own words (`text`) are indexed apart, so a turn is never found by borrowed words as
-    strongly as by its own."""
-    return "\n".join(p for p in (memory.context, memory.next_turn) if p)
+    """A memory's key in the lexical index: the turns before it in its session (`context`), its
+    text and the turn after it (`next_turn`), each present part on a line of its own. Its own
+    words are also indexed alone (the "text" field), so a turn found by words it borrowed
+    never scores as high on them as the turn that said them (round-level keys: Wu et al.,
+    "LongMemEval", ICLR 2025)."""
+    return "\n".join(p for p in (memory.context, memory.text, memory.next_turn) if p)
 
 
 @dataclass(frozen=True)
@@ -185,8 +187,8 @@ class Store(Protocol):
         self, flt: MemoryFilter, terms: Sequence[str], limit: int, *, field: LexicalField = "text"
     ) -> list[tuple[str, float]]:
         """BM25 over one field of the memories: (memory id, score), best first; any term may
-        match. `field` is "text" (a memory's own words) or "around" (the words it borrows: its
-        `context` and `next_turn`), each field ranked with its own lengths."""
+        match. `field` is "text" (a memory's own words) or "around" (its key: its `context`,
+        text and `next_turn`, `around_text`), each field ranked with its own lengths."""
 
     def term_counts(
         self, flt: MemoryFilter, terms: Sequence[str], *, at_most: int | None = None

@@ -249,7 +249,8 @@ _V4 = [
 ]
 
 # the text index in two fields, each ranked with its own lengths: a memory's own words (`tsv`)
-# and the words it borrows from the turns around it (`tsv_around`, `store.base.around_text`)
+# and its key, with the words it borrows from the turns around it (`tsv_around`,
+# `store.base.around_text`)
 _V5 = [
     "ALTER TABLE memories DROP COLUMN tsv",
     "ALTER TABLE memories ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
@@ -257,7 +258,7 @@ _V5 = [
     "CREATE INDEX memories_tsv ON memories USING gin (tsv)",
     "ALTER TABLE memories ADD COLUMN tsv_around tsvector GENERATED ALWAYS AS "
     "(to_tsvector('english'::regconfig, "
-    "coalesce(context, '') || chr(10) || coalesce(next_turn, ''))) STORED",
+    "coalesce(context, '') || chr(10) || text || chr(10) || coalesce(next_turn, ''))) STORED",
     "CREATE INDEX memories_tsv_around ON memories USING gin (tsv_around)",
 ]
 

@@ -169,10 +169,14 @@ _V4 = [
 
 _TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
 #: `store.base.around_text` in SQL (up to blank lines), over a row of `memories`.
-_AROUND_SQL = "trim(coalesce(m.context, '') || char(10) || coalesce(m.next_turn, ''), char(10))"
+_AROUND_SQL = (
+    "trim(coalesce(m.context, '') || char(10) || m.text || char(10) "
+    "|| coalesce(m.next_turn, ''), char(10))"
+)
 
 # the text index in two fields, each ranked with its own lengths: a memory's own words
-# (`memories_fts`) and the words it borrows from the turns around it (`memories_around_fts`)
+# (`memories_fts`) and its key, with the words it borrows from the turns around it
+# (`memories_around_fts`)
 _V5 = [
     f"CREATE VIRTUAL TABLE memories_text_fts USING fts5(text, scope, {_TOKENIZE})",
     "INSERT INTO memories_text_fts (rowid, text, scope) "
