@@ -76,7 +76,9 @@ def test_maintain_archives_faded_and_expired_memories_but_keeps_current_slots(
 
 def test_maintain_merges_duplicate_facts_into_the_earliest(mem: Memory) -> None:
     say(mem, "I volunteer at the animal shelter every weekend.", "2024-01-01T00:00:00Z")
-    mem.ingest_config = mem.ingest_config.model_copy(update={"duplicate_similarity": 1.0})
+    mem.ingest_config = mem.ingest_config.model_copy(
+        update={"duplicate_similarity": 1.0, "restatement_similarity": 1.0}
+    )
     mem.extractor = type(mem.extractor)()  # type: ignore[misc]
     say(mem, "I volunteer at the animal shelter on weekends.", "2024-02-01T00:00:00Z")
     assert mem.stats(user_id="ana").quality["duplicate_rate"] == 0.5  # type: ignore[index]

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from engramdb import InvalidInput, Memory, NotFound
+from engramdb.ingest.slots import IngestConfig
+from engramdb.models.embed import OnnxMiniLM
 
 CHAT = [
     {"role": "user", "name": "Ana", "content": "I moved to Denver last month."},
     {"role": "assistant", "content": "How do you like Colorado so far?"},
     {"role": "user", "name": "Ana", "content": "I love it, though I miss the ocean."},
 ]
+
+
+@pytest.fixture
+def mem(store_location: str, embedder: OnnxMiniLM) -> Iterator[Memory]:
+    """Messages alone, without facts: this module is about what every add stores and how it
+    is read back (facts: test_scenarios.py, test_extract.py)."""
+    with Memory(
+        store=store_location, embedder=embedder, ingest_config=IngestConfig(extract="off")
+    ) as memory:
+        yield memory
+
+
+def test_facts_are_read_by_default(store_location: str, embedder: OnnxMiniLM) -> None:
+    with Memory(store=store_location, embedder=embedder) as memory:
+        result = memory.add(CHAT, user_id="ana", session_id="s1")
+        kinds = {memory.get(op.memory_id).kind for op in result.operations}
+        assert kinds == {"episodic", "fact"}
+        facts = [m.text for m in memory.list(user_id="ana", kinds=["fact"])]
+        assert "Ana lives in Denver" in facts
 
 
 def test_add_stores_one_episodic_memory_per_message(mem: Memory) -> None:

@@ -68,6 +68,7 @@ class FactWriter:
     model_id: str
     duplicate_similarity: float
     now: datetime
+    restatement_similarity: float = 1.0
     written: list[tuple[MemoryRecord, Vector]] = field(default_factory=list)
     #: what the batch did, each with the episode whose fact did it
     operations: list[tuple[str, Operation]] = field(default_factory=list)
@@ -98,7 +99,9 @@ class FactWriter:
                 current,
                 similar,
                 duplicate_similarity=self.duplicate_similarity,
+                restatement_similarity=self.restatement_similarity,
                 ended=self._naming(flt, fact.ends, episode) if fact.ends else (),
+                speaker=episode.name or episode.role,
             )
             record = self._apply(decision, fact, vector, episode, trust[fact.episode_id])
             if record is not None:

@@ -321,7 +321,13 @@ def write_derivation(
     facts = derivation.extraction.facts
     stored: list[tuple[Fact, MemoryRecord]] = []
     if facts:
-        writer = FactWriter(store, embedder.model_id, config.duplicate_similarity, utcnow())
+        writer = FactWriter(
+            store,
+            embedder.model_id,
+            config.duplicate_similarity,
+            utcnow(),
+            restatement_similarity=config.restatement_similarity,
+        )
         episodes = {e.id: e for e in derivation.episodes}
         trust = {e.id: TRUST_BY_ROLE[e.role] for e in derivation.episodes}
         stored = writer.write(facts, derivation.fact_vectors, episodes, trust)

@@ -6,6 +6,9 @@ similar active facts; `ingest/apply.py` carries them out. The rules:
 - a near-duplicate of an active fact (cosine >= threshold, or the same value in the same slot)
   is a NOOP that reinforces the existing memory (MemoryBank, Zhong et al. 2024: strength grows
   each time a memory is recalled or restated);
+- a slot-less fact that says again, with something changed, what the same speaker said in an
+  earlier message (cosine >= `restatement_similarity`, both affirmative) UPDATEs it: the later
+  statement holds now, the earlier is closed;
 - a new value for a single-valued slot supersedes the current one (UPDATE): the old memory is
   closed (valid_to = the new valid_from, expired_at = now, status superseded, superseded_by the
   new id), never deleted; a value said to hold from before the current one ("I lived in Paris
@@ -146,7 +149,9 @@ def decide(
     similar: Sequence[tuple[MemoryRecord, float]],
     *,
     duplicate_similarity: float,
+    restatement_similarity: float = 1.0,
     ended: Sequence[MemoryRecord] = (),
+    speaker: str | None = None,
 ) -> Decision:
     """The decision for `fact`.
 
@@ -157,7 +162,10 @@ def decide(
             only slot-less facts count as restatements by similarity (an embedding hardly tells
             "likes coffee" from "doesn't like coffee", so slots compare values instead).
         duplicate_similarity: cosine at or above which a fact is a restatement.
+        restatement_similarity: cosine at or above which a slot-less fact replaces an earlier
+            one it says again with something changed.
         ended: the active facts naming what `fact.ends`.
+        speaker: who said `fact`; only their own earlier statements are restated.
     """
     closes = [m.id for m in ended]
     why = [f"ends {', '.join(repr(n) for n in fact.ends)}"] if closes else []
@@ -168,7 +176,10 @@ def decide(
             closes.append(plan.id)
             why.append(f"changes the plan {plan.id} (cosine {score:.2f})")
     if fact.negated or fact.slot is None:
-        base = _unslotted(fact, current, similar, duplicate_similarity, bool(closes))
+        own = [(m, score) for m, score in similar if speaker is not None and m.speaker == speaker]
+        base = _unslotted(
+            fact, current, similar, own, (duplicate_similarity, restatement_similarity), closes
+        )
     else:
         base = _slotted(fact, current)
     if not closes or base.op == "NOOP":
@@ -182,10 +193,13 @@ def _unslotted(
     fact: Fact,
     current: Sequence[MemoryRecord],
     similar: Sequence[tuple[MemoryRecord, float]],
-    duplicate_similarity: float,
-    closing: bool,
+    own: Sequence[tuple[MemoryRecord, float]],
+    thresholds: tuple[float, float],
+    closes: Sequence[str],
 ) -> Decision:
-    """A negation, or a fact without a slot."""
+    """A negation, or a fact without a slot (`own`: the similar facts of the same speaker;
+    `thresholds`: duplicate and restatement; `closes`: what the fact closes already)."""
+    duplicate_similarity, restatement_similarity = thresholds
     if fact.negated:
         ended = [m for m in current if fact.value is None or _same(stored_value(m), fact.value)]
         if ended:
@@ -196,7 +210,7 @@ def _unslotted(
                 closes=tuple(m.id for m in ended),
             )
         return Decision("ADD", f"negation with nothing current to end in {fact.slot}")
-    if not closing:
+    if not closes:
         for memory, score in sorted(similar, key=lambda pair: -pair[1]):
             if (
                 score >= duplicate_similarity
@@ -206,6 +220,20 @@ def _unslotted(
                 return Decision(
                     "NOOP", f"restates {memory.id} (cosine {score:.2f})", target=memory.id
                 )
+        changed = [
+            (memory, score)
+            for memory, score in own
+            if restatement_similarity <= score < duplicate_similarity
+            and memory.slot is None
+            and _negations(memory.text) == 0 == _negations(fact.text)
+        ]
+        if changed:
+            memory, score = max(changed, key=lambda pair: pair[1])
+            return Decision(
+                "UPDATE",
+                f"says again, changed, what {memory.id} said (cosine {score:.2f})",
+                closes=(memory.id,),
+            )
     return Decision("ADD", "new fact")
 
 

@@ -135,38 +135,79 @@ class RuleExtractor:
         ]
 
     def facts(self, episode: Episode, doc: Doc) -> list[Fact]:
-        """Every fact in one parsed message, in reading order, without repeats."""
+        """The facts of one parsed message: what it sets, ends or moves (slots, `Fact.ends`,
+        `Fact.reschedules`), and one statement of everything it says about the speaker (its
+        sentences that gave a fact, in the third person), without repeats."""
         name = speaker_name(episode)
         found: list[Fact] = []
+        said: list[Span] = []
         for sent in doc.sents:
             if sent.text.rstrip().endswith("?"):
                 continue  # a question asks; it does not state
-            found.extend(_possessive_facts(episode, name, sent))
-            found.extend(_naming_facts(episode, name, sent))
-            verbs = [t for t in sent if t.pos_ in ("VERB", "AUX")]
-            if not verbs:
-                found.extend(_fragment_facts(episode, name, sent))
-            for token in verbs:
-                if token.dep_ == "xcomp" or (token.lemma_ == "be" and token.dep_ == "aux"):
-                    continue
-                subject = cl.subject(token)
-                implicit = subject is None and _implicit_speaker(token)
-                if subject is None and not implicit:
-                    continue
-                clause = _make_clause(episode, name, token, subject or token, sent, implicit)
-                if _addressed(clause.tokens):
-                    continue
-                if implicit or (subject is not None and _speaker_subject(subject)):
-                    found.extend(_clause_facts(clause))
-                else:
-                    found.extend(_other_subject_facts(clause))
+            before = len(found)
+            self._sentence_facts(episode, name, sent, found)
+            if len(found) > before:
+                said.append(sent)
+        kept = [f for f in found if f.slot or f.ends or f.reschedules or f.negated]
+        statement = _statement(episode, name, said, found)
         seen: set[tuple[str, str | None]] = set()
         unique = []
-        for fact in found:
+        for fact in [*kept, *statement]:
             if (fact.text, fact.slot) not in seen:
                 seen.add((fact.text, fact.slot))
                 unique.append(fact)
         return unique
+
+    @staticmethod
+    def _sentence_facts(episode: Episode, name: str, sent: Span, found: list[Fact]) -> None:
+        """The clause facts of one sentence, added to `found`."""
+        found.extend(_possessive_facts(episode, name, sent))
+        found.extend(_naming_facts(episode, name, sent))
+        verbs = [t for t in sent if t.pos_ in ("VERB", "AUX")]
+        if not verbs:
+            found.extend(_fragment_facts(episode, name, sent))
+        for token in verbs:
+            if token.dep_ == "xcomp" or (token.lemma_ == "be" and token.dep_ == "aux"):
+                continue
+            subject = cl.subject(token)
+            implicit = subject is None and _implicit_speaker(token)
+            if subject is None and not implicit:
+                continue
+            clause = _make_clause(episode, name, token, subject or token, sent, implicit)
+            if _addressed(clause.tokens):
+                continue
+            if implicit or (subject is not None and _speaker_subject(subject)):
+                found.extend(_clause_facts(clause))
+            else:
+                found.extend(_other_subject_facts(clause))
+
+
+def _statement(
+    episode: Episode, name: str, said: Sequence[Span], found: Sequence[Fact]
+) -> list[Fact]:
+    """One fact of everything a message says about its speaker: the sentences that gave a fact,
+    rewritten in the third person ("I moved to Munich last week, and I love it" -> "Ana moved
+    to Munich last week, and Ana loves it"). A statement keeps what the clause facts cut
+    apart, the way a person would note it; when the message gave only facts that set or end
+    something ("I live in Berlin"), those stand for it."""
+    generic = [f for f in found if not (f.slot or f.ends or f.reschedules or f.negated)]
+    if not said or not generic:
+        return []
+    text = " ".join(cl.rewrite([t for t in sent if not t.is_space], name) for sent in said)
+    words = [t for t in said[-1] if not (t.is_punct or t.is_space)] or list(said[-1])
+    return [
+        Fact(
+            text=text.rstrip(" ."),
+            episode_id=episode.id,
+            span=(said[0].start_char, words[-1].idx + len(words[-1].text)),
+            valid_from=min((f.valid_from for f in generic if f.valid_from), default=None)
+            or episode.occurred_at,
+            entities=tuple(dict.fromkeys(e for f in found for e in f.entities)),
+            relation="said",
+            importance=max(f.importance for f in generic),
+            about_other=all(f.about_other for f in generic),
+        )
+    ]
 
 
 def _addressed(tokens: Sequence[Token]) -> bool:

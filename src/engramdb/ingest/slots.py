@@ -58,6 +58,9 @@ class IngestConfig(BaseModel):
             rules are its fallback); "off" stores episodic memories only.
         slots: the single-valued slots (the built-in ones by default); add your own here.
         duplicate_similarity: cosine at or above which a new fact is a duplicate (NOOP).
+        restatement_similarity: cosine (without the speaker's name) at or above which a
+            slot-less fact restates an earlier one of the same speaker with something changed,
+            and replaces it (UPDATE); 1 turns this off.
         roles: whose messages facts are extracted from (facts are about the speaker).
         working_turns: how many recent turns `context` shows as working memory.
         summary_sentences: sentences kept in a session's rolling extractive summary.
@@ -82,6 +85,7 @@ class IngestConfig(BaseModel):
     extract: Literal["rules", "llm", "off"] = "rules"
     slots: tuple[SlotSpec, ...] = DEFAULT_SLOTS
     duplicate_similarity: float = Field(default=0.9, gt=0, le=1)
+    restatement_similarity: float = Field(default=0.8, gt=0, le=1)
     roles: tuple[Literal["user", "assistant", "system", "tool"], ...] = ("user",)
     working_turns: int = Field(default=6, ge=0)
     summary_sentences: int = Field(default=5, ge=0)

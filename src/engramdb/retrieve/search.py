@@ -10,8 +10,8 @@
 3. Fuse (`fusion.py`): a convex sum of normalised scores, or reciprocal ranks.
 4. Re-score the shortlist with the speaker, time and question priors (`rescore.py`); with
    `rerank_weight`, add a second model's opinion on its head (`rerank.py`).
-5. Keep one hit per source message (a fact and its own turn say the same thing); after a hit
-   that only asks, put the turn that answers it (`replies`); append the `neighbours` turns
+5. Keep one hit per source message (a fact and its own turn say the same thing); put the turn
+   that answers a hit that only asks before it (`replies`); append the `neighbours` turns
    around each episodic hit.
 
 Cost per query: one embedding of the query (skipped for a repeated query) overlapped with one
@@ -323,13 +323,14 @@ def search(
     scored.sort(key=lambda row: -row[1])  # stable: equal scores keep the fused order
     if reranker is not None and rerank_query is not None:
         scored = _reranked(store, scored, reranker, rerank_query, config)
-    if config.current_first:
+    present = asks_now(request.query)
+    if config.current_first and present:
         at = request.filter.as_of
         staleness = _staleness(store, tenant_id, [m for m, _, _ in scored], at)
         if staleness is not None:
             query = embed_query(embedder, reading.text)
             scored = current_first(scored, query, staleness, at)
-    about_now = asks_now(request.query) and (bool(reading.topics) or says_now(request.query))
+    about_now = present and (bool(reading.topics) or says_now(request.query))
     if config.latest_first and about_now and "dense" in channels:
         scored = latest_first(scored, dict(channels["dense"]), reading.speakers)
 
@@ -360,11 +361,14 @@ def search(
             explained = {name: raw[name][memory.id] for name in raw if memory.id in raw[name]}
             explained.update(parts)
             explained["fused"] = score
-        hits.append(_hit(memory, score, explained, None))
+        asked = _hit(memory, score, explained, None)
         answer = answers.get(memory.id)
         if answer is not None and admit(answer):
-            explained = {"reply": 1.0} if request.explain else None
-            hits.append(_hit(answer, score, explained, memory.id))
+            # the turn that answers states what the question only asks: it goes first
+            hits.append(_hit(answer, score, {"reply": 1.0} if request.explain else None, None))
+            hits.append(asked.model_copy(update={"neighbour_of": answer.id}))
+        else:
+            hits.append(asked)
         if config.neighbours and memory.kind == "episodic":
             for near in store.session_neighbours(
                 tenant_id, memory.id, before=config.neighbours, after=config.neighbours
