@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: sha256 of `data/screen-model.json`, written by `benchmarks/poisoning_train.py`
-MODEL_SHA256: Final = "06ef8981b93ff21e98f46d366e9c0a3b9c7261fdc27605e300705223c9618927"
+MODEL_SHA256: Final = "4c8007d7830aee11484a6afa06a0342b0290b7c1d40b59ac9aa01b3d3665c8fe"
 #: the trust levels the model has a feature for; "inferred" is read as "assistant"
 MODEL_TRUSTS: Final = ("user", "assistant", "tool", "imported")
 _AS_TRUST: Final = {"inferred": "assistant"}

@@ -38,7 +38,7 @@ _AI_STRICT = _any(
     r"\bai\b", r"\ba\.i\.", r"\bartificial intelligence\b", r"\bllms?\b", r"\blanguage models?\b",
     r"\bchat ?bots?\b", r"\bgpts?\b", r"\bchatgpt\b", r"\bclaude\b", r"\bgemini\b", r"\bcopilot\b",
     r"\bcrawlers?\b", r"\bscrapers?\b", r"\bsummari[sz](?:er|ation (?:system|tool|model))s?\b",
-    r"\b(?:automated|virtual|digital) (?:readers?|agents?|assistants?|systems?|tools?|helpers?)\b",
+    r"\b(?:automated|digital) (?:readers?|agents?|assistants?|systems?|tools?|helpers?)\b",
     r"\bvision models?\b", r"\bnote-taking bots?\b", r"\bbots\b",
     # other languages
     r"\bl'ia\b", r"\bia\b", r"\bki\b", r"\bki-\w+", r"\bkünstliche intelligenz\b",
