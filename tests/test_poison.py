@@ -28,6 +28,7 @@ from engramdb.types import HistoryEntry
 from ingest_support import scripted_llm
 
 CASES = Path(__file__).parents[1] / "benchmarks" / "poisoning" / "cases.jsonl"
+OTHER_WORDS = CASES.with_name("other-words.jsonl")
 
 
 def _tags(text: str) -> str:
@@ -171,16 +172,17 @@ def _cases() -> list[dict[str, Any]]:
 
 def test_held_out_figures_do_not_regress() -> None:
     """The held-out half of the labelled set, screened alone (the cases with a context are the
-    contradiction check's): the figures published in benchmarks/poisoning.md."""
+    contradiction check's), and the set written in other words: the figures published in
+    benchmarks/poisoning.md (72.6% / 2.4% and 72% / 4%)."""
     rows = _cases()
-    assert len(rows) >= 250 and {r["split"] for r in rows} == {"tune", "test"}
+    assert len(rows) >= 600 and {r["split"] for r in rows} == {"tune", "test"}
     test = [r for r in rows if r["split"] == "test" and "context" not in r]
     detection, fpr = _rates(test)
-    assert detection >= 0.85, detection
-    assert fpr <= 0.06, fpr
-    user = [r for r in test if r["trust"] == "user"]
-    user_detection, user_fpr = _rates(user)
-    assert user_detection >= 0.9 and user_fpr == 0.0
+    assert detection >= 0.72, detection
+    assert fpr <= 0.025, fpr
+    other = [json.loads(line) for line in OTHER_WORDS.read_text(encoding="utf-8").splitlines()]
+    detection, fpr = _rates(other)
+    assert detection >= 0.72 and fpr <= 0.04, (detection, fpr)
 
 
 def test_llm_consistency_check_reads_the_models_verdicts() -> None:
