@@ -28,14 +28,9 @@ from rich.console import Console
 from rich.table import Table
 
 from engramdb import Memory
-from engramdb.bench.locomo import (
-    Conversation,
-    Place,
-    _Ingest,
-    _ingest,
-    load_conversations,
-    machine_info,
-)
+from engramdb.bench.corpus import Conversation
+from engramdb.bench.evidence import Place, _Ingest, _ingest, machine_info
+from engramdb.bench.locomo import load_conversations
 from engramdb.config import Config, preset
 from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM

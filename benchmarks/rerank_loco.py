@@ -26,15 +26,10 @@ from typing import Any
 from rich.progress import Progress
 
 from engramdb import Memory
-from engramdb.bench.locomo import (
-    Conversation,
-    Place,
-    _hit_turn_ids,
-    _Ingest,
-    _ingest,
-    load_conversations,
-    recall_at_k,
-)
+from engramdb.bench.corpus import Conversation
+from engramdb.bench.evidence import Place, _hit_turn_ids, _Ingest, _ingest
+from engramdb.bench.locomo import load_conversations
+from engramdb.bench.metrics import recall_at_k
 from engramdb.bench.tune import combinations, loco
 from engramdb.config import Config, RetrievalConfig
 from engramdb.ingest.slots import IngestConfig

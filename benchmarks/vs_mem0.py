@@ -53,15 +53,10 @@ from typing import Any
 import numpy as np
 
 from engramdb import Memory
-from engramdb.bench.locomo import (
-    CATEGORY_NAMES,
-    Conversation,
-    load_conversations,
-    machine_info,
-    recall_at_k,
-    run_locomo,
-    turn_content,
-)
+from engramdb.bench.corpus import Conversation
+from engramdb.bench.evidence import machine_info
+from engramdb.bench.locomo import CATEGORY_NAMES, load_conversations, run_locomo
+from engramdb.bench.metrics import recall_at_k
 from engramdb.bench.scale import TextGenerator, _percentiles, _population
 from engramdb.models.embed import OnnxMiniLM
 
@@ -176,15 +171,17 @@ def _workdir(path: str | None) -> Iterator[Path]:
 # -------------------------------------------------------------------------------- LoCoMo
 
 
-def _mem0_messages(conv: Conversation, number: int, variant: str) -> tuple[list[dict], list[str]]:
-    session = next(s for s in conv.sessions if s.number == number)
+def _mem0_messages(
+    conv: Conversation, session_id: str, variant: str
+) -> tuple[list[dict], list[str]]:
+    session = next(s for s in conv.sessions if s.id == session_id)
     messages, ids = [], []
     for turn in session.turns:
-        content = turn_content(turn)
+        content = turn.content
         if variant == "mem0+speaker":
-            content = f"{turn.speaker}: {content}"
-        messages.append({"role": "user", "name": turn.speaker, "content": content})
-        ids.append(turn.dia_id)
+            content = f"{turn.name}: {content}"
+        messages.append({"role": "user", "name": turn.name, "content": content})
+        ids.append(turn.id)
     return messages, ids
 
 
@@ -207,7 +204,7 @@ def mem0_locomo(
         worker("open", dir=str(work / variant / conv.sample_id), collection="locomo")
         dia_of: dict[str, str] = {}
         for session in conv.sessions:
-            messages, ids = _mem0_messages(conv, session.number, variant)
+            messages, ids = _mem0_messages(conv, session.id, variant)
             reply = worker("add", user_id=conv.sample_id, messages=messages)
             if len(reply["ids"]) != len(ids):
                 raise RuntimeError(f"Mem0 stored {len(reply['ids'])} of {len(ids)} messages")
@@ -292,7 +289,7 @@ def locomo_part(
 def embedding_check(worker: Mem0Worker, data: str, threads: int, n: int = 64) -> dict[str, float]:
     """Cosine between engramdb's ONNX MiniLM (int8 products) and Mem0's fp32 PyTorch vectors."""
     conversations, _ = load_conversations(data)
-    texts = [turn_content(t) for t in conversations[0].turns[:n]]
+    texts = [t.content for t in conversations[0].turns[:n]]
     ours = OnnxMiniLM(threads=threads).embed(texts)
     theirs = np.asarray(worker("embed", texts=texts)["vectors"], dtype=np.float32)
     ours = ours / np.linalg.norm(ours, axis=1, keepdims=True)
@@ -505,7 +502,7 @@ def _plots(results: dict[str, Any], out: Path) -> list[Path]:
         for i, name in enumerate(names):
             ys = [100 * loc["systems"][name]["by_category"][c]["recall@10"] for c in cats]
             axes[1].bar(x + i * width, ys, width, label=name)
-        axes[1].set_xticks(x + width * (len(names) - 1) / 2, [CATEGORY_NAMES[int(c)] for c in cats])
+        axes[1].set_xticks(x + width * (len(names) - 1) / 2, [CATEGORY_NAMES[str(c)] for c in cats])
         axes[1].set_ylabel("recall@10 (%)")
         axes[1].set_title("recall@10 by category")
         axes[1].set_ylim(0, 112)
@@ -762,7 +759,9 @@ def render(results: dict[str, Any], out: Path) -> list[Path]:
             "",
             "Per category (R@5 / R@10 / R@25, %; the dataset's own numbering):",
             "",
-            "| system | " + " | ".join(f"{c} {CATEGORY_NAMES[c]}" for c in (4, 1, 2, 3, 5)) + " |",
+            "| system | "
+            + " | ".join(f"{c} {CATEGORY_NAMES[c]}" for c in ("4", "1", "2", "3", "5"))
+            + " |",
             "|---|" + "---:|" * 5,
         ]
         for name in names:

@@ -1,4 +1,6 @@
-"""The LoCoMo harness: evidence-id parsing, recall@k, dates, turn text, BM25, report, end to end."""
+"""The LoCoMo harness: evidence-id parsing, recall@k, dates, turn text, BM25, report, end to end.
+
+The run loop, metrics and report are shared with LongMemEval (`test_bench_longmemeval.py`)."""
 
 from __future__ import annotations
 
@@ -12,39 +14,29 @@ import pytest
 from typer.testing import CliRunner
 
 from engramdb import Memory
+from engramdb.bench.bm25ref import bm25_index, bm25_scores, tokenize
 from engramdb.bench.cli import bench_app
+from engramdb.bench.corpus import EvidenceCount
 from engramdb.bench.locomo import (
     ABLATION_METHODS,
-    BENCH_TENANT,
-    REFERENCE_METHOD,
-    EvidenceCount,
-    Turn,
-    available_methods,
-    bm25_index,
-    bm25_scores,
     load_conversations,
-    method_configs,
+    locomo_benchmark,
     parse_evidence,
-    parse_ks,
-    parse_methods,
     parse_session_time,
     photo_phrase,
-    recall_at_k,
     reference_text,
     run_locomo,
-    tokenize,
     turn_content,
-    turn_message,
 )
-from engramdb.bench.report import (
-    ABLATION_NAME,
-    MARKDOWN_NAME,
-    PLOT_BY_CATEGORY_NAME,
-    PLOT_RECALL_NAME,
-    ablation_report,
-    markdown_report,
-    render_report,
+from engramdb.bench.methods import (
+    REFERENCE_METHOD,
+    available_methods,
+    method_configs,
+    parse_ks,
+    parse_methods,
 )
+from engramdb.bench.metrics import recall_at_k
+from engramdb.bench.report import Pages, ablation_report, markdown_report, render_report
 from engramdb.bench.tune import combinations, fold_method
 from engramdb.bench.tune import loco as tune_loco
 from engramdb.config import Config
@@ -144,7 +136,8 @@ def test_every_session_date_of_the_dev_split_parses() -> None:
 
 # ---------------------------------------------------------------------------- turn text
 
-_PHOTO = Turn("D1:5", "Caroline", "Look at this!", "a photography of a sign for a new arrival")
+_CAPTION = "a photography of a sign for a new arrival"
+_PAGES = Pages("locomo")
 
 
 def test_photo_phrase_reads_naturally() -> None:
@@ -155,20 +148,24 @@ def test_photo_phrase_reads_naturally() -> None:
     assert photo_phrase("two cats on a sofa") == "a photo of two cats on a sofa"
 
 
-def test_turn_content_and_message_carry_the_caption_and_dia_id() -> None:
-    assert turn_content(_PHOTO) == "Look at this! [shares a photo of a sign for a new arrival]"
-    assert turn_content(Turn("D1:1", "Mel", " Hi there\n")) == "Hi there"
-    assert turn_message(_PHOTO) == {
+def test_turn_content_and_message_carry_the_caption_and_turn_id(tmp_path: Path) -> None:
+    assert turn_content("Look at this!", _CAPTION) == (
+        "[shares a photo of a sign for a new arrival] Look at this!"
+    )
+    assert turn_content(" Hi there\n") == "Hi there"
+    conversation = locomo_benchmark(_tiny_locomo(tmp_path / "tiny.json")).conversations[0]
+    photo = conversation.sessions[0].turns[3]
+    assert photo.message() == {
         "role": "user",
-        "name": "Caroline",
-        "content": "Look at this! [shares a photo of a sign for a new arrival]",
-        "metadata": {"dia_id": "D1:5"},
+        "name": "Ben",
+        "content": "[shares a photo of a wooden cabin in the snow] Love them. Here is my new place.",
+        "metadata": {"turn_id": "D1:4"},
     }
 
 
 def test_reference_text_matches_the_readme() -> None:
-    assert reference_text(Turn("D1:1", "Mel", "Hi!")) == 'Mel said, "Hi!"'
-    assert reference_text(_PHOTO) == (
+    assert reference_text("Mel", "Hi!") == 'Mel said, "Hi!"'
+    assert reference_text("Caroline", "Look at this!", _CAPTION) == (
         'Caroline said, "Look at this!" and shared a photography of a sign for a new arrival'
     )
 
@@ -247,6 +244,12 @@ def _results() -> dict[str, Any]:
         "data": "locomo.json",
         "conversations": ["conv-a", "conv-b"],
         "k": [1, 5, 10],
+        "categories": {
+            str(c): name
+            for c, name in enumerate(
+                ["multi-hop", "temporal", "open-domain", "single-hop", "adversarial"], start=1
+            )
+        },
         "questions": {"total": 4, "by_category": {"1": 1, "2": 2, "4": 1}, "by_conversation": {}},
         "evidence_ids": {"repaired": 1, "dropped": 0},
         "machine": {"cpu_count": 4, "python": "3.11.0", "platform": "Linux"},
@@ -258,7 +261,7 @@ def _results() -> dict[str, Any]:
 def test_report_renders_tables_and_plots(tmp_path: Path) -> None:
     results = _results()
     paths = render_report(results, tmp_path / "out", shown_as="out/")
-    assert [p.name for p in paths] == [MARKDOWN_NAME, PLOT_RECALL_NAME, PLOT_BY_CATEGORY_NAME]
+    assert [p.name for p in paths] == [_PAGES.markdown, _PAGES.recall_plot, _PAGES.category_plot]
     for path in paths[1:]:
         assert path.read_bytes().startswith(b"\x89PNG")
     text = paths[0].read_text(encoding="utf-8")
@@ -276,7 +279,7 @@ def test_report_renders_tables_and_plots(tmp_path: Path) -> None:
         "| DRAGON dense retriever | LoCoMo paper, Table 3 | all 10 conversations | 56.7 |" in text
     )
     assert "| engramdb `dense` | measured here | this run (2 conversations) | 55.0 | 60.0 |" in text
-    assert "Maharana" in text and ABLATION_NAME in text
+    assert "Maharana" in text and _PAGES.ablation in text
 
 
 def test_report_is_regenerated_byte_identically_from_json(tmp_path: Path) -> None:
@@ -284,7 +287,7 @@ def test_report_is_regenerated_byte_identically_from_json(tmp_path: Path) -> Non
     render_report(results, tmp_path / "a", shown_as="out/")
     saved = json.loads(json.dumps(results))
     render_report(saved, tmp_path / "b", shown_as="out/")
-    md = MARKDOWN_NAME
+    md = _PAGES.markdown
     assert (tmp_path / "a" / md).read_bytes() == (tmp_path / "b" / md).read_bytes()
     assert markdown_report(saved, "out/") == markdown_report(results, "out/")
 
@@ -438,10 +441,10 @@ def test_cli_reference_run_writes_json_and_report(tmp_path: Path) -> None:
     result = CliRunner().invoke(bench_app, args)
     assert result.exit_code == 0, result.output
     assert set(json.loads(out.read_text())["methods"]) == {REFERENCE_METHOD}
-    first = (report / MARKDOWN_NAME).read_bytes()
-    again = CliRunner().invoke(bench_app, ["locomo-report", str(out), "--out", str(report)])
+    first = (report / _PAGES.markdown).read_bytes()
+    again = CliRunner().invoke(bench_app, ["report", str(out), "--out", str(report)])
     assert again.exit_code == 0, again.output
-    assert (report / MARKDOWN_NAME).read_bytes() == first
+    assert (report / _PAGES.markdown).read_bytes() == first
 
 
 def test_cli_ablation_runs_the_study_with_held_out_weights(tmp_path: Path) -> None:
@@ -455,12 +458,12 @@ def test_cli_ablation_runs_the_study_with_held_out_weights(tmp_path: Path) -> No
     loco = results["loco"]
     assert loco["method"] == "default" and set(loco["folds"]) == {"conv-x", "conv-y"}
     assert set(loco["search"]["by_conversation"]) == {"conv-x", "conv-y"}
-    first = (report / ABLATION_NAME).read_bytes()
+    first = (report / _PAGES.ablation).read_bytes()
     assert f"--report {report}/`".encode() in first
-    assert not (report / MARKDOWN_NAME).exists()
-    again = CliRunner().invoke(bench_app, ["locomo-report", str(out), "--out", f"{report}/"])
+    assert not (report / _PAGES.markdown).exists()
+    again = CliRunner().invoke(bench_app, ["report", str(out), "--out", f"{report}/"])
     assert again.exit_code == 0, again.output
-    assert (report / ABLATION_NAME).read_bytes() == first
+    assert (report / _PAGES.ablation).read_bytes() == first
 
 
 def test_a_store_that_is_not_postgresql_is_refused(tmp_path: Path) -> None:
@@ -473,7 +476,7 @@ def test_harness_runs_on_postgresql_in_a_cleared_scope(tmp_path: Path, pg_server
     data = _tiny_locomo(tmp_path / "tiny.json")
     url = pg_server.fresh_schema()
     # an earlier run's leftover in the benchmark's tenant: erased before the conversation goes in
-    config = Config(tenant_id=BENCH_TENANT)
+    config = Config(tenant_id="bench-locomo")
     with Memory(store=url, config=config) as memory:
         memory.add("Ben: I moved to Denver, Denver, Denver.", user_id="conv-x")
     results = run_locomo(data, methods=["bm25", "default"], ks=[1, 10], store=url, progress=False)

@@ -37,6 +37,10 @@ VERBS = {
     "lessons": "lessons",
     "maintain": "maintain",
     "run_pending": "run-pending",
+    "users": "users",
+    "graph": "graph",
+    "sources": "sources",
+    "job": "job",
 }
 NOT_VERBS = {"close", "run_jobs"}
 
@@ -164,7 +168,7 @@ def test_errors_are_one_line_and_exit_1(db: str) -> None:
 
 def test_demo_runs_and_prints_hits(tmp_path: Path) -> None:
     out = run("demo", "--db", str(tmp_path / "demo.sqlite"))
-    assert "added 21 messages in 4 sessions" in out
+    assert "in 4 sessions over 2024 (21 messages" in " ".join(out.split())
     assert "Porto" in out and "peanuts" in out and "Biscuit" in out
 
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import random
 import shutil
 import signal
 import sys
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -31,6 +26,7 @@ from engramdb.models.embed import (
     embedder_from_spec,
     packaged_embedder,
 )
+from openai_server import FakeOpenAI, fake_openai
 
 MIXED = [
     "hi",
@@ -237,71 +233,10 @@ def test_concurrent_first_embeds_load_once_and_agree(
 # --- OpenAIEmbedder against a real local /v1/embeddings server --------------------------------
 
 
-@dataclass
-class FakeOpenAI:
-    """A real HTTP server on 127.0.0.1 that answers like OpenAI's embeddings endpoint."""
-
-    url: str
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _make_handler(embedder: OnnxMiniLM, state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
-    shuffle = random.Random(7)
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_POST(self) -> None:
-            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.requests.append(
-                {"path": self.path, "auth": self.headers.get("Authorization"), **payload}
-            )
-            mode = self.path.split("/")[1]
-            if not self.path.endswith("/v1/embeddings"):
-                self._send(404, b'{"error": "not found"}')
-            elif mode == "fail500":
-                self._send(500, b'{"error": {"message": "the GPU caught fire"}}')
-            elif mode == "badjson":
-                self._send(200, b'{"data": [ this is not json')
-            elif mode == "wrongcount":
-                self._send(200, json.dumps({"data": [], "model": payload["model"]}).encode())
-            else:
-                vectors = embedder.embed(payload["input"])
-                data = [
-                    {"object": "embedding", "index": i, "embedding": v.tolist()}
-                    for i, v in enumerate(vectors)
-                ]
-                shuffle.shuffle(data)
-                body = {
-                    "object": "list",
-                    "data": data,
-                    "model": payload["model"],
-                    "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                }
-                self._send(200, json.dumps(body).encode())
-
-    return Handler
-
-
 @pytest.fixture(scope="module")
 def openai_server(minilm: OnnxMiniLM) -> Iterator[FakeOpenAI]:
-    state = FakeOpenAI(url="")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(minilm, state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with fake_openai(minilm) as server:
+        yield server
 
 
 def test_openai_embedder_matches_local_model_and_orders_by_index(

@@ -122,7 +122,10 @@ async def exercise_tools(session: ClientSession) -> None:
     assert updated["text"] == "Ana has a cat, Miso."
     history = data(await session.call_tool("memory_history", {"id": cat_id}))
     assert [h["op"] for h in history] == ["ADD", "UPDATE"]
-    assert data(await session.call_tool("delete_memory", {"id": cat_id})) == {"count": 1}
+    assert data(await session.call_tool("delete_memory", {"id": cat_id})) == {
+        "count": 1,
+        "id": cat_id,
+    }
     after = data(await session.call_tool("list_memories", {"user_id": "ana"}))
     assert [m["id"] for m in after] == [m["id"] for m in everything if m["id"] != cat_id]
 

@@ -55,6 +55,39 @@ def test_partly_new_input_stores_only_the_new_part(mem: Memory) -> None:
     assert mem.stats(user_id="ana").episodes == 3
 
 
+def test_messages_without_text_are_left_out_and_the_rest_stored(mem: Memory) -> None:
+    chat: list[dict[str, Any]] = [
+        {"role": "user", "content": "Book me a table at Nopa for Friday."},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function"}]},
+        {"role": "tool", "content": "Table for two at Nopa, Friday 19:00.", "tool_call_id": "c1"},
+        {"role": "assistant", "content": "   "},
+        {"role": "assistant", "content": "Done: Friday at 19:00."},
+    ]
+    result = mem.add(chat, user_id="ana", session_id="s1", timestamp="2024-05-02T10:00:00Z")
+    assert result.skipped == [1, 3]
+    assert len(result.episode_ids) == 3
+    texts = [m.text for m in mem.list(user_id="ana", kinds=["episodic"])]
+    assert texts == [
+        "user: Book me a table at Nopa for Friday.",
+        "tool: Table for two at Nopa, Friday 19:00.",
+        "assistant: Done: Friday at 19:00.",
+    ]
+    tool = mem.list(user_id="ana", kinds=["episodic"])[1]
+    assert tool.metadata["tool_call_id"] == "c1"
+    # the same batch again stores nothing, and says so
+    again = mem.add(chat, user_id="ana", session_id="s1", timestamp="2024-05-02T10:00:00Z")
+    assert again.duplicate and again.skipped == [1, 3]
+    assert mem.stats(user_id="ana").episodes == 3
+
+
+def test_a_batch_with_nothing_to_remember_stores_nothing(mem: Memory) -> None:
+    result = mem.add([{"role": "assistant", "content": ""}], user_id="ana")
+    assert (result.episode_ids, result.operations, result.skipped) == ([], [], [0])
+    assert mem.stats(user_id="ana").episodes == 0
+    with pytest.raises(InvalidInput, match=r"^messages: must not be empty"):
+        mem.add("  ", user_id="ana")
+
+
 def test_same_text_in_another_scope_or_time_is_new(mem: Memory) -> None:
     mem.add("I like tea", user_id="ana", timestamp="2024-01-01T00:00:00Z")
     assert not mem.add("I like tea", user_id="bob", timestamp="2024-01-01T00:00:00Z").duplicate
@@ -74,7 +107,6 @@ def test_same_text_in_another_scope_or_time_is_new(mem: Memory) -> None:
         ({"messages": 42, "user_id": "u"}, "messages"),
         ({"messages": [{"role": "robot", "content": "x"}], "user_id": "u"}, "messages[0].role"),
         ({"messages": [{"role": "user"}], "user_id": "u"}, "messages[0].content"),
-        ({"messages": [{"role": "user", "content": "  "}], "user_id": "u"}, "messages[0].content"),
         ({"messages": [{"role": "user", "content": 5}], "user_id": "u"}, "messages[0].content"),
         (
             {"messages": [{"role": "user", "content": "ok"}, "text"], "user_id": "u"},

@@ -350,4 +350,4 @@ def test_the_command_line_reads_a_store_for_the_second_model(
     assert "the second model read 2 memories" in first.output
     assert "read 0 memories" in CliRunner().invoke(app, ["rerank-read", "--db", db]).output
     stats = CliRunner().invoke(app, ["stats", "--db", db])
-    assert "read by the second model: 2" in stats.output
+    assert "read by the second model (quality): 2 of 2" in stats.output

@@ -153,7 +153,7 @@ def test_update_delete_and_delete_all(admin: httpx.Client) -> None:
     assert [h["op"] for h in history] == ["ADD", "UPDATE", "UPDATE"]
     assert history[1]["old_text"] == "user: I moved to Denver last month."
 
-    assert admin.delete(f"/v1/memories/{memory_id}").json() == {"count": 1}
+    assert admin.delete(f"/v1/memories/{memory_id}").json() == {"count": 1, "id": memory_id}
     gone = admin.get(f"/v1/memories/{memory_id}")
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
     assert admin.delete(f"/v1/memories/{memory_id}").status_code == 404
@@ -351,6 +351,10 @@ def test_every_public_memory_method_has_a_route(live: Live) -> None:
         "stats": ("GET", "/v1/stats"),
         "export_jsonl": ("GET", "/v1/export"),
         "import_jsonl": ("POST", "/v1/import"),
+        "users": ("GET", "/v1/users"),
+        "graph": ("GET", "/v1/users/{user_id}/graph"),
+        "sources": ("GET", "/v1/memories/{id}/sources"),
+        "job": ("GET", "/v1/jobs/{id}"),
     }
     public = {name for name, _ in inspect.getmembers(Memory, callable) if not name.startswith("_")}
     spec = httpx.get(f"{live.url}/openapi.json").json()

@@ -305,3 +305,40 @@ def test_malformed_import_names_the_line_and_imports_nothing(
     bad.write_bytes(b'{"record": "header", "format": "engramdb.jsonl", "version": 1}\n\xff\xfe')
     with pytest.raises(InvalidInput, match="UTF-8"):
         mem.import_jsonl(bad)
+
+
+def test_ids_by_prefix_users_graph_sources_and_jobs(mem: Memory) -> None:
+    """The reads the web page and the command line lean on, the same on every backend."""
+    other = Memory(store=mem.store, embedder=mem.embedder, config=mem.config.model_copy(
+        update={"tenant_id": "other"}))  # fmt: skip
+
+    def put(owner: Memory, text: str, id: str, scope: Scope) -> None:
+        record = MemoryRecord(id=id, scope=scope, kind="fact", text=text, created_at=_at(2024),
+                              embedding_model=owner.embedder.model_id)  # fmt: skip
+        owner.store.insert_memories([record], owner.embedder.embed([text]))
+
+    for text, user in (("a1", "ana"), ("a2", "ana"), ("b1", "bob")):
+        put(mem, text, f"ab{text}", Scope(user_id=user))
+    put(other, "o", "abz", Scope(tenant_id="other", user_id="zed"))
+    assert mem.store.ids_with_prefix("default", "ab", limit=10) == ["aba1", "aba2", "abb1"]
+    assert mem.store.ids_with_prefix("default", "aba", limit=1) == ["aba1"]
+    assert mem.get("abb").text == "b1"
+    with pytest.raises(ValueError, match="several memories"):
+        mem.get("aba")
+    mem.delete("aba2")
+    assert mem.store.ids_with_prefix("default", "aba2", limit=5) == []
+    assert mem.store.ids_with_prefix("default", "aba2", limit=5, erased=True) == ["aba2"]
+    assert [e.op for e in mem.history("aba2")] == ["DELETE"]
+    users = mem.users()
+    assert [(u.user_id, u.memories, u.active) for u in users] == [("ana", 1, 1), ("bob", 1, 1)]
+    assert users[0].last_added_at == _at(2024)
+    assert [u.user_id for u in other.users()] == ["zed"]
+    assert mem.users(limit=1, offset=1)[0].user_id == "bob"
+    added = mem.add("I moved to Lisbon", user_id="ana", wait=False)
+    assert added.job_id is not None and mem.job(added.job_id).status == "pending"
+    with pytest.raises(KeyError):
+        other.job(added.job_id)
+    mem.run_pending()
+    derived = mem.list(user_id="ana", kinds=["episodic"])[0]
+    assert [e.content for e in mem.sources(derived.id[:10])] == ["I moved to Lisbon"]
+    assert mem.graph(user_id="ana").edges == []

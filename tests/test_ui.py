@@ -17,7 +17,9 @@ import httpx
 import playwright.sync_api as playwright_api
 import pytest
 
+from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM
+from engramdb.server import ServerSettings, create_app
 from engramdb.types import HistoryEntry, MemoryRecord, Scope
 from server_harness import Live, live_server, make_app
 
@@ -244,3 +246,144 @@ def test_ui_end_to_end(seeded: tuple[Live, str], tmp_path: Path) -> None:
     rest.close()
     assert (ARTIFACTS / "ui.png").stat().st_size > 10_000
     assert httpx.get(f"{live.url}/ui").status_code in (200, 307)
+
+
+def _chromium(pw: Any, tmp_path: Path) -> Any:
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        message = f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return pw.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1440, "height": 960},
+    )
+
+
+@pytest.fixture
+def facts_server(tmp_path: Path, embedder: OnnxMiniLM) -> Iterator[Live]:
+    """A server that extracts facts (rules): Ana lived in Berlin, then moved to Munich."""
+    app = create_app(
+        str(tmp_path / "facts.sqlite"),
+        embedder=embedder,
+        ingest_config=IngestConfig(extract="rules"),
+        settings=ServerSettings(worker_poll_s=0.05),
+    )
+    with live_server(app) as live:
+        with live.client(live.key("acme", "write")) as client:
+            for timestamp, text in [
+                ("2023-01-10T09:00:00Z", "I live in Berlin and work as a nurse."),
+                (
+                    "2024-03-02T09:00:00Z",
+                    "I moved to Munich last week, my sister Lena lives there.",
+                ),
+            ]:
+                body = {"messages": text, "user_id": "ana", "timestamp": timestamp}
+                assert client.post("/v1/memories", json=body).status_code == 200
+            client.post("/v1/memories", json={"messages": "I play chess.", "user_id": "bob"})
+        yield live
+
+
+def test_ui_users_scopes_adding_facts_and_graph(facts_server: Live, tmp_path: Path) -> None:
+    live = facts_server
+    reader, writer = live.key("acme", "read"), live.key("acme", "write")
+    rest = live.client(writer)
+    facts = rest.get(
+        "/v1/memories", params={"user_id": "ana", "kinds": "fact", "status": "all"}
+    ).json()
+    berlin = next(f for f in facts if "Berlin" in f["text"] and f["status"] == "superseded")
+    munich = next(f for f in facts if f["id"] == berlin["superseded_by"])
+    graph = rest.get("/v1/users/ana/graph").json()
+    assert graph["edges"], "the rules extractor stores relations"
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        context = _chromium(pw, tmp_path)
+        try:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{live.url}/ui/")
+
+            # a read-only key: the tenant's users with their counts; nothing that writes
+            page.fill("#api-key", reader)
+            page.click("#key-form button")
+            expect(page.locator("#key-scope")).to_have_text("tenant acme · read key")
+            users = page.locator("#users li")
+            expect(users).to_have_count(2)
+            expect(users.nth(0)).to_contain_text("ana")
+            expect(users.nth(1)).to_contain_text("bob")
+            users.nth(0).click()
+            cards = page.locator("#results .card")
+            expect(cards.first).to_be_visible()
+            expect(cards.first).to_contain_text("stored")  # a list shows when it was stored
+            expect(page.locator("#add-form")).to_be_hidden()
+            expect(page.locator("#forget-user")).to_be_hidden()
+            cards.first.click()
+            expect(page.locator("#detail")).to_be_visible()
+            expect(page.locator("#edit")).to_be_hidden()
+            expect(page.locator("#delete")).to_be_hidden()
+
+            # open a memory by the start of its id
+            page.fill("#open-id", munich["id"][:8])
+            page.click("#open-id-form button")
+            expect(page.locator("#detail-text")).to_have_text(munich["text"])
+
+            # the facts and the graph: Munich replaced Berlin, and when
+            page.click("#show-facts")
+            current = page.locator("#facts > li").filter(has_text=munich["text"])
+            expect(current).to_have_count(1)
+            expect(current.locator(".replaced")).to_contain_text(berlin["text"])
+            expect(current.locator(".replaced")).to_contain_text("→")
+            expect(page.locator("#relations li")).to_have_count(len(graph["edges"]))
+            linked = {e[k] for e in graph["edges"] for k in ("source_id", "target_id")}
+            expect(page.locator("#graph circle")).to_have_count(len(linked))
+            expect(page.locator("#graph")).to_contain_text("Munich")
+
+            # a write key adds a message from the page; forgetting stays an admin's
+            page.fill("#api-key", writer)
+            page.click("#key-form button")
+            expect(page.locator("#key-scope")).to_have_text("tenant acme · write key")
+            users.nth(0).click()
+            expect(page.locator("#forget-user")).to_be_hidden()
+            page.fill("#add-text", "I adopted a dog named Rex.")
+            page.click("#add-form button[type=submit]")
+            expect(page.locator("#message")).to_contain_text("Added")
+            expect(page.locator("#results")).to_contain_text("user: I adopted a dog named Rex.")
+            listed = rest.get("/v1/memories", params={"user_id": "ana"}).json()
+            assert "user: I adopted a dog named Rex." in [m["text"] for m in listed]
+            cards.first.click()
+            expect(page.locator("#edit")).to_be_visible()
+            assert errors == []
+        finally:
+            context.close()
+    rest.close()
+
+
+def test_docs_page_works_offline(facts_server: Live, tmp_path: Path) -> None:
+    """/docs loads Swagger UI from the server itself: no request leaves it."""
+    live = facts_server
+    outside: list[str] = []
+    with playwright_api.sync_playwright() as pw:
+        context = _chromium(pw, tmp_path)
+        try:
+            page = context.new_page()
+
+            def only_local(route: Any) -> None:
+                if route.request.url.startswith(live.url):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_local)
+            page.goto(f"{live.url}/docs")
+            playwright_api.expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+            playwright_api.expect(page.locator(".swagger-ui")).to_contain_text(
+                "/v1/memories/search"
+            )
+        finally:
+            context.close()
+    assert outside == []

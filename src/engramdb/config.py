@@ -18,7 +18,9 @@ class RetrievalConfig(BaseModel):
     become a prior (`speaker_names`); the dates it names leave it too and become windows over
     when memories were said. Each channel (BM25 over the memories' text and context, cosine
     over their vectors, Personalized PageRank over the entity graph from the entities the query
-    names) proposes `candidates` memories; `fusion` combines them with the channel weights:
+    names) proposes `candidates` memories; the lexical channel adds to the BM25 of a memory's own
+    words `around_weight` times the BM25 of the words it borrows from the turns around it (its
+    `context` and `next_turn`, a field of its own); `fusion` combines them with the channel weights:
     "convex" (a weighted sum of normalised scores, Bruch et al., 2023) or "rrf" (reciprocal
     ranks, Cormack et al., 2009, with `rrf_k`). The `rescore_depth` best are then re-scored
     with the speaker, time and question priors (`retrieve/rescore.py`, on the scale of the
@@ -30,8 +32,10 @@ class RetrievalConfig(BaseModel):
     vector is kept in the store. In a large scope, the lexical channel leaves out the query
     words more than a `common_terms` share of the memories hold (`retrieve/terms.py`; 1.0 keeps every word).
     With `replies`, a hit that only asks is followed by the turn that answers it (the next turn
-    of its session, when the shortlist holds it); `neighbours` turns on either side of an
-    episodic hit are appended after it, in session order.
+    of its session, when the shortlist holds it); with `current_first`, a message whose fact
+    was replaced ranks right after what replaced it when the query is about that fact
+    (`retrieve/current.py`); `neighbours` turns on either side of an episodic hit are appended
+    after it, in session order.
 
     The weights of `default` were chosen by leave-one-conversation-out on the LoCoMo development
     split (`benchmarks/locomo-ablation.md`); every prior is switched off by a weight of 0.
@@ -42,6 +46,7 @@ class RetrievalConfig(BaseModel):
     name: str = "default"
     dense_weight: float = Field(default=0.8, ge=0)
     lexical_weight: float = Field(default=1.0, ge=0)
+    around_weight: float = Field(default=0.4, ge=0)
     graph_weight: float = Field(default=0.3, ge=0)
     fusion: Literal["convex", "rrf"] = "convex"
     rrf_k: int = Field(default=60, ge=1)
@@ -51,11 +56,13 @@ class RetrievalConfig(BaseModel):
     speaker_weight: float = Field(default=0.2, ge=0)
     time_weight: float = Field(default=1.0, ge=0)
     question_weight: float = Field(default=0.4, ge=0)
+    topic_weight: float = Field(default=0.5, ge=0)
     rescore_depth: int = Field(default=50, ge=1)
     rerank_weight: float = Field(default=0.0, ge=0)
     rerank_depth: int = Field(default=30, ge=1)
     rerank_on_write: bool = True
     replies: bool = True
+    current_first: bool = True
     neighbours: int = Field(default=0, ge=0)
 
     @property
@@ -67,7 +74,10 @@ class RetrievalConfig(BaseModel):
     def rescores(self) -> bool:
         """Whether any prior re-scores the shortlist."""
         return bool(
-            (self.speaker_names and self.speaker_weight) or self.time_weight or self.question_weight
+            (self.speaker_names and self.speaker_weight)
+            or self.time_weight
+            or self.question_weight
+            or self.topic_weight
         )
 
 
@@ -84,7 +94,9 @@ def _plain(name: str, *, dense_weight: float, lexical_weight: float) -> Retrieva
         speaker_weight=0.0,
         time_weight=0.0,
         question_weight=0.0,
+        topic_weight=0.0,
         replies=False,
+        current_first=False,
     )
 
 

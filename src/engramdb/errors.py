@@ -8,11 +8,14 @@ from __future__ import annotations
 
 __all__ = [
     "EngramError",
+    "Forbidden",
     "InvalidInput",
     "ModelError",
     "ModelMismatch",
     "NotFound",
+    "ServerError",
     "StoreError",
+    "Unauthorized",
 ]
 
 
@@ -54,18 +57,30 @@ class NotFound(EngramError, KeyError):
 
 
 class ModelMismatch(EngramError):
-    """The store's vectors were made by another embedding model than the one configured."""
+    """The store's vectors were made by another embedding model than the one configured, or by
+    one that cannot be built from what the store remembers (`configured` is None then)."""
 
     code = "model_mismatch"
 
-    def __init__(self, stored: str, configured: str) -> None:
+    def __init__(self, stored: str, configured: str | None) -> None:
         self.stored = stored
         self.configured = configured
-        super().__init__(
-            f"the store's vectors come from embedding model {stored!r} but the configured "
-            f"embedder is {configured!r}; run `engramdb reembed` to re-embed every memory "
-            f"with {configured!r}, or configure {stored!r}"
+        how = (
+            "open the store with the embedder that made them: `--embedder SPEC` or "
+            "ENGRAMDB_EMBEDDER on the command line, `Memory(embedder=...)` in Python"
         )
+        if configured is None:
+            message = (
+                f"the store's vectors come from embedding model {stored!r}, which cannot be "
+                f"built from what the store remembers; {how} (e.g. 'openai:MODEL@BASE_URL')"
+            )
+        else:
+            message = (
+                f"the store's vectors come from embedding model {stored!r} but the configured "
+                f"embedder is {configured!r}; {how}, or re-embed every memory with the new one: "
+                f"`engramdb reembed --embedder SPEC`"
+            )
+        super().__init__(message)
 
 
 class StoreError(EngramError):
@@ -78,3 +93,39 @@ class ModelError(EngramError):
     """A model (embedder or LLM) cannot be loaded or did not answer as its protocol says."""
 
     code = "model_error"
+
+
+class Unauthorized(EngramError):
+    """The server did not accept the API key: none, malformed, unknown or revoked (401)."""
+
+    code = "unauthorized"
+
+
+class Forbidden(EngramError):
+    """The API key's scope does not cover the operation (403).
+
+    Args:
+        message: the server's explanation.
+        scope: the scope the operation needs (read, write or admin), when the server said.
+    """
+
+    code = "forbidden"
+
+    def __init__(self, message: str, *, scope: str | None) -> None:
+        self.scope = scope
+        super().__init__(message)
+
+
+class ServerError(EngramError):
+    """The server failed (5xx), or gave no answer in time or after the retries.
+
+    Args:
+        message: what happened.
+        status: the HTTP status, or None when no answer came.
+    """
+
+    code = "server_error"
+
+    def __init__(self, message: str, *, status: int | None) -> None:
+        self.status = status
+        super().__init__(message)

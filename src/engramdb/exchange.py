@@ -33,7 +33,7 @@ from engramdb.store.base import MemoryFilter, Store
 from engramdb.timestamps import to_iso, utcnow
 from engramdb.types import Edge, Entity, Episode, HistoryEntry, MemoryRecord, Scope
 
-__all__ = ["FORMAT", "VERSION", "export_jsonl", "import_jsonl"]
+__all__ = ["FORMAT", "VERSION", "check_export_target", "export_jsonl", "import_jsonl"]
 
 FORMAT = "engramdb.jsonl"
 VERSION = 1
@@ -55,6 +55,16 @@ def _dump(record: str, model: Any, **extra: Any) -> str:
     if "scope" in data:
         data["scope"].pop("tenant_id", None)
     return json.dumps({"record": record, **data, **extra}, ensure_ascii=False)
+
+
+def check_export_target(path: Path, *, overwrite: bool) -> None:
+    """Refuse to write an export over an existing file unless told to.
+
+    Raises:
+        InvalidInput: the file exists and `overwrite` is False.
+    """
+    if path.exists() and not overwrite:
+        raise InvalidInput("path", f"{str(path)!r} exists (overwrite=True replaces it)")
 
 
 def export_jsonl(store: Store, flt: MemoryFilter, model_id: str, path: Path) -> int:

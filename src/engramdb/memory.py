@@ -35,7 +35,14 @@ from engramdb.ingest.slots import IngestConfig
 from engramdb.ingest.wiring import make_extractor
 from engramdb.ingest.working import working_memory
 from engramdb.jobs import BATCH, STALE_AFTER_S, work_batch
-from engramdb.models.embed import MODEL_META_KEY, Embedder, OnnxMiniLM, packaged_embedder
+from engramdb.models.embed import (
+    EMBEDDER_SPEC_META_KEY,
+    MODEL_META_KEY,
+    Embedder,
+    OnnxMiniLM,
+    embedder_spec,
+    store_embedder,
+)
 from engramdb.models.llm import LLM
 from engramdb.retrieve.context import ContextParts, render_context
 from engramdb.retrieve.graph import drop_user_graph
@@ -47,7 +54,9 @@ from engramdb.types import (
     MEMORY_KINDS,
     MEMORY_STATUSES,
     AddResult,
+    Episode,
     ForgetReceipt,
+    Graph,
     HistoryEntry,
     Hit,
     Job,
@@ -56,6 +65,7 @@ from engramdb.types import (
     MemoryStatus,
     Scope,
     Stats,
+    UserSummary,
 )
 
 __all__ = ["Memory"]
@@ -64,6 +74,7 @@ log = logging.getLogger("engramdb")
 
 _FILTER_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _MAX_LIMIT = 1000
+_SHOWN_MATCHES = 10  # ids an ambiguous prefix error lists
 Progress = Callable[[int], None]
 
 
@@ -106,14 +117,23 @@ def _offset(value: object) -> int:
     return value
 
 
+def _remember_embedder(store: Store, embedder: Embedder) -> None:
+    """Note in the store which model makes its vectors and how to build it again, so that it
+    opens with that model without being told (`store_embedder`)."""
+    with store.transaction():
+        store.set_meta(MODEL_META_KEY, embedder.model_id)
+        store.set_meta(EMBEDDER_SPEC_META_KEY, embedder_spec(embedder) or "")
+
+
 class Memory:
     """Long-term memory for one application: add what was said, search it, keep it correct.
 
     Args:
         path: a SQLite file path (created if missing) or a `postgresql://` URL.
         store: an already opened `Store`, or a location like `path`; overrides `path`.
-        embedder: the embedding model; default: the packaged all-MiniLM-L6-v2 (int8 ONNX), in
-            the precision the store's vectors were made with (int8 products for a new store).
+        embedder: the embedding model; default: the one the store's vectors were made with,
+            built from what the store remembers (`store_embedder`); the packaged
+            all-MiniLM-L6-v2 (int8 ONNX products) for a new store.
         llm: an optional LLM client for extraction, summaries and the poisoning guard's
             consistency check (`engramdb.models.llm`).
         config: retrieval and behaviour settings.
@@ -122,8 +142,13 @@ class Memory:
         reranker: the second model of `RetrievalConfig.rerank_weight` (the `quality` preset);
             default: multilingual-e5-small from the `rerank` extra, loaded on the first search.
 
+    Methods that take a memory's `id` (`get`, `update`, `delete`, `history`, `release`) also
+    take a prefix of it that no other memory's id starts with, such as the short ids that the
+    command line and `context` show.
+
     Raises:
-        ModelMismatch: the store's vectors come from another embedding model.
+        ModelMismatch: the store's vectors come from another embedding model, or from one that
+            cannot be built from what the store remembers.
     """
 
     def __init__(
@@ -153,13 +178,16 @@ class Memory:
         else:
             self.store = store
         self._tenant = self.config.tenant_id
-        stored = self.store.get_meta(MODEL_META_KEY)
-        self.embedder: Embedder = embedder or packaged_embedder(stored)
-        if stored is None:
-            self.store.set_meta(MODEL_META_KEY, self.embedder.model_id)
-        elif stored != self.embedder.model_id:
+        try:
+            stored = self.store.get_meta(MODEL_META_KEY)
+            self.embedder: Embedder = embedder or store_embedder(self.store)
+            if stored is None:
+                _remember_embedder(self.store, self.embedder)
+            elif stored != self.embedder.model_id:
+                raise ModelMismatch(stored, self.embedder.model_id)
+        except EngramError:
             self.close()
-            raise ModelMismatch(stored, self.embedder.model_id)
+            raise
 
     # lifecycle
     def close(self) -> None:
@@ -212,7 +240,9 @@ class Memory:
         Args:
             messages: a string (one user message) or a list of
                 `{"role": user|assistant|system|tool, "content": str, "name"?: str,
-                "metadata"?: dict}`.
+                "metadata"?: dict}` (`tool_calls` and `tool_call_id` of the OpenAI chat format
+                are kept in the message's metadata). A message with empty or null content is
+                left out and its position listed in `AddResult.skipped`.
             user_id: whose memory this is.
             agent_id: the agent taking part, if any.
             session_id: the conversation these messages belong to.
@@ -232,16 +262,20 @@ class Memory:
         scope = check_scope(
             tenant_id=self._tenant, user_id=user_id, agent_id=agent_id, session_id=session_id
         )
-        parsed = read_messages(messages)
+        batch = read_messages(messages)
+        if not batch.messages:
+            return AddResult(episode_ids=[], operations=[], skipped=batch.skipped)
         if self.ingest_config.redact_pii:
             from engramdb.guard.redact import redact_messages
 
-            parsed = redact_messages(
-                parsed, kinds=self.ingest_config.redact_pii, region=self.ingest_config.pii_region
+            batch.messages = redact_messages(
+                batch.messages,
+                kinds=self.ingest_config.redact_pii,
+                region=self.ingest_config.pii_region,
             )
         episodes = make_episodes(
             scope,
-            parsed,
+            batch,
             timestamp=timestamp,
             metadata=check_metadata(metadata, "metadata"),
         )
@@ -254,6 +288,8 @@ class Memory:
             config=self.ingest_config,
             llm=self.llm,
         )
+        if batch.skipped:
+            result = result.model_copy(update={"skipped": batch.skipped})
         self._read_written([op.memory_id for op in result.operations])
         return result
 
@@ -336,6 +372,7 @@ class Memory:
         if text is None and metadata is None:
             raise InvalidInput("text", "give a new text or new metadata")
         current = self.get(id)
+        id = current.id
         changes: dict[str, Any] = {}
         vector = None
         if text is not None:
@@ -365,13 +402,14 @@ class Memory:
             self._read_written([id])
         return updated
 
-    def delete(self, id: str) -> None:
-        """Erase one memory (its history keeps a DELETE entry).
+    def delete(self, id: str) -> str:
+        """Erase one memory (its history keeps a DELETE entry); returns its full id.
 
         Raises:
             NotFound: no memory with that id.
         """
         current = self.get(id)
+        id = current.id
         with self.store.transaction():
             self.store.append_history(
                 self._tenant,
@@ -387,6 +425,7 @@ class Memory:
                 ],
             )
             self.store.delete_memories(self._tenant, [id])
+        return id
 
     def delete_all(
         self,
@@ -489,16 +528,38 @@ class Memory:
         return hits
 
     def get(self, id: str) -> MemoryRecord:
-        """One memory by id.
+        """One memory by id, or by a prefix of its id that no other memory shares.
 
         Raises:
             NotFound: no memory with that id in this tenant.
+            InvalidInput: the prefix starts the ids of several memories (they are listed).
         """
-        check_id(id, "id", required=True)
-        found = self.store.get_memories(self._tenant, [id])
+        found = self.store.get_memories(self._tenant, [self._resolve_id(id)])
         if not found:
             raise NotFound("memory", id)
         return found[0]
+
+    def _resolve_id(self, id: str, *, erased: bool = False) -> str:
+        """The full id of the one memory whose id is `id` or starts with it; with `erased`,
+        erased memories that the history log still names count too.
+
+        Raises:
+            NotFound: no memory's id starts with `id`.
+            InvalidInput: several do (the error lists them).
+        """
+        checked = check_id(id, "id", required=True) or ""
+        found = self.store.ids_with_prefix(
+            self._tenant, checked, limit=_SHOWN_MATCHES + 1, erased=erased
+        )
+        if checked in found or len(found) == 1:
+            return checked if checked in found else found[0]
+        if not found:
+            raise NotFound("memory", checked)
+        shown = ", ".join(found[:_SHOWN_MATCHES])
+        more = " and more" if len(found) > _SHOWN_MATCHES else ""
+        raise InvalidInput(
+            "id", f"{checked!r} starts the ids of several memories ({shown}{more}): give more of it"
+        )
 
     def list(
         self,
@@ -507,11 +568,13 @@ class Memory:
         agent_id: str | None = None,
         session_id: str | None = None,
         kinds: Sequence[str] | None = None,
+        filters: dict[str, Any] | None = None,
         status: MemoryStatus | Literal["all"] = "active",
         limit: int = 100,
         offset: int = 0,
     ) -> builtins.list[MemoryRecord]:
-        """Memories in a scope, oldest first: the active ones unless a status or "all" is asked."""
+        """Memories in a scope, oldest first: the active ones unless a status or "all" is asked;
+        `filters` keeps those whose metadata fields equal the given values, as in `search`."""
         if status != "all" and status not in MEMORY_STATUSES:
             raise InvalidInput(
                 "status",
@@ -524,8 +587,40 @@ class Memory:
             session_id=session_id,
             kinds=_kinds(kinds),
             statuses=None if status == "all" else (status,),
+            metadata=_filters(filters),
         )
         return self.store.list_memories(flt, limit=_limit(limit), offset=offset)
+
+    def users(self, *, limit: int = 100, offset: int = 0) -> builtins.list[UserSummary]:
+        """This tenant's users that have memories, by user id, with how many each has."""
+        _offset(offset)
+        return self.store.users(self._tenant, limit=_limit(limit), offset=offset)
+
+    def graph(self, *, user_id: str, agent_id: str | None = None) -> Graph:
+        """A user's entity graph: the named things their memories mention and the relations
+        between them, each relation with the memory that states it and when it held."""
+        flt = self._filter(user_id=user_id, agent_id=agent_id)
+        return Graph(entities=self.store.list_entities(flt), edges=self.store.list_edges(flt))
+
+    def sources(self, id: str) -> builtins.list[Episode]:
+        """The messages (episodes) a memory was derived from, in the order it lists them.
+
+        Raises:
+            NotFound: no memory with that id in this tenant.
+        """
+        record = self.get(id)
+        return self.store.get_episodes(self._tenant, record.source_episode_ids)
+
+    def job(self, id: str) -> Job:
+        """One of this tenant's jobs (the derivation of an `add(..., wait=False)`).
+
+        Raises:
+            NotFound: no such job in this tenant.
+        """
+        found = self.store.get_job(self._tenant, check_id(id, "id", required=True) or "")
+        if found is None:
+            raise NotFound("job", id)
+        return found
 
     def history(self, id: str) -> builtins.list[HistoryEntry]:
         """Every change to a memory, oldest first, with the source episodes of each.
@@ -533,8 +628,7 @@ class Memory:
         Raises:
             NotFound: the memory never existed in this tenant.
         """
-        check_id(id, "id", required=True)
-        entries = self.store.history(self._tenant, id)
+        entries = self.store.history(self._tenant, self._resolve_id(id, erased=True))
         if not entries:
             raise NotFound("memory", id)
         return entries
@@ -565,8 +659,10 @@ class Memory:
             NotFound: no memory with that id in this tenant.
             InvalidInput: the memory is not quarantined.
         """
-        check_id(id, "id", required=True)
-        return quarantine.release(self.store, self._tenant, id, reason=check_text(reason, "reason"))
+        full = self._resolve_id(id)
+        return quarantine.release(
+            self.store, self._tenant, full, reason=check_text(reason, "reason")
+        )
 
     def stats(
         self,
@@ -731,8 +827,15 @@ class Memory:
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        overwrite: bool = False,
     ) -> int:
-        """Write a scope (or the whole tenant) to a JSONL file; returns the records written."""
+        """Write a scope (or the whole tenant) to a JSONL file; returns the records written.
+
+        Raises:
+            InvalidInput: the file exists and `overwrite` is False.
+        """
+        target = Path(path)
+        exchange.check_export_target(target, overwrite=overwrite)
         flt = self._filter(
             user_id=user_id,
             agent_id=agent_id,
@@ -740,7 +843,7 @@ class Memory:
             user_required=False,
             statuses=None,
         )
-        return exchange.export_jsonl(self.store, flt, self.embedder.model_id, Path(path))
+        return exchange.export_jsonl(self.store, flt, self.embedder.model_id, target)
 
     def import_jsonl(self, path: str | Path) -> int:
         """Read a JSONL export into this tenant; re-embeds when the model differs.
@@ -769,7 +872,7 @@ class Memory:
                 done += len(batch)
                 if progress is not None:
                     progress(len(batch))
-            store.set_meta(MODEL_META_KEY, model.model_id)
+            _remember_embedder(store, model)
         finally:
             store.close()
         return done

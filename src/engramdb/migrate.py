@@ -14,15 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from itertools import groupby
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import typer
 
 from engramdb.config import Config
 from engramdb.errors import EngramError, InvalidInput, StoreError
-from engramdb.models.embed import MODEL_META_KEY, Embedder, packaged_embedder
+from engramdb.models.embed import (
+    EMBEDDER_SPEC_META_KEY,
+    MODEL_META_KEY,
+    Embedder,
+    packaged_embedder,
+)
 from engramdb.retrieve.search import SearchRequest, search
-from engramdb.store import MemoryFilter, Store, open_store
+from engramdb.store import MemoryFilter, Store, open_store, sqlite_path
 from engramdb.store.base import Vector
 from engramdb.types import HistoryEntry, Job
 
@@ -239,6 +245,9 @@ def migrate_store(
         if progress is not None:
             progress(table, rows)
 
+    path = sqlite_path(source)
+    if path is not None and not Path(path).exists():
+        raise InvalidInput("from", f"no store at {path!r}")
     src = _copyable(open_store(source))
     try:
         dst = _copyable(open_store(target))
@@ -249,8 +258,10 @@ def migrate_store(
         if dst.tenants():
             raise InvalidInput("to", "the target store is not empty")
         model = src.get_meta(MODEL_META_KEY)
-        if model is not None:
-            dst.set_meta(MODEL_META_KEY, model)
+        for meta_key in (MODEL_META_KEY, EMBEDDER_SPEC_META_KEY):
+            value = src.get_meta(meta_key)
+            if value is not None:
+                dst.set_meta(meta_key, value)
         tenants = src.tenants()
         for tenant in tenants:
             _copy_tenant(src, dst, tenant, batch, note)

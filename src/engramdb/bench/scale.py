@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.bench.locomo import machine_info
+from engramdb.bench.evidence import machine_info
 from engramdb.ingest.slots import IngestConfig
 from engramdb.memory import Memory
 from engramdb.models.embed import Embedder, OnnxMiniLM
@@ -363,7 +363,7 @@ def _serve(probe: _Probe, events: Any) -> None:
             progress,
         )
         batch_rate, single_rate = _add_throughput(mem, probe.fresh, batches=probe.add_batches)
-        disk = mem.stats().disk_bytes
+        disk = mem.stats().disk_bytes or 0
     events.put(
         (
             "result",

@@ -1,9 +1,10 @@
 """Carry out reconciliation decisions in the store, inside the caller's transaction.
 
-For each fact in reading order: look up the active memories in its slot and the most similar
-active facts (the store's, plus those this batch has just written), `reconcile.decide`, then
-write: a new fact memory, closed predecessors (never deleted), or a reinforced existing one.
-Every decision leaves a history entry with its reason and source episode.
+For each fact in reading order: look up the active memories in its slot, the most similar
+active facts (the store's, plus those this batch has just written) and, for a statement that
+ends something, the active facts that name it (through the text index); `reconcile.decide`,
+then write: a new fact memory, closed predecessors (never deleted), or a reinforced existing
+one. Every decision leaves a history entry with its reason and source episode.
 """
 
 from __future__ import annotations
@@ -16,19 +17,21 @@ from datetime import datetime
 import numpy as np
 
 from engramdb.ingest.extract import Fact
-from engramdb.ingest.reconcile import Decision, decide, slot_family
+from engramdb.ingest.reconcile import Decision, decide, names_in, slot_family
 from engramdb.store.base import MemoryFilter, Store, Vector, Vectors
 from engramdb.types import Episode, HistoryEntry, HistoryOp, MemoryRecord, Operation, Trust
 
 __all__ = ["FactWriter", "fact_memory"]
 
 _SIMILAR = 5
+_NAMED = 50
 
 
 def fact_memory(
     fact: Fact, episode: Episode, *, trust: Trust, model_id: str, now: datetime
 ) -> MemoryRecord:
-    """The memory that stores one fact, with its provenance in `metadata["fact"]`."""
+    """The memory that stores one fact, with its provenance in `metadata["fact"]`; its speaker
+    is the message's."""
     return MemoryRecord(
         id=uuid.uuid4().hex,
         scope=episode.scope,
@@ -53,6 +56,7 @@ def fact_memory(
             },
         },
         embedding_model=model_id,
+        speaker=episode.name or episode.role,
     )
 
 
@@ -77,17 +81,24 @@ class FactWriter:
     ) -> list[tuple[Fact, MemoryRecord]]:
         """Reconcile and store each fact; returns the facts that became new memories."""
         stored: list[tuple[Fact, MemoryRecord]] = []
+
+        def own(episode: Episode) -> set[str]:
+            return {m.id for m, _ in self.written if episode.id in m.source_episode_ids}
+
         for fact, vector in zip(facts, vectors, strict=True):
             episode = episodes[fact.episode_id]
             flt = MemoryFilter(
                 tenant_id=episode.scope.tenant_id, user_id=episode.scope.user_id, kinds=("fact",)
             )
             current = self.store.slot_memories(flt, slot_family(fact.slot)) if fact.slot else []
+            mine = own(episode)  # this message's own facts are not what it changes
+            similar = [(m, s) for m, s in self._similar(flt, vector) if m.id not in mine]
             decision = self._proposed(fact, episode) or decide(
                 fact,
                 current,
-                self._similar(flt, vector) if fact.slot is None else [],
+                similar,
                 duplicate_similarity=self.duplicate_similarity,
+                ended=self._naming(flt, fact.ends, episode) if fact.ends else (),
             )
             record = self._apply(decision, fact, vector, episode, trust[fact.episode_id])
             if record is not None:
@@ -113,6 +124,21 @@ class FactWriter:
         if op in ("UPDATE", "INVALIDATE"):
             return Decision(op, reason, closes=(target_id,))  # type: ignore[arg-type]
         return None
+
+    def _naming(
+        self, flt: MemoryFilter, names: Sequence[str], episode: Episode
+    ) -> list[MemoryRecord]:
+        """The user's active facts, from other messages, that name any of `names`."""
+        terms = list(dict.fromkeys(w for n in names for w in n.split() if w.strip()))
+        found = self.store.lexical_search(flt, terms, _NAMED)
+        records = self.store.get_memories(flt.tenant_id, [i for i, _ in found])
+        return [
+            m
+            for m in records
+            if m.status == "active"
+            and episode.id not in m.source_episode_ids
+            and names_in(m.text, names)
+        ]
 
     def _similar(self, flt: MemoryFilter, vector: Vector) -> list[tuple[MemoryRecord, float]]:
         found = self.store.vector_search(flt, vector, _SIMILAR)

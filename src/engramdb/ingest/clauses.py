@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from engramdb.ingest import lexicon as lx
+from engramdb.ingest.dates import is_date_expression
 
 if TYPE_CHECKING:
     from spacy.tokens import Token
@@ -26,6 +27,7 @@ __all__ = [
     "key",
     "named",
     "phrase",
+    "phrase_tokens",
     "pobj",
     "rewrite",
     "subject",
@@ -49,8 +51,18 @@ _DROP_CHILDREN = frozenset(
     ]
 )
 _PHRASE_DEPS = frozenset(["compound", "amod", "nmod", "flat", "nummod", "quantmod", "poss"])
-_IRREGULAR = {"am": "is", "'m": "is", "have": "has", "'ve": "has", "do": "does", "go": "goes"}
-_CONTRACTED = {"'ll": "will", "'d": "would", "'m": "is", "'ve": "has"}
+_IRREGULAR = {
+    "am": "is",
+    "'m": "is",
+    "are": "is",
+    "'re": "is",
+    "were": "was",
+    "have": "has",
+    "'ve": "has",
+    "do": "does",
+    "go": "goes",
+}
+_CONTRACTED = {"'ll": "will", "'d": "would", "'m": "is", "'ve": "has", "'re": "is"}
 _SPACES = re.compile(r"\s+")
 _KEY_CHARS = re.compile(r"[^a-z0-9]+")
 
@@ -81,25 +93,21 @@ def _third_person(word: str) -> str:
     return low + "s"
 
 
-def _phrase_tokens(token: Token) -> list[Token]:
+def phrase_tokens(token: Token) -> list[Token]:
     """The token with its modifiers (compounds, adjectives, numbers, "of" phrases)."""
     keep = [token]
     for child in token.children:
         if child.dep_ in _PHRASE_DEPS and child.lower_ != "my":
-            keep.extend(_phrase_tokens(child))
+            keep.extend(phrase_tokens(child))
         elif child.dep_ == "prep" and child.lower_ == "of":
             keep.append(child)
-            keep.extend(t for c in child.children if c.dep_ == "pobj" for t in _phrase_tokens(c))
-    if token.ent_iob_ in ("B", "I"):
-        for ent in token.doc.ents:
-            if ent.start <= token.i < ent.end:
-                keep.extend(ent)
+            keep.extend(t for c in child.children if c.dep_ == "pobj" for t in phrase_tokens(c))
     return keep
 
 
 def phrase(token: Token) -> str:
     """The noun phrase a token heads, as written, without a leading article or "my"."""
-    tokens = _phrase_tokens(token)
+    tokens = phrase_tokens(token)
     lo, hi = min(t.i for t in tokens), max(t.i for t in tokens)
     span = token.doc[lo : hi + 1]
     while len(span) > 1 and span[0].lower_ in ("a", "an", "the", "my", "some"):
@@ -132,7 +140,7 @@ def named(noun: Token) -> str | None:
                 if obj.dep_ in ("oprd", "attr", "dobj", "xcomp") and obj.pos_ == "PROPN":
                     return phrase(obj)
     after = noun.doc[noun.i + 1] if noun.i + 1 < len(noun.doc) else None
-    if after is not None and after.pos_ == "PROPN" and after.ent_type_ in ("PERSON", ""):
+    if after is not None and after.pos_ == "PROPN":
         return phrase(after)  # "my husband Tom cooks" (parsed with Tom as a compound)
     if noun.dep_ in SUBJECTS and noun.head.lemma_ == "be":
         for attr in children(noun.head, "attr"):
@@ -187,7 +195,7 @@ def _opener(child: Token, subject: Token) -> bool:
         return True
     if child.i > subject.i or child.dep_ not in ("advmod", "npadvmod", "prep", "intj"):
         return False
-    if any(t.ent_type_ in ("DATE", "TIME") for t in child.subtree):
+    if is_date_expression(" ".join(t.text for t in child.subtree)):
         return False
     return child.lower_ not in lx.KEPT_ADVERBS
 
@@ -196,7 +204,7 @@ def _first_person_verbs(tokens: Sequence[Token]) -> set[int]:
     """The finite verbs (or first auxiliaries) of "I" that change for the third person."""
     found: set[int] = set()
     for token in tokens:
-        if token.lower_ != "i" or token.dep_ not in SUBJECTS:
+        if token.lower_ not in ("i", "we") or token.dep_ not in SUBJECTS:
             continue
         verb = token.head
         chain = sorted(
@@ -217,15 +225,15 @@ def rewrite(tokens: Sequence[Token], name: str) -> str:
     for n, token in enumerate(tokens):
         low = token.lower_
         word = token.text
-        if low == "i" or low in ("me", "myself"):
+        if low in ("i", "me", "myself", "we", "us", "ourselves"):
             word = name
             named = True
-        elif low in ("my", "mine"):
+        elif low in ("my", "mine", "our", "ours"):
             word = "their" if named else f"{name}'s"
         elif token.i in agreeing:
             if low in _CONTRACTED:
                 word = " " + _CONTRACTED[low]
-            elif token.tag_ == "VBP" or low == "am":
+            elif token.tag_ == "VBP" or low in _IRREGULAR:
                 word = _third_person(low)
                 if low.startswith("'"):
                     word = " " + word

@@ -50,6 +50,13 @@ class Fact:
         source: which extractor made it.
         proposal: an LLM's reconciliation for it: (op, id of the existing memory or None);
             checked before use, the rules decide when it is missing or invalid.
+        ends: names or things the statement says are over for the speaker ("I sold the
+            Civic", "Biscuit passed away", "I switched from Barclays to Monzo"): the speaker's
+            facts that mention them are closed.
+        reschedules: the statement moves or cancels something planned ("the dentist moved me
+            to April 2", "the trip is off"): the most similar planned or dated fact is closed.
+        about_other: its subject is another person or animal ("my sister lives in Oslo"), so it
+            holds none of the speaker's own topics (`topics.py`).
     """
 
     text: str
@@ -64,6 +71,9 @@ class Fact:
     importance: float = 0.5
     source: FactSource = "rules"
     proposal: tuple[str, str | None] | None = None
+    ends: tuple[str, ...] = ()
+    reschedules: bool = False
+    about_other: bool = False
 
 
 @dataclass

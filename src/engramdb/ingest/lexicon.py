@@ -7,13 +7,16 @@ matched against spaCy lemmas.
 from __future__ import annotations
 
 __all__ = [
+    "CHANGE_PARTICLES",
     "CHATTER_PHRASES",
     "CHATTER_VERBS",
     "DIETS",
     "DISLIKE_VERBS",
+    "END_VERBS",
     "EVENT_VERBS",
     "FAMILY",
     "FOND_ADJECTIVES",
+    "GONE_VERBS",
     "KEPT_ADVERBS",
     "KEY_FILLERS",
     "LIKE_VERBS",
@@ -22,10 +25,12 @@ __all__ = [
     "OCCUPATION_SUFFIXES",
     "OPINION_VERBS",
     "PARTNERS",
+    "PARTNER_VERBS",
     "PETS",
     "PLAN_VERBS",
     "POSSESSIONS",
     "RELATIONSHIP_STATUSES",
+    "RESCHEDULE_VERBS",
     "STATES",
     "STATE_PREPOSITIONS",
     "TOPIC_PREPOSITIONS",
@@ -149,3 +154,19 @@ TOPIC_PREPOSITIONS = {
     "talk": "about",
     "hear": "about",
 }
+#: Verbs by which the speaker ends something ("I sold the car", "we gave Kiwi away", "I switched
+#: from X to Y", "I dropped Spanish"): their object is no longer the speaker's.
+END_VERBS = _words(
+    """sell quit leave drop cancel lose stop end divorce retire trade replace switch abandon
+    ditch dump give break move"""
+)
+#: Particles without which these verbs end nothing ("give away", "break up", "move out").
+CHANGE_PARTICLES = {"give": ("away", "up"), "break": ("up",), "move": ("out",), "trade": ("in",)}
+#: Verbs by which something of the speaker's is gone ("Biscuit passed away", "the bike got
+#: stolen", "the laptop died").
+GONE_VERBS = _words("die pass steal break close sell lose")
+#: Verbs that move or call off something planned ("rescheduled me to April 2", "pushed the
+#: offsite back", "the workshop got called off").
+RESCHEDULE_VERBS = _words("reschedule postpone move push delay bring cancel call shift")
+#: Verbs that name a partner ("I'm dating Priya", "I married Sam").
+PARTNER_VERBS = _words("date marry wed")

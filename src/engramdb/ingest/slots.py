@@ -53,9 +53,9 @@ class IngestConfig(BaseModel):
     """How `add` turns messages into memories.
 
     Args:
-        extract: "off" (the default for now) stores episodic memories only; "auto" uses the
-            rule-based extractor when spaCy and its English pipeline are installed, else none;
-            "rules" requires them; "llm" uses the `Memory`'s LLM (the rules are its fallback).
+        extract: "rules" (the default) reads facts with the rule-based extractor (spaCy's
+            English pipeline, installed with engramdb); "llm" uses the `Memory`'s LLM (the
+            rules are its fallback); "off" stores episodic memories only.
         slots: the single-valued slots (the built-in ones by default); add your own here.
         duplicate_similarity: cosine at or above which a new fact is a duplicate (NOOP).
         roles: whose messages facts are extracted from (facts are about the speaker).
@@ -79,7 +79,7 @@ class IngestConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    extract: Literal["auto", "rules", "llm", "off"] = "off"
+    extract: Literal["rules", "llm", "off"] = "rules"
     slots: tuple[SlotSpec, ...] = DEFAULT_SLOTS
     duplicate_similarity: float = Field(default=0.9, gt=0, le=1)
     roles: tuple[Literal["user", "assistant", "system", "tool"], ...] = ("user",)

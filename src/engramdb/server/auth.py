@@ -49,6 +49,9 @@ OPERATION_SCOPES: dict[str, KeyScope] = {
     "stats": "read",
     "job": "read",
     "review": "read",
+    "users": "read",
+    "graph": "read",
+    "whoami": "read",
     "add": "write",
     "update": "write",
     "delete": "write",
@@ -146,4 +149,9 @@ def require(principal: Principal, operation: str) -> None:
             403,
             "forbidden",
             f"{operation} needs a key with scope {needed!r}; this key has {principal.scope!r}",
+            # RFC 6750, section 3: the challenge names the scope the operation needs
+            headers={
+                "WWW-Authenticate": f'Bearer realm="engramdb", error="insufficient_scope", '
+                f'scope="{needed}"'
+            },
         )

@@ -12,15 +12,32 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, get_args
 
 import typer
 
 from engramdb.config import Config, preset
-from engramdb.errors import EngramError
-from engramdb.store import Store, open_store
+from engramdb.errors import EngramError, InvalidInput
+from engramdb.ingest.slots import IngestConfig
+from engramdb.models.embed import Embedder, embedder_from_spec
+from engramdb.store import Store, open_store, sqlite_path
 
-__all__ = ["RetrievalOption", "keys_app", "mcp", "register", "serve", "server_app"]
+__all__ = [
+    "EXTRACT_CHOICES",
+    "EmbedderOption",
+    "ExtractOption",
+    "RetrievalOption",
+    "embedder_option",
+    "ingest_config",
+    "keys_app",
+    "mcp",
+    "register",
+    "require_store",
+    "serve",
+    "server_app",
+]
 
 DbOption = Annotated[
     str, typer.Option("--db", help="SQLite file of the store (created if missing).")
@@ -39,6 +56,45 @@ RetrievalOption = Annotated[
         "the rerank extra) | hybrid | bm25 | dense."
     ),
 ]
+
+#: The values of `IngestConfig.extract`, read from its type.
+EXTRACT_CHOICES: tuple[str, ...] = get_args(IngestConfig.model_fields["extract"].annotation)
+#: The same values as the command line's choices.
+Extract = StrEnum("Extract", {value: value for value in EXTRACT_CHOICES})  # type: ignore[misc]
+
+ExtractOption = Annotated[
+    Extract | None,
+    typer.Option(
+        "--extract",
+        envvar="ENGRAMDB_EXTRACT",
+        help="Fact extraction of the messages added: off stores each message only; rules "
+        "derives facts with spaCy; llm needs an LLM (Python API); auto uses the rules when "
+        f"spaCy is installed. Default: {IngestConfig().extract}.",
+        show_default=False,
+    ),
+]
+EmbedderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--embedder",
+        envvar="ENGRAMDB_EMBEDDER",
+        help="Embedding model: minilm | minilm-float | st:MODEL | openai:MODEL@BASE_URL. "
+        "Default: the one the store was made with (a new store: minilm).",
+        show_default=False,
+    ),
+]
+
+
+def ingest_config(extract: str | None) -> IngestConfig:
+    """The ingestion settings an `--extract` value asks for (None: the defaults)."""
+    if extract is None:
+        return IngestConfig()
+    return IngestConfig.model_validate({"extract": str(extract)})
+
+
+def embedder_option(spec: str | None) -> Embedder | None:
+    """The embedder an `--embedder` value names; None leaves it to the store."""
+    return None if spec is None else embedder_from_spec(spec)
 
 
 @contextmanager
@@ -60,8 +116,31 @@ def _missing_extra(exc: ImportError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _location_option(db: str, store: str | None) -> str:
+    """The command-line option that names this store again."""
+    return f"--store {store}" if store else f"--db {db}"
+
+
+def require_store(db: str, store: str | None) -> None:
+    """Refuse a SQLite store that does not exist: a typo in `--db` must not create an empty one.
+
+    Raises:
+        InvalidInput: naming the option and the file.
+    """
+    path = sqlite_path(store or db)
+    if path is not None and not Path(path).exists():
+        option = "--store" if store else "--db"
+        raise InvalidInput(
+            option.removeprefix("--"),
+            f"no store at {path!r} (check {option}; `engramdb add` creates a new one)",
+        )
+
+
 @contextmanager
-def _store(db: str, store: str | None) -> Iterator[Store]:
+def _store(db: str, store: str | None, *, create: bool = False) -> Iterator[Store]:
+    """The store the options name; a missing SQLite file is refused unless `create`."""
+    if not create:
+        require_store(db, store)
     opened = open_store(store or db)
     try:
         yield opened
@@ -89,6 +168,8 @@ def serve(
     ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     retrieval: RetrievalOption = "default",
+    extract: ExtractOption = None,
+    embedder: EmbedderOption = None,
 ) -> None:
     """Run the REST API, the MCP endpoint (/mcp) and the web page (/ui).
 
@@ -116,7 +197,20 @@ def serve(
     )
     with _errors():
         config = Config(retrieval=preset(retrieval, "retrieval"))
-        app = create_app(store or db, config=config, settings=settings)
+        app = create_app(
+            store or db,
+            embedder=embedder_option(embedder),
+            config=config,
+            ingest_config=ingest_config(extract),
+            settings=settings,
+        )
+    if settings.auth and not app.state.engram.tenants.store.list_api_keys(None):
+        typer.echo(
+            "No API key in this store yet: every request will get 401. Create one with\n"
+            f"  engramdb keys create --tenant NAME --scope write {_location_option(db, store)}\n"
+            "(or serve without keys on this machine only: --no-auth)",
+            err=True,
+        )
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
@@ -127,21 +221,24 @@ def mcp(
         str, typer.Option("--tenant", "--user-tenant", help="Tenant whose memories the tools use.")
     ] = "default",
     retrieval: RetrievalOption = "default",
+    extract: ExtractOption = None,
+    embedder: EmbedderOption = None,
 ) -> None:
     """Serve the MCP tools over stdio, for a desktop agent that starts engramdb itself.
 
     Example: engramdb mcp --db ~/.engramdb/memories.sqlite
     """
     try:
-        from engramdb.models.embed import MODEL_META_KEY, packaged_embedder
+        from engramdb.models.embed import store_embedder
         from engramdb.server.auth import Principal
         from engramdb.server.mcp import build_mcp
         from engramdb.server.tenancy import Tenants
     except ImportError as exc:
         raise _missing_extra(exc) from None
-    with _errors(), _store(db, store) as opened:
+    with _errors(), _store(db, store, create=True) as opened:
         config = Config(retrieval=preset(retrieval, "retrieval"))
-        tenants = Tenants(opened, packaged_embedder(opened.get_meta(MODEL_META_KEY)), config)
+        model = embedder_option(embedder) or store_embedder(opened)
+        tenants = Tenants(opened, model, config, ingest_config(extract))
         tenants.memory(tenant)  # a bad tenant name or a model mismatch fails before serving
         server = build_mcp(tenants, fixed=Principal(tenant_id=tenant, scope="admin"))
         server.run("stdio")
@@ -166,7 +263,7 @@ def keys_create(
     """
     from engramdb.server.auth import create_key
 
-    with _errors(), _store(db, store) as opened:
+    with _errors(), _store(db, store, create=True) as opened:
         key, secret = create_key(opened, tenant_id=tenant, scope=scope, name=name)
     typer.echo(secret)
     typer.echo(
@@ -189,15 +286,29 @@ def keys_list(
     """
     with _errors(), _store(db, store) as opened:
         keys = opened.list_api_keys(tenant)
-    for key in keys:
-        if as_json:
+    if as_json:
+        for key in keys:
             typer.echo(json.dumps(key.model_dump(mode="json", exclude={"key_hash"})))
-            continue
+        return
+    if not keys:
+        typer.echo("no API keys yet: `engramdb keys create --tenant NAME` makes one", err=True)
+        return
+    rows = [("id", "tenant", "scope", "created", "status", "name")]
+    for key in keys:
         revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
-        typer.echo(
-            f"{key.id}  {key.tenant_id}  {key.scope:<5}  {key.created_at:%Y-%m-%d %H:%M}  "
-            f"{revoked}  {key.name}"
+        rows.append(
+            (
+                key.id,
+                key.tenant_id,
+                key.scope,
+                f"{key.created_at:%Y-%m-%d %H:%M}",
+                revoked,
+                key.name,
+            )
         )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 @keys_app.command("revoke")

@@ -27,6 +27,7 @@ __all__ = [
     "error_response",
     "field_path",
     "install_handlers",
+    "validation_problem",
 ]
 
 log = logging.getLogger("engramdb.server")
@@ -114,18 +115,9 @@ def field_path(loc: Sequence[int | str]) -> str | None:
     return out or None
 
 
-def _validation(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "invalid_json", "the body is not valid JSON", "body")
-    if isinstance(exc.body, bytes | bytearray) and exc.body:
-        # FastAPI parses only JSON media types: anything else arrives here unread
-        return error_response(
-            415, "unsupported_media_type", "send the body as JSON (Content-Type: application/json)",
-            "body",
-        )  # fmt: skip
-    # one problem per field: a union reports every branch it tried, the deepest names it best
+def validation_problem(errors: Sequence[Any]) -> tuple[str, str | None]:
+    """The message and field of pydantic's errors about one request: one problem per field
+    (a union reports every branch it tried; the deepest location names it best)."""
     by_field: dict[str, dict[str, Any]] = {}
     for error in sorted(errors, key=lambda e: -len(e.get("loc", ()))):
         loc = tuple(error.get("loc", ()))
@@ -139,7 +131,22 @@ def _validation(request: Request, exc: Exception) -> Response:
     if len(by_field) > 1:
         more = len(by_field) - 1
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return error_response(422, "invalid_input", message, field or None)
+    return message, field or None
+
+
+def _validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" and e.get("loc", ())[:1] == ("body",) for e in errors):
+        return error_response(400, "invalid_json", "the body is not valid JSON", "body")
+    if isinstance(exc.body, bytes | bytearray) and exc.body:
+        # FastAPI parses only JSON media types: anything else arrives here unread
+        return error_response(
+            415, "unsupported_media_type", "send the body as JSON (Content-Type: application/json)",
+            "body",
+        )  # fmt: skip
+    message, field = validation_problem(errors)
+    return error_response(422, "invalid_input", message, field)
 
 
 def _http(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar, cast
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -29,11 +30,17 @@ from engramdb import __version__
 from engramdb.errors import EngramError
 from engramdb.server import operations as ops
 from engramdb.server.auth import Principal
-from engramdb.server.errors import ApiError, describe, error_body, error_response, field_path
+from engramdb.server.errors import (
+    ApiError,
+    describe,
+    error_body,
+    error_response,
+    validation_problem,
+)
 from engramdb.server.schemas import (
     AddRequest,
     ContextRequest,
-    Count,
+    Deleted,
     ListRequest,
     MessageIn,
     SearchRequest,
@@ -57,13 +64,16 @@ Every call needs the user_id whose memory it is. A memory's id comes from search
 
 
 def _doc(model: type[BaseModel], field: str) -> FieldInfo:
-    """A request model's field (description, bounds, examples) without its default.
+    """A request model's field (description, bounds, examples, strictness) without its default.
 
     Tool parameters take their defaults from the signature; everything else is documented once,
-    in `schemas`, for REST and MCP alike.
+    in `schemas`, for REST and MCP alike, so a tool refuses what the route refuses ("5" for a
+    number where the route's model is strict).
     """
     info = copy.copy(model.model_fields[field])
     info.default = PydanticUndefined
+    if model.model_config.get("strict") and info.annotation in (int, float, bool, str):
+        info = FieldInfo.merge_field_infos(info, Field(strict=True))
     return info
 
 
@@ -73,13 +83,16 @@ _ID = Field(description="The memory's id, as returned by search_memories or list
 def _error_result(exc: EngramError | ApiError | ValidationError) -> CallToolResult:
     """A refused tool call as an error result whose text is the one JSON error shape."""
     if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        body = error_body("invalid_input", str(first["msg"]), field_path(first["loc"]))
-    else:
-        status, code, message, field = describe(exc)
-        if status >= 500:  # a fault of the server: the SDK reports it without details
-            raise exc
-        body = error_body(code, message, field)
+        return _refusal("invalid_input", *validation_problem(exc.errors()))
+    status, code, message, field = describe(exc)
+    if status >= 500:  # a fault of the server: the SDK reports it without details
+        raise exc
+    return _refusal(code, message, field)
+
+
+def _refusal(code: str, message: str, field: str | None) -> CallToolResult:
+    """An error result whose text is the one JSON error shape."""
+    body = error_body(code, message, field)
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(body))], is_error=True)
 
 
@@ -100,6 +113,31 @@ def _guarded(fn: _Fn) -> _Fn:
     return cast(_Fn, guarded)
 
 
+class _Server(MCPServer[Any]):
+    """The SDK's server, with tool calls refused as REST refuses them and in its error shape:
+    an argument the tool does not take (`tenant_id`, a misspelt name) is refused, not ignored,
+    and arguments that fail the tool's schema answer the one JSON error, not pydantic's dump."""
+
+    def __init__(self) -> None:
+        super().__init__("engramdb", instructions=_INSTRUCTIONS, version=__version__)
+        self.parameters: dict[str, frozenset[str]] = {}
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> Any:
+        known = self.parameters.get(name)
+        unknown = [key for key in arguments if known is not None and key not in known]
+        if unknown:
+            extra = [{"loc": (key,), "msg": "Extra inputs are not permitted"} for key in unknown]
+            return _refusal("invalid_input", *validation_problem(extra))
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                return _refusal("invalid_input", *validation_problem(exc.__cause__.errors()))
+            raise
+
+
 def build_mcp(tenants: Tenants, *, fixed: Principal | None = None) -> MCPServer[Any]:
     """An MCP server whose tools act on `tenants`.
 
@@ -107,7 +145,7 @@ def build_mcp(tenants: Tenants, *, fixed: Principal | None = None) -> MCPServer[
         tenants: the shared store's tenants.
         fixed: the principal of every call (stdio); None to take it from each HTTP request.
     """
-    server: MCPServer[Any] = MCPServer("engramdb", instructions=_INSTRUCTIONS, version=__version__)
+    server = _Server()
 
     def tool(title: str, *, reads: bool = False, erases: bool = False) -> Callable[[_Fn], _Fn]:
         """Register a tool; its description is its docstring without the code's indentation."""
@@ -118,6 +156,8 @@ def build_mcp(tenants: Tenants, *, fixed: Principal | None = None) -> MCPServer[
         def register(fn: _Fn) -> _Fn:
             description = inspect.cleandoc(fn.__doc__ or "")
             server.add_tool(_guarded(fn), title=title, description=description, annotations=hints)
+            takes = inspect.signature(fn).parameters
+            server.parameters[fn.__name__] = frozenset(p for p in takes if p != "ctx")
             return fn
 
         return register
@@ -226,7 +266,7 @@ def build_mcp(tenants: Tenants, *, fixed: Principal | None = None) -> MCPServer[
         return ops.update(caller(ctx), id, UpdateRequest(text=text, metadata=metadata))
 
     @tool("Delete memory", erases=True)
-    def delete_memory(id: Annotated[str, _ID], ctx: Context) -> Count:
+    def delete_memory(id: Annotated[str, _ID], ctx: Context) -> Deleted:
         """Erase one memory that is wrong or unwanted (its history keeps a DELETE entry)."""
         return ops.delete(caller(ctx), id)
 

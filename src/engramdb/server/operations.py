@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engramdb.errors import InvalidInput, NotFound
+from engramdb.errors import InvalidInput
 from engramdb.memory import Memory
 from engramdb.server.auth import Principal, require
 from engramdb.server.schemas import (
@@ -22,6 +22,8 @@ from engramdb.server.schemas import (
     ContextRequest,
     ContextText,
     Count,
+    Deleted,
+    GraphRequest,
     LessonsRequest,
     ListRequest,
     MaintainRequest,
@@ -31,17 +33,21 @@ from engramdb.server.schemas import (
     ScopeRequest,
     SearchRequest,
     UpdateRequest,
+    UsersRequest,
+    WhoAmI,
 )
 from engramdb.server.tenancy import Tenants
 from engramdb.types import (
     AddResult,
     Episode,
     ForgetReceipt,
+    Graph,
     HistoryEntry,
     Hit,
     Job,
     MemoryRecord,
     Stats,
+    UserSummary,
 )
 
 __all__ = [
@@ -54,6 +60,7 @@ __all__ = [
     "export",
     "forget",
     "get",
+    "graph",
     "history",
     "import_",
     "job",
@@ -66,6 +73,8 @@ __all__ = [
     "sources",
     "stats",
     "update",
+    "users",
+    "whoami",
 ]
 
 
@@ -132,10 +141,9 @@ def update(caller: Caller, memory_id: str, request: UpdateRequest) -> MemoryReco
     return caller.memory("update").update(memory_id, text=request.text, metadata=request.metadata)
 
 
-def delete(caller: Caller, memory_id: str) -> Count:
-    """`Memory.delete`; counts the one memory erased."""
-    caller.memory("delete").delete(memory_id)
-    return Count(count=1)
+def delete(caller: Caller, memory_id: str) -> Deleted:
+    """`Memory.delete`; counts the one memory erased and names it."""
+    return Deleted(count=1, id=caller.memory("delete").delete(memory_id))
 
 
 def delete_all(caller: Caller, scope: ScopeRequest) -> Count:
@@ -159,10 +167,8 @@ def history(caller: Caller, memory_id: str) -> list[HistoryEntry]:
 
 
 def sources(caller: Caller, memory_id: str) -> list[Episode]:
-    """The episodes (source messages) a memory was derived from, in the order it lists them."""
-    memory = caller.memory("sources")
-    record = memory.get(memory_id)
-    return memory.store.get_episodes(memory.config.tenant_id, record.source_episode_ids)
+    """`Memory.sources`."""
+    return caller.memory("sources").sources(memory_id)
 
 
 def forget(caller: Caller, user_id: str) -> ForgetReceipt:
@@ -171,10 +177,12 @@ def forget(caller: Caller, user_id: str) -> ForgetReceipt:
 
 
 def stats(caller: Caller, scope: ScopeRequest) -> Stats:
-    """`Memory.stats` of a scope (read) or of the whole tenant (admin)."""
-    return caller.memory("stats_tenant" if scope.whole_tenant else "stats").stats(
+    """`Memory.stats` of a scope (read) or of the whole tenant (admin), without the size of
+    the store: its file holds every tenant's data, which is none of the caller's business."""
+    counted = caller.memory("stats_tenant" if scope.whole_tenant else "stats").stats(
         **scope.call_args()
     )
+    return counted.model_copy(update={"disk_bytes": None})
 
 
 def export(caller: Caller, scope: ScopeRequest) -> Path:
@@ -184,7 +192,7 @@ def export(caller: Caller, scope: ScopeRequest) -> Path:
     os.close(fd)
     path = Path(name)
     try:
-        memory.export_jsonl(path, **scope.call_args())
+        memory.export_jsonl(path, **scope.call_args(), overwrite=True)  # our own empty file
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -209,13 +217,21 @@ def import_(caller: Caller, path: Path) -> Count:
 
 
 def job(caller: Caller, job_id: str) -> Job:
-    """One job of the caller's tenant (an async add's derivation).
+    """`Memory.job`."""
+    return caller.memory("job").job(job_id)
 
-    Raises:
-        NotFound: no such job in this tenant.
-    """
-    memory = caller.memory("job")
-    found = memory.store.get_job(memory.config.tenant_id, job_id)
-    if found is None:
-        raise NotFound("job", job_id)
-    return found
+
+def users(caller: Caller, request: UsersRequest) -> list[UserSummary]:
+    """`Memory.users`."""
+    return caller.memory("users").users(**request.call_args())
+
+
+def graph(caller: Caller, request: GraphRequest) -> Graph:
+    """`Memory.graph`."""
+    return caller.memory("graph").graph(**request.call_args())
+
+
+def whoami(caller: Caller) -> WhoAmI:
+    """The tenant and scope of the caller's key (the web page hides what the key cannot do)."""
+    require(caller.principal, "whoami")
+    return WhoAmI(tenant_id=caller.principal.tenant_id, scope=caller.principal.scope)

@@ -27,6 +27,8 @@ from engramdb.server.schemas import (
     ContextRequest,
     ContextText,
     Count,
+    Deleted,
+    GraphRequest,
     LessonsRequest,
     ListRequest,
     MaintainRequest,
@@ -36,17 +38,21 @@ from engramdb.server.schemas import (
     ScopeRequest,
     SearchRequest,
     UpdateRequest,
+    UsersRequest,
+    WhoAmI,
 )
 from engramdb.server.tenancy import Tenants
 from engramdb.types import (
     AddResult,
     Episode,
     ForgetReceipt,
+    Graph,
     HistoryEntry,
     Hit,
     Job,
     MemoryRecord,
     Stats,
+    UserSummary,
 )
 
 __all__ = ["ServerState", "caller", "router"]
@@ -166,8 +172,8 @@ def update(id: str, body: UpdateRequest, who: Caller) -> MemoryRecord:
     return ops.update(who, id, body)
 
 
-@router.delete("/memories/{id}", response_model=Count, tags=["write"])
-def delete(id: str, who: Caller) -> Count:
+@router.delete("/memories/{id}", response_model=Deleted, tags=["write"])
+def delete(id: str, who: Caller) -> Deleted:
     """Erase one memory (`Memory.delete`)."""
     return ops.delete(who, id)
 
@@ -192,8 +198,26 @@ def history(id: str, who: Caller) -> list[HistoryEntry]:
 
 @router.get("/memories/{id}/sources", response_model=list[Episode], tags=["read"])
 def sources(id: str, who: Caller) -> list[Episode]:
-    """The source messages a memory was derived from (its provenance)."""
+    """The source messages a memory was derived from (`Memory.sources`)."""
     return ops.sources(who, id)
+
+
+@router.get("/users", response_model=list[UserSummary], tags=["read"])
+def users(params: Annotated[UsersRequest, Query()], who: Caller) -> list[UserSummary]:
+    """The tenant's users that have memories, with their counts (`Memory.users`)."""
+    return ops.users(who, params)
+
+
+@router.get("/users/{user_id}/graph", response_model=Graph, tags=["read"])
+def graph(user_id: str, who: Caller, agent_id: str | None = None) -> Graph:
+    """A user's entities and the relations between them (`Memory.graph`)."""
+    return ops.graph(who, GraphRequest(user_id=user_id, agent_id=agent_id))
+
+
+@router.get("/whoami", response_model=WhoAmI, tags=["read"])
+def whoami(who: Caller) -> WhoAmI:
+    """The tenant and scope of the key this request carries."""
+    return ops.whoami(who)
 
 
 @router.post("/users/{user_id}/forget", response_model=ForgetReceipt, tags=["admin"])
@@ -254,5 +278,5 @@ async def import_(request: Request, who: Caller) -> Count:
 
 @router.get("/jobs/{id}", response_model=Job, tags=["read"])
 def job(id: str, who: Caller) -> Job:
-    """An async add's derivation job: pending, running, done (with its result) or failed."""
+    """An async add's derivation job: pending, running, done or failed (`Memory.job`)."""
     return ops.job(who, id)

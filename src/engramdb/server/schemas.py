@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
 
-from engramdb.types import MemoryKind, MemoryStatus, Message
+from engramdb.types import KeyScope, MemoryKind, MemoryStatus, Message
 
 __all__ = [
     "AddRequest",
     "ContextRequest",
     "ContextText",
     "Count",
+    "Deleted",
+    "GraphRequest",
     "LessonsRequest",
     "ListRequest",
     "MaintainRequest",
@@ -29,6 +31,8 @@ __all__ = [
     "ScopeRequest",
     "SearchRequest",
     "UpdateRequest",
+    "UsersRequest",
+    "WhoAmI",
 ]
 
 MAX_LIMIT = 1000
@@ -109,6 +113,11 @@ class ListRequest(_Scoped):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
     kinds: list[MemoryKind] | None = Field(default=None, description="Only these kinds.")
+    filters: Json[dict[str, Any]] | None = Field(
+        default=None,
+        description="Metadata fields that must equal the given values, as a JSON object.",
+        examples=['{"topic": "travel"}'],
+    )
     status: MemoryStatus | Literal["all"] = Field(
         default="active", description="Only memories with this status, or all."
     )
@@ -139,20 +148,25 @@ class ScopeRequest(BaseModel):
         return self.user_id is None and self.agent_id is None and self.session_id is None
 
 
-class ReviewRequest(BaseModel):
-    """`Memory.review`: quarantined memories of a scope (any of user, agent, session) or tenant."""
+class _Page(BaseModel):
+    """A page of a listing, from query parameters."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user_id: str | None = None
-    agent_id: str | None = None
-    session_id: str | None = None
     limit: int = Field(default=100, ge=1, le=MAX_LIMIT, description="How many at most.")
     offset: int = Field(default=0, ge=0, description="How many to skip, for paging.")
 
     def call_args(self) -> dict[str, Any]:
-        """Keyword arguments for `Memory.review`."""
+        """Keyword arguments for the `Memory` method."""
         return self.model_dump()
+
+
+class ReviewRequest(_Page):
+    """`Memory.review`: quarantined memories of a scope (any of user, agent, session) or tenant."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
 
 
 class ReleaseRequest(_Body):
@@ -174,6 +188,12 @@ class Count(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     count: int
+
+
+class Deleted(Count):
+    """One memory erased, by its full id (the request may have named it by a prefix)."""
+
+    id: str
 
 
 class ContextRequest(_Scoped):
@@ -233,3 +253,29 @@ class MaintainRequest(_ProcedureScope):
     def call_args(self) -> dict[str, Any]:
         """Keyword arguments for `Memory.maintain`."""
         return self.model_dump()
+
+
+class UsersRequest(_Page):
+    """`Memory.users`: the tenant's users with their memory counts."""
+
+
+class GraphRequest(BaseModel):
+    """`Memory.graph`: a user's entities and the relations between them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: str = Field(description="Whose graph.", examples=["ana"])
+    agent_id: str | None = Field(default=None, description="Only this agent's.")
+
+    def call_args(self) -> dict[str, Any]:
+        """Keyword arguments for `Memory.graph`."""
+        return self.model_dump()
+
+
+class WhoAmI(BaseModel):
+    """The tenant and scope of the key a request carries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    scope: KeyScope

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from engramdb.config import Config
+from engramdb.ingest.slots import IngestConfig
 from engramdb.memory import Memory
 from engramdb.models.embed import Embedder
 from engramdb.retrieve.rerank import Reranker
@@ -21,10 +22,17 @@ __all__ = ["Tenants"]
 class Tenants:
     """The `Memory` of each tenant, made on first use."""
 
-    def __init__(self, store: Store, embedder: Embedder, config: Config | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        config: Config | None = None,
+        ingest_config: IngestConfig | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self._config = config or Config()
+        self._ingest_config = ingest_config or IngestConfig()
         # the second model and the passages it has read serve every tenant: a vector depends
         # on a memory's text alone, and a tenant's search only asks about its own memories
         self._reranker = Reranker() if self._config.retrieval.reranks else None
@@ -44,6 +52,7 @@ class Tenants:
                     store=self.store,
                     embedder=self.embedder,
                     config=config,
+                    ingest_config=self._ingest_config,
                     reranker=self._reranker,
                 )
                 self._memories[tenant_id] = found

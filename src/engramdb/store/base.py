@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -28,15 +28,35 @@ from engramdb.types import (
     MemoryRecord,
     MemoryStatus,
     Stats,
+    UserSummary,
 )
 
-__all__ = ["SCHEMA_VERSION", "MemoryFilter", "Store", "Vector", "Vectors", "memory_values"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "LexicalField",
+    "MemoryFilter",
+    "Store",
+    "Vector",
+    "Vectors",
+    "around_text",
+    "memory_values",
+]
 
 #: The schema version this code writes; stores migrate forward to it on open.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 Vector = npt.NDArray[np.float32]
 Vectors = npt.NDArray[np.float32]
+#: The two fields of the lexical index: a memory's own words, and the words it borrows.
+LexicalField = Literal["text", "around"]
+
+
+def around_text(memory: MemoryRecord) -> str:
+    """The words a memory borrows for the lexical index: the turns before it in its session
+    (`context`) and the turn after it (`next_turn`), each present part on a line of its own.
+    Its own words (`text`) are indexed apart, so a turn is never found by borrowed words as
+    strongly as by its own."""
+    return "\n".join(p for p in (memory.context, memory.next_turn) if p)
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,12 @@ class Store(Protocol):
     def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
         """Memories matching the filter, oldest first."""
 
+    def ids_with_prefix(
+        self, tenant_id: str, prefix: str, *, limit: int, erased: bool = False
+    ) -> list[str]:
+        """Ids of this tenant's memories that start with `prefix`, sorted, at most `limit`;
+        with `erased`, also the ids of erased memories that the history log still names."""
+
     def slot_memories(self, flt: MemoryFilter, slots: Sequence[str]) -> list[MemoryRecord]:
         """Memories the filter admits whose `slot` is one of `slots`, oldest first."""
 
@@ -156,9 +182,11 @@ class Store(Protocol):
 
     # retrieval channels
     def lexical_search(
-        self, flt: MemoryFilter, terms: Sequence[str], limit: int
+        self, flt: MemoryFilter, terms: Sequence[str], limit: int, *, field: LexicalField = "text"
     ) -> list[tuple[str, float]]:
-        """BM25 over memory text: (memory id, score), best first; any term may match."""
+        """BM25 over one field of the memories: (memory id, score), best first; any term may
+        match. `field` is "text" (a memory's own words) or "around" (the words it borrows: its
+        `context` and `next_turn`), each field ranked with its own lengths."""
 
     def term_counts(
         self, flt: MemoryFilter, terms: Sequence[str], *, at_most: int | None = None
@@ -216,6 +244,9 @@ class Store(Protocol):
 
     def stats(self, flt: MemoryFilter) -> Stats:
         """Counts per kind and status in scope, and the size on disk."""
+
+    def users(self, tenant_id: str, *, limit: int, offset: int) -> list[UserSummary]:
+        """The tenant's users that have memories, by user id, with their counts."""
 
     # server: API keys and the job queue
     def add_api_key(self, key: ApiKey) -> None:

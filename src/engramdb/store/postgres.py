@@ -5,7 +5,8 @@ psycopg 3 with a connection pool. Every call runs on the connection its thread h
 commit together. Every query filters by tenant; row-level security is a second wall for any
 role that is not the owner (the store binds `app.tenant_id` before tenant-scoped calls).
 
-Lexical channel: a `tsvector` column (english configuration) with a GIN index, ranked by BM25
+Lexical channel: two `tsvector` columns (english configuration), a memory's own words and the
+words it borrows (`store.base.around_text`), each with a GIN index, ranked by BM25
 computed in SQL over the matching rows (Robertson & Zaragoza, "The Probabilistic Relevance
 Framework: BM25 and Beyond", 2009; `k1`, `b` as there; binary term frequency). Vector channel:
 exact cosine distance over the scope's rows through the btree scope index when the scope is
@@ -39,7 +40,7 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
 from engramdb.errors import InvalidInput, StoreError
-from engramdb.store.base import MemoryFilter, Vector, Vectors
+from engramdb.store.base import LexicalField, MemoryFilter, Vector, Vectors
 from engramdb.store.filters import Dialect, sql_where
 from engramdb.store.postgres_replicas import ReadReplicas, open_pool, split_read_url
 from engramdb.store.postgres_rows import (
@@ -86,6 +87,7 @@ from engramdb.types import (
     MemoryRecord,
     Scope,
     Stats,
+    UserSummary,
 )
 
 __all__ = ["DEFAULT_EXACT_MAX_ROWS", "PostgresStore", "use_hnsw"]
@@ -143,8 +145,12 @@ def _scope_where(flt: MemoryFilter, alias: str) -> tuple[str, list[object]]:
 _MAX_TERMS = 32
 
 
-def lexical_query(where: str, terms: int) -> str:
-    """BM25 over the rows the filter admits that contain any of `terms` query words.
+#: The `tsvector` column of each field of the text index.
+_FIELDS: dict[LexicalField, str] = {"text": "tsv", "around": "tsv_around"}
+
+
+def lexical_query(where: str, terms: int, column: str = "tsv") -> str:
+    """BM25 over the rows the filter admits whose `column` contains any of `terms` query words.
 
     Parameters: the words (one each), the filter's, tenant and user (for the collection
     size), the limit. A word counts once per memory (binary term frequency: chat turns rarely
@@ -155,7 +161,7 @@ def lexical_query(where: str, terms: int) -> str:
     words = range(terms)
     queries = ", ".join(f"plainto_tsquery('english'::regconfig, %s) AS q{i}" for i in words)
     any_word = " || ".join(f"q{i}" for i in words)
-    has = ", ".join(f"m.tsv @@ q.q{i} AS h{i}" for i in words)
+    has = ", ".join(f"m.{column} @@ q.q{i} AS h{i}" for i in words)
     df = ", ".join(f"count(*) FILTER (WHERE h{i})::float8 AS d{i}" for i in words)
     idf = " + ".join(
         f"CASE WHEN c.h{i} THEN ln(1.0 + (n.n - s.d{i} + 0.5) / (s.d{i} + 0.5)) ELSE 0 END"
@@ -164,9 +170,9 @@ def lexical_query(where: str, terms: int) -> str:
     return f"""
 WITH q AS (SELECT {queries}),
 c AS MATERIALIZED (
-    SELECT m.id, m.seq, length(m.tsv) AS dl, {has}
+    SELECT m.id, m.seq, length(m.{column}) AS dl, {has}
     FROM memories m, q
-    WHERE m.tsv @@ (SELECT {any_word} FROM q) AND {where}
+    WHERE m.{column} @@ (SELECT {any_word} FROM q) AND {where}
 ),
 s AS (
     SELECT {df}, greatest(avg(dl)::float8, 1.0) AS avgdl, count(*)::float8 AS matched FROM c
@@ -528,6 +534,24 @@ class PostgresStore:
         by_id = {r[0]: memory_of(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
+    def ids_with_prefix(
+        self, tenant_id: str, prefix: str, *, limit: int, erased: bool = False
+    ) -> list[str]:
+        sql = "SELECT id FROM memories WHERE tenant_id = %s AND starts_with(id, %s)"
+        params: list[object] = [tenant_id, prefix]
+        if erased:
+            sql += (
+                " UNION SELECT memory_id FROM history WHERE tenant_id = %s "
+                "AND starts_with(memory_id, %s)"
+            )
+            params += [tenant_id, prefix]
+        with self._read(tenant_id) as conn:
+            rows = conn.execute(
+                f'SELECT id FROM ({sql}) AS found ORDER BY id COLLATE "C" LIMIT %s',
+                (*params, limit),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
         where, params = sql_where(flt, _DIALECT)
         with self._read(flt.tenant_id) as conn:
@@ -766,7 +790,7 @@ class PostgresStore:
 
     # retrieval channels
     def lexical_search(
-        self, flt: MemoryFilter, terms: Sequence[str], limit: int
+        self, flt: MemoryFilter, terms: Sequence[str], limit: int, *, field: LexicalField = "text"
     ) -> list[tuple[str, float]]:
         words = list(dict.fromkeys(t.lower() for t in terms if t.strip()))[:_MAX_TERMS]
         if not words or flt.user_id is None:
@@ -774,7 +798,7 @@ class PostgresStore:
         where, params = sql_where(flt, _DIALECT)
         with self._read(flt.tenant_id) as conn:
             rows = conn.execute(
-                lexical_query(where, len(words)),
+                lexical_query(where, len(words), _FIELDS[field]),
                 (*words, *params, flt.tenant_id, flt.user_id, limit),
             ).fetchall()
         return [(str(r[0]), float(r[1])) for r in rows if r[1] > 0]
@@ -1031,6 +1055,18 @@ class PostgresStore:
                 "ORDER BY 1"
             ).fetchall()
         return [str(r[0]) for r in rows]
+
+    def users(self, tenant_id: str, *, limit: int, offset: int) -> list[UserSummary]:
+        with self._read(tenant_id) as conn:
+            rows = conn.execute(
+                "SELECT user_id, count(*), count(*) FILTER (WHERE status = 'active'), "
+                "max(created_at) FROM memories WHERE tenant_id = %s GROUP BY user_id "
+                'ORDER BY user_id COLLATE "C" LIMIT %s OFFSET %s',
+                (tenant_id, limit, offset),
+            ).fetchall()
+        return [
+            UserSummary(user_id=r[0], memories=r[1], active=r[2], last_added_at=r[3]) for r in rows
+        ]
 
     # server: API keys and the job queue
     def add_api_key(self, key: ApiKey) -> None:

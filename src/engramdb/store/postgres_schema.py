@@ -248,8 +248,21 @@ _V4 = [
     "USING (tenant_id = current_setting('app.tenant_id', true))",
 ]
 
+# the text index in two fields, each ranked with its own lengths: a memory's own words (`tsv`)
+# and the words it borrows from the turns around it (`tsv_around`, `store.base.around_text`)
+_V5 = [
+    "ALTER TABLE memories DROP COLUMN tsv",
+    "ALTER TABLE memories ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
+    "(to_tsvector('english'::regconfig, text)) STORED",
+    "CREATE INDEX memories_tsv ON memories USING gin (tsv)",
+    "ALTER TABLE memories ADD COLUMN tsv_around tsvector GENERATED ALWAYS AS "
+    "(to_tsvector('english'::regconfig, "
+    "coalesce(context, '') || chr(10) || coalesce(next_turn, ''))) STORED",
+    "CREATE INDEX memories_tsv_around ON memories USING gin (tsv_around)",
+]
+
 #: MIGRATIONS[i] brings a database from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 #: The version this code writes; at least the shared `SCHEMA_VERSION`.
 POSTGRES_SCHEMA_VERSION = len(MIGRATIONS)
 

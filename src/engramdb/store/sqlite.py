@@ -21,7 +21,14 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.errors import InvalidInput, StoreError
-from engramdb.store.base import MemoryFilter, Vector, Vectors, memory_values
+from engramdb.store.base import (
+    LexicalField,
+    MemoryFilter,
+    Vector,
+    Vectors,
+    around_text,
+    memory_values,
+)
 from engramdb.store.filters import Dialect, sql_where
 from engramdb.store.sqlite_schema import migrate
 from engramdb.store.vector_cache import CachedRow, ScopeVectors
@@ -37,9 +44,10 @@ from engramdb.types import (
     MemoryRecord,
     Scope,
     Stats,
+    UserSummary,
 )
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "StoreDamaged", "damage"]
 
 _DIALECT = Dialect(
     placeholder="?",
@@ -62,6 +70,44 @@ _SQL_VARS = 500  # ids per IN (...) list, well under SQLite's limit
 # Lookups by id write `+tenant_id = ?`: the unary plus keeps SQLite's planner on the unique id
 # index instead of walking every row of the tenant through an index that starts with tenant_id
 # (23 ms against 0.08 ms for 50 ids among 100k memories).
+
+
+class StoreDamaged(StoreError):
+    """The database file is not a SQLite database or its pages are damaged."""
+
+    code = "store_damaged"
+
+
+def damage(path: str, exc: BaseException) -> StoreDamaged | None:
+    """The one-line error for `exc` when it says the file at `path` is damaged, else None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.DatabaseError) or code is None:
+        return None
+    if code & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return None
+    return StoreDamaged(
+        f"the SQLite store {path!r} is damaged ({exc}): restore it from a backup "
+        f"(`engramdb backup` makes them), and run `engramdb check --db {path}` "
+        "(PRAGMA integrity_check) to see what is wrong"
+    )
+
+
+class _Guard:
+    """A lock around the connections that turns SQLite's damaged-file errors into
+    `StoreDamaged` naming the file, on whichever statement meets the damage first."""
+
+    def __init__(self, path: str, lock: threading.RLock | threading.Lock) -> None:
+        self._path = path
+        self._inner = lock
+
+    def __enter__(self) -> None:
+        self._inner.acquire()
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self._inner.release()
+        found = None if exc is None else damage(self._path, exc)
+        if found is not None:
+            raise found from exc
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -107,23 +153,17 @@ def _cache_entry(r: Sequence[Any]) -> _CacheEntry:
     )
 
 
-def _text_phrase(term: str) -> str:
-    """An FTS5 query for one term in the text column, quoted."""
+#: The FTS5 table and column of each field of the text index.
+_FIELDS: dict[LexicalField, tuple[str, str]] = {
+    "text": ("memories_fts", "text"),
+    "around": ("memories_around_fts", "around"),
+}
+
+
+def _phrase(column: str, term: str) -> str:
+    """An FTS5 query for one term in one column, quoted."""
     escaped = term.replace('"', '""')
-    return f'text : "{escaped}"'
-
-
-#: `index_text` in SQL, over a row of `memories`.
-_INDEX_TEXT = (
-    "coalesce(nullif(context, '') || char(10), '') || text "
-    "|| coalesce(char(10) || nullif(next_turn, ''), '')"
-)
-
-
-def index_text(memory: MemoryRecord) -> str:
-    """What the text index holds for a memory: its context, its text, the next turn (each
-    present part on a line of its own)."""
-    return "\n".join(p for p in (memory.context, memory.text, memory.next_turn) if p)
+    return f'{column} : "{escaped}"'
 
 
 def _chunks(items: Sequence[Any], size: int = _SQL_VARS) -> Iterator[Sequence[Any]]:
@@ -199,22 +239,27 @@ class SQLiteStore:
             raise InvalidInput("path", "empty database path")
         self.location = path
         self._path = path
-        self._lock = threading.RLock()
+        self._lock = _Guard(path, threading.RLock())
         try:
             self._conn = sqlite3.connect(
                 path, timeout=timeout_s, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {path!r}: {exc}") from exc
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.execute("PRAGMA secure_delete = ON")
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-        migrate(self._conn)
+        try:
+            with self._lock:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                self._conn.execute("PRAGMA secure_delete = ON")
+                self._conn.execute("PRAGMA foreign_keys = ON")
+                self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+                migrate(self._conn)
+        except StoreError:
+            self._conn.close()
+            raise
         # text searches read through a connection of their own, so an FTS5 query never holds
         # the lock the vector channel (an in-memory search) needs: the two channels overlap
-        self._text_lock = threading.Lock()
+        self._text_lock = _Guard(path, threading.Lock())
         self._text_conn = sqlite3.connect(
             path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
@@ -416,27 +461,39 @@ class SQLiteStore:
                     "INSERT INTO vectors VALUES (?, ?, ?)",
                     (rowid, memory.embedding_model or "", np.asarray(vector, np.float32).tobytes()),
                 )
-                self._write(
-                    "INSERT INTO memories_fts (rowid, text, scope) VALUES (?, ?, ?)",
-                    (
-                        rowid,
-                        index_text(memory),
-                        scope_token(memory.scope.tenant_id, memory.scope.user_id),
-                    ),
-                )
+                self._index_text(rowid, memory, memory.scope.user_id)
                 self._conn.executemany(
                     "INSERT OR IGNORE INTO memory_episodes VALUES (?, ?)",
                     [(e, memory.id) for e in memory.source_episode_ids],
                 )
                 self._touch(memory.scope.tenant_id, memory.scope.user_id, [rowid])
 
-    def _rowid(self, tenant_id: str, memory_id: str) -> tuple[int, str, str] | None:
-        """(rowid, user id, the text its index row holds) of a memory."""
+    def _index_text(self, rowid: int, memory: MemoryRecord, user_id: str) -> None:
+        """Write a memory's rows of the text index: its own words, and what it borrows."""
+        token = scope_token(memory.scope.tenant_id, user_id)
+        self._write(
+            "INSERT INTO memories_fts (rowid, text, scope) VALUES (?, ?, ?)",
+            (rowid, memory.text, token),
+        )
+        around = around_text(memory)
+        if around:
+            self._write(
+                "INSERT INTO memories_around_fts (rowid, around, scope) VALUES (?, ?, ?)",
+                (rowid, around, token),
+            )
+
+    def _unindex_text(self, rowids: Sequence[int]) -> None:
+        marks = ", ".join("?" for _ in rowids)
+        for table, _ in _FIELDS.values():
+            self._write(f"DELETE FROM {table} WHERE rowid IN ({marks})", tuple(rowids))
+
+    def _rowid(self, tenant_id: str, memory_id: str) -> tuple[int, MemoryRecord] | None:
+        """The rowid and the stored record of a memory."""
         row = self._conn.execute(
-            f"SELECT rowid, user_id, {_INDEX_TEXT} FROM memories WHERE +tenant_id = ? AND id = ?",
+            f"SELECT rowid, {_MEMORY_COLUMNS} FROM memories WHERE +tenant_id = ? AND id = ?",
             (tenant_id, memory_id),
         ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+        return None if row is None else (int(row[0]), _memory(row[1:]))
 
     def replace_memory(self, memory: MemoryRecord, vector: Vector | None = None) -> None:
         tenant_id = memory.scope.tenant_id
@@ -444,7 +501,8 @@ class SQLiteStore:
             found = self._rowid(tenant_id, memory.id)
             if found is None:
                 raise StoreError(f"memory {memory.id!r} does not exist in tenant {tenant_id!r}")
-            rowid, user_id, old_text = found
+            rowid, old = found
+            user_id = old.scope.user_id
             if user_id != memory.scope.user_id:
                 raise StoreError("a memory cannot move to another user")
             self._write(
@@ -457,12 +515,9 @@ class SQLiteStore:
                 f"UPDATE memories SET {assignments} WHERE rowid = ?",
                 (*_memory_row(memory)[1:], rowid),
             )
-            if index_text(memory) != old_text:
-                self._write("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
-                self._write(
-                    "INSERT INTO memories_fts (rowid, text, scope) VALUES (?, ?, ?)",
-                    (rowid, index_text(memory), scope_token(tenant_id, user_id)),
-                )
+            if (memory.text, around_text(memory)) != (old.text, around_text(old)):
+                self._unindex_text([rowid])
+                self._index_text(rowid, memory, user_id)
             if vector is not None:
                 self._write(
                     "UPDATE vectors SET model = ?, vector = ? WHERE memory_rowid = ?",
@@ -475,14 +530,10 @@ class SQLiteStore:
             found = self._rowid(tenant_id, memory_id)
             if found is None:
                 return
-            rowid, user_id, _ = found
+            rowid, old = found
             self._write("UPDATE memories SET next_turn = ? WHERE rowid = ?", (text, rowid))
-            self._write("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
-            self._write(
-                f"INSERT INTO memories_fts (rowid, text, scope) SELECT rowid, {_INDEX_TEXT}, ? "
-                "FROM memories WHERE rowid = ?",
-                (scope_token(tenant_id, user_id), rowid),
-            )
+            self._unindex_text([rowid])
+            self._index_text(rowid, old.model_copy(update={"next_turn": text}), old.scope.user_id)
 
     def get_memories(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
         by_id: dict[str, MemoryRecord] = {}
@@ -507,6 +558,24 @@ class SQLiteStore:
                 (*params, limit, offset),
             ).fetchall()
         return [_memory(r) for r in rows]
+
+    def ids_with_prefix(
+        self, tenant_id: str, prefix: str, *, limit: int, erased: bool = False
+    ) -> list[str]:
+        # a range over the unique id index: every id that starts with the prefix sorts below
+        # the prefix followed by the last code point
+        bounds = (prefix, prefix + "\U0010ffff")
+        sql = "SELECT id FROM memories WHERE id >= ? AND id < ? AND +tenant_id = ?"
+        params: list[object] = [*bounds, tenant_id]
+        if erased:
+            sql += (
+                " UNION SELECT memory_id FROM history WHERE tenant_id = ? "
+                "AND memory_id >= ? AND memory_id < ?"
+            )
+            params += [tenant_id, *bounds]
+        with self._lock:
+            rows = self._conn.execute(f"{sql} ORDER BY 1 LIMIT ?", (*params, limit)).fetchall()
+        return [str(r[0]) for r in rows]
 
     def slot_memories(self, flt: MemoryFilter, slots: Sequence[str]) -> list[MemoryRecord]:
         if not slots:
@@ -593,7 +662,7 @@ class SQLiteStore:
             marks = ", ".join("?" for _ in chunk)
             rowids = [r[0] for r in chunk]
             ids = [r[1] for r in chunk]
-            self._write(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", rowids)
+            self._unindex_text(rowids)
             self._write(f"DELETE FROM vectors WHERE memory_rowid IN ({marks})", rowids)
             self._write(f"DELETE FROM rerank_vectors WHERE memory_rowid IN ({marks})", rowids)
             self._write(f"DELETE FROM memory_episodes WHERE memory_id IN ({marks})", ids)
@@ -810,9 +879,10 @@ class SQLiteStore:
 
     # retrieval channels
     def lexical_search(
-        self, flt: MemoryFilter, terms: Sequence[str], limit: int
+        self, flt: MemoryFilter, terms: Sequence[str], limit: int, *, field: LexicalField = "text"
     ) -> list[tuple[str, float]]:
-        words = [_text_phrase(t) for t in terms if t.strip()]
+        table, column = _FIELDS[field]
+        words = [_phrase(column, t) for t in terms if t.strip()]
         if not words or flt.user_id is None:
             return []
         match = " OR ".join(words)
@@ -823,8 +893,8 @@ class SQLiteStore:
             # the best matches first, without the join; their admission is checked after, by
             # rowid (NOT INDEXED keeps the planner off the scope index, a walk of every row)
             head = conn.execute(
-                "SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank FROM memories_fts "
-                "WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?",
+                f"SELECT rowid, bm25({table}, 1.0, 0.0) AS rank FROM {table} "
+                f"WHERE {table} MATCH ? ORDER BY rank LIMIT ?",
                 (match, 4 * limit),
             ).fetchall()
             marks = ", ".join("?" for _ in head)
@@ -843,9 +913,9 @@ class SQLiteStore:
             if len(rows) < limit and len(head) == 4 * limit:
                 # most of the best matches are filtered out: rank the admitted ones in SQL
                 rows = conn.execute(
-                    f"SELECT m.id, bm25(memories_fts, 1.0, 0.0) AS rank FROM memories_fts "
-                    f"JOIN memories m ON m.rowid = memories_fts.rowid "
-                    f"WHERE memories_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
+                    f"SELECT m.id, bm25({table}, 1.0, 0.0) AS rank FROM {table} "
+                    f"JOIN memories m ON m.rowid = {table}.rowid "
+                    f"WHERE {table} MATCH ? AND {where} ORDER BY rank LIMIT ?",
                     (match, *params, limit),
                 ).fetchall()
         return [(str(r[0]), -float(r[1])) for r in rows]
@@ -877,7 +947,7 @@ class SQLiteStore:
                 ):
                     counts[term] = known[0]
                     continue
-                match = _text_phrase(term)
+                match = _phrase("text", term)
                 if scoped:
                     match = f'scope : "{token}" AND {match}'
                 cap = -1 if at_most is None else at_most + 1  # LIMIT -1: no limit
@@ -1101,7 +1171,8 @@ class SQLiteStore:
             self._drop_cache(key)
             # FTS5 keeps deleted terms in its segments until they are merged; rewrite them all
             with self.transaction():
-                self._write("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+                for table, _ in _FIELDS.values():
+                    self._write(f"INSERT INTO {table} ({table}) VALUES ('optimize')")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return counts
 
@@ -1140,6 +1211,19 @@ class SQLiteStore:
             disk_bytes=disk,
             rerank_vectors=int(read),
         )
+
+    def users(self, tenant_id: str, *, limit: int, offset: int) -> list[UserSummary]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT user_id, count(*), sum(status = 'active'), max(created_at) "
+                "FROM memories WHERE tenant_id = ? GROUP BY user_id ORDER BY user_id "
+                "LIMIT ? OFFSET ?",
+                (tenant_id, limit, offset),
+            ).fetchall()
+        return [
+            UserSummary(user_id=r[0], memories=r[1], active=r[2], last_added_at=_dt(r[3]))
+            for r in rows
+        ]
 
     # server: API keys and the job queue
     def add_api_key(self, key: ApiKey) -> None:

@@ -167,8 +167,26 @@ _V4 = [
     )"""
 ]
 
+_TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
+#: `store.base.around_text` in SQL (up to blank lines), over a row of `memories`.
+_AROUND_SQL = "trim(coalesce(m.context, '') || char(10) || coalesce(m.next_turn, ''), char(10))"
+
+# the text index in two fields, each ranked with its own lengths: a memory's own words
+# (`memories_fts`) and the words it borrows from the turns around it (`memories_around_fts`)
+_V5 = [
+    f"CREATE VIRTUAL TABLE memories_text_fts USING fts5(text, scope, {_TOKENIZE})",
+    "INSERT INTO memories_text_fts (rowid, text, scope) "
+    "SELECT m.rowid, m.text, f.scope FROM memories m JOIN memories_fts f ON f.rowid = m.rowid",
+    f"CREATE VIRTUAL TABLE memories_around_fts USING fts5(around, scope, {_TOKENIZE})",
+    f"INSERT INTO memories_around_fts (rowid, around, scope) "
+    f"SELECT m.rowid, {_AROUND_SQL}, f.scope FROM memories m "
+    f"JOIN memories_fts f ON f.rowid = m.rowid WHERE {_AROUND_SQL} != ''",
+    "DROP TABLE memories_fts",
+    "ALTER TABLE memories_text_fts RENAME TO memories_fts",
+]
+
 #: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 
 
 def migrate(conn: sqlite3.Connection) -> None:

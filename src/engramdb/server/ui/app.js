@@ -3,7 +3,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { key: sessionStorage.getItem("engramdb.key") || "", user: "", selected: null };
+const state = {
+  key: sessionStorage.getItem("engramdb.key") || "", user: "", selected: null, scope: "read",
+};
 
 // ---------- API ----------
 class ApiError extends Error {
@@ -83,8 +85,134 @@ function renderRecentUsers() {
   $("recent-users").replaceChildren(...recentUsers().map((u) => el("option", { value: u })));
 }
 
+async function loadUsers() {
+  try {
+    const users = await api("GET", `/v1/users?${query({ limit: 1000 })}`);
+    $("users").replaceChildren(...(users.length ? users.map((u) => {
+      const item = el("li", { "data-user": u.user_id, tabindex: "0" },
+        el("span", {}, u.user_id), el("span", { class: "muted" }, `${u.active}`));
+      item.title = `${u.memories} memories, ${u.active} active`;
+      item.addEventListener("click", () => { $("user-id").value = u.user_id; openUser(); });
+      return item;
+    }) : [el("li", { class: "empty" }, "No memories yet.")]));
+  } catch (err) { fail(err); }
+}
+
+async function addMessage(event) {
+  event.preventDefault();
+  const content = $("add-text").value.trim();
+  if (!state.user || !content) return;
+  const body = {
+    messages: [{ role: $("add-role").value, content }], user_id: state.user,
+  };
+  if ($("add-session").value.trim()) body.session_id = $("add-session").value.trim();
+  try {
+    const result = await api("POST", "/v1/memories", body);
+    $("add-text").value = "";
+    await listMemories();
+    loadUsers();
+    const ops = result.operations.map((op) => op.op).join(", ");
+    showMessage(result.duplicate ? "Already stored: nothing new." : `Added (${ops}).`, "info");
+  } catch (err) { fail(err); }
+}
+
+async function openById(event) {
+  event.preventDefault();
+  const id = $("open-id").value.trim();
+  if (!id) return;
+  try {
+    const memory = await api("GET", `/v1/memories/${enc(id)}`);
+    showMessage("");
+    await openMemory(memory.id);
+  } catch (err) { fail(err); }
+}
+
+// ---------- facts and the entity graph ----------
+// Each current fact with the chain of facts it replaced (newest first) and when each ended.
+function factChains(facts) {
+  const byReplacement = new Map();
+  for (const f of facts) if (f.superseded_by) byReplacement.set(f.superseded_by, f);
+  return facts.filter((f) => f.status === "active").map((current) => {
+    const replaced = [];
+    for (let f = byReplacement.get(current.id); f && replaced.length < 50; f = byReplacement.get(f.id)) {
+      replaced.push(f);
+    }
+    return { current, replaced };
+  });
+}
+
+async function showFacts() {
+  if (!state.user) return;
+  try {
+    const [facts, graph] = await Promise.all([
+      api("GET", `/v1/memories?${query({ user_id: state.user, kinds: "fact", status: "all", limit: 1000 })}`),
+      api("GET", `/v1/users/${enc(state.user)}/graph`),
+    ]);
+    const chains = factChains(facts);
+    $("results").hidden = true;
+    $("facts-view").hidden = false;
+    $("results-title").textContent = `Facts of ${state.user}`;
+    $("results-count").textContent = `${chains.length} current`;
+    $("facts").replaceChildren(...(chains.length ? chains.map(({ current, replaced }) => {
+      const item = el("li", { "data-id": current.id },
+        el("div", {}, current.text, " ", el("span", { class: "muted" },
+          `since ${when(current.valid_from || current.created_at)}`)));
+      if (replaced.length) {
+        item.append(el("ul", { class: "replaced" }, ...replaced.map((old) => el("li", {},
+          `replaced “${old.text}”`, el("span", { class: "muted" },
+            ` (${when(old.valid_from || old.created_at)} → ${when(old.valid_to)})`)))));
+      }
+      item.addEventListener("click", () => openMemory(current.id));
+      return item;
+    }) : [el("li", { class: "empty" }, "No facts: messages are stored as they were said "
+      + "(the server extracts facts with --extract rules).")]));
+    renderGraph(graph);
+  } catch (err) { fail(err); }
+}
+
+function renderGraph(graph) {
+  const names = new Map(graph.entities.map((e) => [e.id, e.name]));
+  const svg = $("graph");
+  const ns = "http://www.w3.org/2000/svg";
+  const node = (tag, attrs, text) => {
+    const n = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+    if (text !== undefined) n.textContent = text;
+    return n;
+  };
+  const linked = [...new Set(graph.edges.flatMap((e) => [e.source_id, e.target_id]))];
+  const width = svg.clientWidth || 480;
+  const height = 320;
+  const radius = Math.min(width, height) / 2 - 40;
+  const at = new Map(linked.map((id, i) => {
+    const angle = (2 * Math.PI * i) / Math.max(linked.length, 1);
+    return [id, [width / 2 + radius * Math.cos(angle), height / 2 + radius * Math.sin(angle)]];
+  }));
+  svg.hidden = !graph.edges.length;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.replaceChildren(
+    ...graph.edges.map((e) => {
+      const [x1, y1] = at.get(e.source_id);
+      const [x2, y2] = at.get(e.target_id);
+      return node("line", { x1, y1, x2, y2, class: e.valid_to ? "ended" : "" });
+    }),
+    ...linked.flatMap((id) => {
+      const [x, y] = at.get(id);
+      return [node("circle", { cx: x, cy: y, r: 5 }), node("text", { x: x + 7, y: y - 7 }, names.get(id) || id)];
+    }),
+  );
+  $("relations").replaceChildren(...(graph.edges.length ? graph.edges.map((e) => el("li", {},
+    `${names.get(e.source_id) || e.source_id} — ${e.relation} → ${names.get(e.target_id) || e.target_id}`,
+    el("span", { class: "muted" },
+      ` (${when(e.valid_from)}${e.valid_to ? ` → ${when(e.valid_to)}` : ""})`))) : [el("li", { class: "empty" }, "No relations stored.")]));
+}
+
 // ---------- lists ----------
-function renderCards(items, title) {
+// A list is ordered by when memories were stored, a search by relevance: each card shows the
+// time that means something there (stored, or when it was said).
+function renderCards(items, title, { searched = false } = {}) {
+  $("facts-view").hidden = true;
+  $("results").hidden = false;
   $("results-title").textContent = title;
   $("results-count").textContent = `${items.length} shown`;
   const list = $("results");
@@ -98,8 +226,9 @@ function renderCards(items, title) {
       el("div", { class: "meta" },
         el("span", { class: "chip" }, m.kind),
         m.status ? el("span", { class: `chip ${m.status}` }, m.status) : null,
-        m.score !== undefined ? el("span", { class: "score" }, `score ${m.score.toFixed(3)}`) : null,
-        el("span", {}, when(m.valid_from || m.created_at)),
+        searched ? el("span", {}, `said ${when(m.valid_from || m.created_at)}`)
+          : el("span", {}, `stored ${when(m.created_at)}`),
+        el("span", { class: "id" }, m.id.slice(0, 12)),
       ));
     card.addEventListener("click", () => openMemory(m.id));
     card.addEventListener("keydown", (e) => { if (e.key === "Enter") openMemory(m.id); });
@@ -136,7 +265,7 @@ async function search(event) {
   try {
     const hits = await api("POST", "/v1/memories/search", body);
     showMessage("");
-    renderCards(hits, `Search: “${text}”`);
+    renderCards(hits, `Search: “${text}”`, { searched: true });
   } catch (err) { fail(err); }
 }
 
@@ -317,6 +446,7 @@ async function forgetUser() {
     $("detail").hidden = true;
     showMessage(`Forgot ${user}: erased ${counts}.`, "info");
     renderCards([], `Memories of ${user}`);
+    loadUsers();
   } catch (err) { fail(err); }
 }
 
@@ -326,9 +456,14 @@ async function connect(event) {
   state.key = $("api-key").value.trim();
   sessionStorage.setItem("engramdb.key", state.key);
   try {
-    await api("GET", `/v1/memories?${query({ user_id: "-", limit: 1 })}`);
+    const me = await api("GET", "/v1/whoami");
+    state.scope = me.scope;
+    document.body.classList.remove("scope-read", "scope-write", "scope-admin");
+    document.body.classList.add(`scope-${me.scope}`);
     $("key-status").textContent = state.key ? "connected" : "connected (no key)";
+    $("key-scope").textContent = `tenant ${me.tenant_id} · ${me.scope} key`;
     showMessage("");
+    loadUsers();
   } catch (err) {
     $("key-status").textContent = err.status === 401 ? "key refused" : "cannot connect";
     fail(err);
@@ -336,12 +471,15 @@ async function connect(event) {
 }
 
 function openUser(event) {
-  event.preventDefault();
+  if (event) event.preventDefault();
   state.user = $("user-id").value.trim();
   if (!state.user) return;
   rememberUser(state.user);
   $("forget-user").disabled = false;
+  $("show-facts").disabled = false;
+  $("add-form").hidden = false;
   $("detail").hidden = true;
+  document.querySelectorAll("#users li").forEach((li) => li.classList.toggle("selected", li.dataset.user === state.user));
   listMemories();
 }
 
@@ -350,6 +488,9 @@ $("user-form").addEventListener("submit", openUser);
 $("search-form").addEventListener("submit", search);
 $("filter-form").addEventListener("submit", (e) => { e.preventDefault(); listMemories(); });
 $("forget-user").addEventListener("click", forgetUser);
+$("show-facts").addEventListener("click", showFacts);
+$("add-form").addEventListener("submit", addMessage);
+$("open-id-form").addEventListener("submit", openById);
 $("close-detail").addEventListener("click", () => { $("detail").hidden = true; });
 $("edit").addEventListener("click", () => { $("edit-form").hidden = false; $("edit-text").focus(); });
 $("cancel-edit").addEventListener("click", () => { $("edit-form").hidden = true; });

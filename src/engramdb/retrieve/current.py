@@ -1,0 +1,185 @@
+"""What is true now comes first: a message whose statement has been replaced ranks below what
+replaced it.
+
+An episodic memory keeps what was said ("I live in Berlin and work as a nurse"), so it stays
+findable after the fact it gave ("Ana lives in Berlin") is superseded ("Ana lives in Munich").
+When such a message is among the results and the query is about the part of it that is no longer
+true, the answer should be the replacement. For each episodic memory of the shortlist with a
+superseded fact at the time searched (now, or `as_of`), the query is compared with the
+message's facts (cosine of their vectors): when the closest one is stale, the message is stale
+for this query, and the replacement (the current end of the superseded fact's chain, or the
+message that stated it, whichever ranks higher; the message when neither is in the list) takes
+its place, the stale message right
+after it. A message whose current facts fit the query better ("what is Ana's job?" against the
+nurse half) keeps its place.
+
+Nothing is dropped: the stale message stays in the list, one place lower than the answer that
+replaced it; with `as_of` before the change, the replacement is not valid yet and nothing moves.
+
+A change the extractor did not read as one ("got taken on at the bakery!") leaves no superseded
+fact. For a question about the present, `latest_first` also orders the statements among the
+best `LATEST_DEPTH` results that answer it about as well as the best one (their cosine to the
+query within `LATEST_SPREAD` of the closest) by when they were said, the latest first, in the
+places those statements held: of two statements of where someone lives, the newer answers
+where they live now. A question about the past ("where did she live before?") is left as it is.
+
+Pure functions over what `search.py` reads from the store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.types import MemoryRecord
+
+__all__ = [
+    "LATEST_DEPTH",
+    "LATEST_SPREAD",
+    "Staleness",
+    "asks_now",
+    "current_first",
+    "latest_first",
+    "stale_at",
+    "valid_at",
+]
+
+_Vector = npt.NDArray[np.float32]
+Scored = tuple[MemoryRecord, float, dict[str, float]]
+
+
+#: How many of the best results `latest_first` orders by time.
+LATEST_DEPTH = 10
+#: How far below the closest one (cosine to the query) a statement may be and still answer a
+#: question about the present as well as it.
+LATEST_SPREAD = 0.15
+_PAST = re.compile(
+    r"\b(did|was|were|had|used to|before|previously|originally|formerly|first|ago|earlier|"
+    r"last (?:year|month|week|time))\b",
+    re.IGNORECASE,
+)
+
+
+def asks_now(query: str) -> bool:
+    """Whether a question asks about the present, not the past."""
+    return _PAST.search(query) is None
+
+
+def latest_first(
+    scored: Sequence[Scored], cosine: Mapping[str, float], speakers: Sequence[str] = ()
+) -> list[Scored]:
+    """`scored` with the statements that answer a question about the present about as well as
+    the best one ordered by when they became true, the latest first, in the places they held.
+
+    Args:
+        scored: (memory, score, score parts), best first.
+        cosine: the query's cosine to memories of the head (the dense channel's).
+        speakers: the speakers the question names; else statements of the user role count.
+    """
+    rows = list(scored)
+    head = [
+        (i, memory)
+        for i, (memory, _, _) in enumerate(rows[:LATEST_DEPTH])
+        if memory.id in cosine
+        and memory.valid_from is not None
+        and (memory.speaker in speakers if speakers else memory.trust == "user")
+    ]
+    if len(head) < 2:
+        return rows
+    best = max(cosine[m.id] for _, m in head)
+    places = [i for i, m in head if cosine[m.id] >= best - LATEST_SPREAD]
+    statements = sorted(
+        (rows[i] for i in places), key=lambda row: row[0].valid_from or datetime.min, reverse=True
+    )
+    for i, (memory, _, parts) in zip(places, statements, strict=True):
+        moved = memory.id != rows[i][0].id
+        rows[i] = (memory, rows[i][1], parts | {"latest": 1.0} if moved else parts)
+    return rows
+
+
+def valid_at(memory: MemoryRecord, at: datetime | None) -> bool:
+    """Whether `memory` holds at `at` (None: now, its status active)."""
+    if at is None:
+        return memory.status == "active"
+    if memory.status not in ("active", "superseded"):
+        return False
+    starts = memory.valid_from is None or memory.valid_from <= at
+    return starts and (memory.valid_to is None or at < memory.valid_to)
+
+
+def stale_at(memory: MemoryRecord, at: datetime | None) -> bool:
+    """Whether `memory` was replaced by `at` (None: now)."""
+    if memory.superseded_by is None or memory.status != "superseded":
+        return False
+    return at is None or (memory.valid_to is not None and memory.valid_to <= at)
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """What the store says about the episodic memories of a shortlist.
+
+    Attributes:
+        facts: each episodic memory's facts (those derived from its message), by its id.
+        vectors: the vector of each of those facts, by fact id.
+        replacement: for each stale fact, what holds in its place at the time searched.
+        episode_memory: for each replacement, the episodic memory of the message stating it.
+    """
+
+    facts: Mapping[str, Sequence[MemoryRecord]]
+    vectors: Mapping[str, _Vector]
+    replacement: Mapping[str, MemoryRecord]
+    episode_memory: Mapping[str, MemoryRecord]
+
+
+def _stale_match(
+    memory: MemoryRecord, query: _Vector, seen: Staleness, at: datetime | None
+) -> MemoryRecord | None:
+    """The stale fact of `memory` the query is about, or None."""
+    facts = [f for f in seen.facts.get(memory.id, ()) if f.id in seen.vectors]
+    if not facts:
+        return None
+    best = max(facts, key=lambda f: float(query @ seen.vectors[f.id]))
+    if stale_at(best, at) and best.id in seen.replacement:
+        return best
+    return None
+
+
+def current_first(
+    scored: Sequence[Scored], query: _Vector, seen: Staleness, at: datetime | None
+) -> list[Scored]:
+    """`scored` (best first) with each stale message right after what replaced it.
+
+    Args:
+        scored: (memory, score, score parts), best first.
+        query: the query's vector, in the model of the facts' vectors.
+        seen: the facts, vectors and replacements of the shortlist's episodic memories.
+        at: the time searched (None: now).
+    """
+    rows = list(scored)
+    position = {memory.id: i for i, (memory, _, _) in enumerate(rows)}
+    moved: set[str] = set()
+    for memory, score, _ in list(rows):
+        if memory.kind != "episodic" or memory.id in moved:
+            continue
+        stale = _stale_match(memory, query, seen, at)
+        if stale is None:
+            continue
+        fact = seen.replacement[stale.id]
+        told = seen.episode_memory.get(fact.id)
+        answer = fact if told is None else told  # the whole statement, unless its fact ranks
+        if told is not None and position.get(fact.id, len(rows)) < position.get(told.id, len(rows)):
+            answer = fact
+        if answer.id == memory.id or position.get(answer.id, len(rows)) < position[memory.id]:
+            continue  # said in the same message, or already above
+        if answer.id in position:
+            rows.pop(position[answer.id])
+        here = next(i for i, row in enumerate(rows) if row[0].id == memory.id)
+        rows.insert(here, (answer, score, {"replaces": 1.0}))
+        moved.update((memory.id, answer.id))
+        position = {m.id: i for i, (m, _, _) in enumerate(rows)}
+    return rows
