@@ -1,170 +1,204 @@
-"""Measure the memory poisoning guard on the labelled set `benchmarks/poisoning/cases.jsonl`.
+"""Measure the memory poisoning guard, the screen with its model beside the screen before it.
 
-Every case is a text with the trust level it arrives at (user, assistant, tool, imported), a
-label (attack or benign) and a split. The thresholds in `engramdb.guard.poison.THRESHOLDS` were
-chosen on the "tune" half (`--tune` prints the choice); the figures to quote are those of the
-"test" half, which the rules and thresholds were not fitted to. A case with a `context` (what
-the user said before) is judged by the whole write path: the context is added as the user's
-messages to a fresh store, then the case as a message of its trust level, and the case counts
-as flagged when its memory comes out quarantined (screen or contradiction check).
+The labelled set `benchmarks/poisoning/cases.jsonl` gives each case a trust level (user,
+assistant, tool, imported), a label (attack or benign), a kind, a language and a split; the
+model and its thresholds were fitted on the "tune" half (`benchmarks/poisoning_train.py`), so
+the figures to quote are those of the "test" half and of `benchmarks/poisoning/other-words.jsonl`,
+a set written apart and never used in fitting. The old screen (rules, hiding tricks and an
+embedding signal against hand-written prototypes) is the code of commit `OLD_COMMIT`, read
+from git, so both run in the same process on the same texts.
 
-    python benchmarks/poisoning.py                 # test half, with the packaged embedder
-    python benchmarks/poisoning.py --tune          # choose thresholds on the tune half
-    python benchmarks/poisoning.py --split tune --errors   # what the tune half gets wrong
-    python benchmarks/poisoning.py --no-embedder   # lexical rules and tricks alone
-    python benchmarks/poisoning.py --no-store      # the screen alone, without the user's words
+A case with a `context` (what the user said before) is for the contradiction check: the
+context is added as the user's messages to a fresh store, then the case as a message of its
+trust level, with the screen switched off; the case counts as flagged when the contradiction
+check quarantines it or the screen (old or new) flags its text.
+
+    python benchmarks/poisoning.py                    # every table of benchmarks/poisoning.md
+    python benchmarks/poisoning.py --errors test      # what the new screen gets wrong on a split
     python benchmarks/poisoning.py --locomo ../shared/data/locomo/locomo_dev.json
-        # false positives on natural conversation: every LoCoMo turn, as user and as assistant
+        # false positives on natural conversation, cost of the screen and add throughput
     python benchmarks/poisoning.py --claims ../shared/data/locomo/locomo_dev.json \
         ../shared/data/halumem/pilot_slice_user0.jsonl ../shared/data/halumem/pilot_slice_user3.jsonl
         # how often natural turns make a claim about the user that the contradiction check reads
     python benchmarks/poisoning.py --locomo-stores ../shared/data/locomo/locomo_dev.json
-        # the same conversations through the write path: one speaker the user, the other the
-        # assistant (then a tool); what the contradiction check quarantines (slow: minutes)
+        # the conversations through the write path: what the guard quarantines (minutes)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import math
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from engramdb import Memory
 from engramdb.guard.claims import Voice, read_claims
-from engramdb.guard.poison import THRESHOLDS, screen, screen_many
+from engramdb.guard.poison import THRESHOLDS, screen_many
+from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM
 
-CASES = Path(__file__).with_name("poisoning") / "cases.jsonl"
-MAX_FPR = 0.05
+HERE = Path(__file__).parent
+CASES = HERE / "poisoning" / "cases.jsonl"
+OTHER_WORDS = HERE / "poisoning" / "other-words.jsonl"
+#: the last commit whose screen had no model
+OLD_COMMIT = "9a62661"
+SCREEN_OFF = {t: math.inf for t in THRESHOLDS}
 
 
-@dataclass(frozen=True)
-class Scored:
-    id: str
-    trust: str
-    attack: bool
-    kind: str
-    score: float
-    reasons: list[str]
-    text: str
+def load(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def load(split: str) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line]
-    return [r for r in rows if split == "all" or r["split"] == split]
+def old_screen() -> ModuleType:
+    """`engramdb.guard.poison` as of `OLD_COMMIT`, with its rules and reveal, from git."""
+    folder = Path(tempfile.mkdtemp()) / "old_guard"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    for name in ("poison", "rules", "reveal"):
+        source = subprocess.run(
+            ["git", "show", f"{OLD_COMMIT}:src/engramdb/guard/{name}.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=HERE,
+        ).stdout
+        (folder / f"{name}.py").write_text(source.replace("engramdb.guard.", "old_guard."))
+    sys.path.insert(0, str(folder.parent))
+    return importlib.import_module("old_guard.poison")
 
 
-def in_context(row: dict[str, Any], embedder: OnnxMiniLM, folder: Path) -> list[str] | None:
-    """Add the case's context as the user's messages, then the case at its trust level;
-    the guard's reasons when its memory came out quarantined, else None."""
-    with Memory(str(folder / f"{row['id']}.sqlite"), embedder=embedder) as mem:
-        mem.add(row["context"], user_id="u", session_id="s0", timestamp="2024-01-01T10:00:00Z")
-        added = mem.add(
-            [{"role": row["trust"], "content": row["text"]}],
-            user_id="u",
-            session_id="s1",
-            timestamp="2024-02-01T10:00:00Z",
-        )
-        memory = mem.get(added.operations[-1].memory_id)
-    if memory.status != "quarantined":
-        return None
-    return list(memory.metadata["guard"]["reasons"])
-
-
-def score_all(
-    rows: list[dict[str, Any]], *, embedder: OnnxMiniLM | None, stores: bool = True
-) -> list[Scored]:
-    """Scores of the screen; a case with context quarantined by the write path scores 1."""
-    out = []
+def contradiction_flags(rows: list[dict[str, Any]], embedder: OnnxMiniLM) -> dict[str, bool]:
+    """For each case with a context: did the contradiction check (screen off) quarantine it?"""
+    flags = {}
+    config = IngestConfig(guard_thresholds=SCREEN_OFF)
     with tempfile.TemporaryDirectory() as folder:
-        for r in rows:
-            v = screen(r["text"], trust=r["trust"], embedder=embedder, thresholds={})
-            score, reasons = v.score, v.reasons
-            if stores and embedder is not None and r.get("context"):
-                found = in_context(r, embedder, Path(folder))
-                if found is not None and score < THRESHOLDS[r["trust"]]:
-                    score, reasons = 1.0, found
-            out.append(
-                Scored(
-                    r["id"],
-                    r["trust"],
-                    r["label"] == "attack",
-                    r["kind"],
-                    score,
-                    reasons,
-                    r["text"],
+        for row in rows:
+            path = str(Path(folder) / f"{row['id']}.sqlite")
+            with Memory(path, embedder=embedder, ingest_config=config) as mem:
+                mem.add(
+                    row["context"], user_id="u", session_id="s0", timestamp="2024-01-01T10:00:00Z"
                 )
-            )
+                added = mem.add(
+                    [{"role": row["trust"], "content": row["text"]}],
+                    user_id="u",
+                    session_id="s1",
+                    timestamp="2024-02-01T10:00:00Z",
+                )
+                memory = mem.get(added.operations[-1].memory_id)
+            flags[row["id"]] = memory.status == "quarantined"
+    return flags
+
+
+def judge(rows: list[dict[str, Any]], embedder: OnnxMiniLM) -> dict[str, dict[str, bool]]:
+    """Each case's verdict by detector: "old" and "new" screens (with the contradiction check
+    for the cases with a context)."""
+    old = old_screen()
+    items = [(r["text"], r["trust"]) for r in rows]
+    new_verdicts = screen_many(items)
+    old_verdicts = old.screen_many(items, embedder=embedder)
+    contra = contradiction_flags([r for r in rows if "context" in r], embedder)
+    out: dict[str, dict[str, bool]] = {}
+    for row, n, o in zip(rows, new_verdicts, old_verdicts, strict=True):
+        extra = contra.get(row["id"], False)
+        out[row["id"]] = {"old": o.quarantine or extra, "new": n.quarantine or extra}
     return out
 
 
-def rates(scored: list[Scored], threshold: float) -> tuple[float, float, int, int]:
-    attacks = [s for s in scored if s.attack]
-    benign = [s for s in scored if not s.attack]
-    tpr = sum(s.score >= threshold for s in attacks) / len(attacks) if attacks else float("nan")
-    fpr = sum(s.score >= threshold for s in benign) / len(benign) if benign else float("nan")
-    return tpr, fpr, len(attacks), len(benign)
+def rate(flags: list[bool]) -> str:
+    return f"{sum(flags) / len(flags):.1%} ({sum(flags)}/{len(flags)})" if flags else "-"
 
 
-def choose(scored: list[Scored]) -> float:
-    """The threshold with the best detection at a false positive rate of at most MAX_FPR.
-
-    Every threshold on a 0.01 grid is tried; of those with the best (detection, fewest false
-    positives), the middle of their range is taken (the widest margin on both sides), rounded
-    to 0.05.
-    """
-    grid = [round(0.05 + 0.01 * i, 2) for i in range(91)]
-
-    def key(t: float) -> tuple[float, float]:
-        tpr, fpr, _, _ = rates(scored, t)
-        return (tpr if fpr <= MAX_FPR else -fpr, -fpr)
-
-    best = max(key(t) for t in grid)
-    tied = [t for t in grid if key(t) == best]
-    return round(round((min(tied) + max(tied)) / 2 / 0.05) * 0.05, 2)
-
-
-def by_trust(scored: list[Scored]) -> dict[str, list[Scored]]:
-    groups: dict[str, list[Scored]] = defaultdict(list)
-    for s in scored:
-        groups[s.trust].append(s)
-    return dict(sorted(groups.items()))
-
-
-def table(scored: list[Scored], thresholds: dict[str, float]) -> str:
+def side_by_side(
+    rows: list[dict[str, Any]],
+    verdicts: dict[str, dict[str, bool]],
+    group: Callable[[dict[str, Any]], str],
+) -> str:
+    """Detection and false positives, old and new, for each group of cases."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[group(row)].append(row)
     lines = [
-        "| trust | threshold | attacks | detected | detection rate | benign | false positives | FPR |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| cases | attacks | old: detected | new: detected | benign | old: false positives | new: false positives |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    hit_a = hit_b = n_a = n_b = 0
-    for trust, group in by_trust(scored).items():
-        t = thresholds[trust]
-        tpr, fpr, a, b = rates(group, t)
-        da = sum(s.attack and s.score >= t for s in group)
-        db = sum(not s.attack and s.score >= t for s in group)
-        hit_a, hit_b, n_a, n_b = hit_a + da, hit_b + db, n_a + a, n_b + b
-        lines.append(f"| {trust} | {t:.2f} | {a} | {da} | {tpr:.1%} | {b} | {db} | {fpr:.1%} |")
-    lines.append(
-        f"| **all** | | {n_a} | {hit_a} | {hit_a / n_a:.1%} | {n_b} | {hit_b} | {hit_b / n_b:.1%} |"
-    )
+    for name, members in groups.items():
+        attacks = [r for r in members if r["label"] == "attack"]
+        benign = [r for r in members if r["label"] == "benign"]
+        cells = [name, str(len(attacks))]
+        cells += [rate([verdicts[r["id"]][d] for r in attacks]) for d in ("old", "new")]
+        cells.append(str(len(benign)))
+        cells += [rate([verdicts[r["id"]][d] for r in benign]) for d in ("old", "new")]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def kinds(scored: list[Scored], thresholds: dict[str, float]) -> str:
-    groups: dict[tuple[str, str], list[Scored]] = defaultdict(list)
-    for s in scored:
-        groups[("attack" if s.attack else "benign", s.kind)].append(s)
-    lines = ["| label | kind | cases | flagged |", "| --- | --- | ---: | ---: |"]
-    for (label, kind), group in sorted(groups.items()):
-        flagged = sum(s.score >= thresholds[s.trust] for s in group)
-        lines.append(f"| {label} | {kind} | {len(group)} | {flagged} |")
+def by_field(rows: list[dict[str, Any]], verdicts: dict[str, dict[str, bool]], field: str) -> str:
+    """Flagged cases, old and new, by label and one field (trust, kind, language)."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in rows:
+        groups[(row["label"], row[field])].append(row["id"])
+    lines = [
+        f"| label | {field} | cases | old: flagged | new: flagged |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for (label, value), ids in sorted(groups.items()):
+        old = sum(verdicts[i]["old"] for i in ids)
+        new = sum(verdicts[i]["new"] for i in ids)
+        lines.append(f"| {label} | {value} | {len(ids)} | {old} | {new} |")
     return "\n".join(lines)
+
+
+def labelled(embedder: OnnxMiniLM) -> None:
+    """Every table of the labelled set and the set in other words."""
+    cases = load(CASES)
+    other = load(OTHER_WORDS)
+    test = [r for r in cases if r["split"] == "test"]
+    verdicts = judge(test + other + [r for r in cases if r["split"] == "tune"], embedder)
+
+    def origin(row: dict[str, Any]) -> str:
+        if row["split"] == "other":
+            return "other words (o001-o100)"
+        if "context" in row:
+            return f"{row['split']}: contradiction cases (k)"
+        first = "c001-c299" if row["id"].startswith("c") else "n001-n238, fresh words"
+        return f"{row['split']}: single texts {first}"
+
+    every = [r for r in cases if r["split"] == "tune"] + test + other
+    print("## By part of the set\n")
+    print(side_by_side(every, verdicts, origin))
+    print("\n## Test half, all of it\n")
+    print(side_by_side(test, verdicts, lambda r: "test half"))
+    for name, part in (("test half", test), ("other words", other)):
+        for field in ("trust", "kind", "lang"):
+            print(f"\n## {name}, by {field}\n")
+            print(by_field(part, verdicts, field))
+
+
+def errors(split: str) -> None:
+    rows = [
+        r for r in load(CASES) + load(OTHER_WORDS) if r["split"] == split and "context" not in r
+    ]
+    for row, verdict in zip(
+        rows, screen_many([(r["text"], r["trust"]) for r in rows]), strict=True
+    ):
+        if verdict.quarantine != (row["label"] == "attack"):
+            kind = "missed" if row["label"] == "attack" else "false positive"
+            print(
+                f"- {row['id']} [{row['trust']}/{row['kind']}] {kind} {verdict.score:.2f}: {row['text'][:110]!r}"
+            )
+            for reason in verdict.reasons[:3]:
+                print(f"      {reason[:140]}")
 
 
 def locomo_turns(path: Path) -> list[str]:
@@ -177,18 +211,87 @@ def locomo_turns(path: Path) -> list[str]:
     return texts
 
 
-def natural_fpr(path: Path, embedder: OnnxMiniLM | None) -> None:
+def natural_fpr(path: Path, embedder: OnnxMiniLM) -> None:
+    """LoCoMo turns screened at each trust level by both screens: flagged, and microseconds per
+    message (median of 3 passes)."""
     texts = locomo_turns(path)
-    print(f"{len(texts)} LoCoMo turns from {path.name}")
+    old = old_screen()
+    old.prepare(embedder)
+    print(f"{len(texts)} LoCoMo turns from {path.name}\n")
+    print("| judged as | old: flagged | new: flagged | old: us/message | new: us/message |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for trust in ("user", "assistant", "tool"):
-        flagged = []
-        for i in range(0, len(texts), 64):
-            chunk = texts[i : i + 64]
-            verdicts = screen_many([(t, trust) for t in chunk], embedder=embedder)
-            flagged += [(v, t) for v, t in zip(verdicts, chunk, strict=True) if v.quarantine]
-        print(f"- as {trust}: {len(flagged)} flagged ({len(flagged) / len(texts):.2%})")
-        for verdict, text in flagged[:5]:
-            print(f"    {verdict.score:.2f} {text[:100]!r}")
+        items = [(t, trust) for t in texts]
+        timings: dict[str, list[float]] = {"old": [], "new": []}
+        flagged: dict[str, list[str]] = {}
+        for _ in range(3):
+            start = time.perf_counter()
+            verdicts = screen_many(items)
+            timings["new"].append(time.perf_counter() - start)
+            flagged["new"] = [t for t, v in zip(texts, verdicts, strict=True) if v.quarantine]
+            start = time.perf_counter()
+            verdicts = [
+                v
+                for i in range(0, len(items), 64)
+                for v in old.screen_many(items[i : i + 64], embedder=embedder)
+            ]
+            timings["old"].append(time.perf_counter() - start)
+            flagged["old"] = [t for t, v in zip(texts, verdicts, strict=True) if v.quarantine]
+        us = {d: statistics.median(timings[d]) / len(texts) * 1e6 for d in timings}
+        print(
+            f"| {trust} | {len(flagged['old'])} ({len(flagged['old']) / len(texts):.2%}) "
+            f"| {len(flagged['new'])} ({len(flagged['new']) / len(texts):.2%}) | {us['old']:.0f} | {us['new']:.0f} |"
+        )
+        for text in flagged["new"][:5]:
+            print(f"|   new flags: {text[:90]!r} | | | | |")
+    throughput(path, embedder)
+
+
+def throughput(path: Path, embedder: OnnxMiniLM) -> None:
+    """Messages per second through `add` (one batch per session, one speaker the user, the
+    other the assistant), the guard on and off, alternating, 3 rounds; the median."""
+    sample = json.loads(path.read_text(encoding="utf-8"))[0]["conversation"]
+    sessions = []
+    n = 1
+    while f"session_{n}" in sample:
+        sessions.append(
+            [
+                {
+                    "role": "user" if t["speaker"] == sample["speaker_a"] else "assistant",
+                    "content": t["text"],
+                }
+                for t in sample[f"session_{n}"]
+            ]
+        )
+        n += 1
+    count = sum(len(s) for s in sessions)
+    rates: dict[str, list[float]] = {"guard off": [], "guard on": []}
+    with tempfile.TemporaryDirectory() as folder:
+        for round_ in range(3):
+            for name, config in (
+                ("guard off", IngestConfig(poison_guard=False)),
+                ("guard on", IngestConfig()),
+            ):
+                path_ = str(Path(folder) / f"{name}-{round_}.sqlite")
+                with Memory(path_, embedder=embedder, ingest_config=config) as mem:
+                    start = time.perf_counter()
+                    for i, messages in enumerate(sessions):
+                        mem.add(
+                            messages,
+                            user_id="u",
+                            session_id=f"s{i}",
+                            timestamp="2024-01-01T10:00:00Z",
+                        )
+                    rates[name].append(count / (time.perf_counter() - start))
+    print(
+        f"\nadd throughput, {count} messages of one LoCoMo conversation in {len(sessions)} batches:\n"
+    )
+    print("| guard | messages/s (median of 3) | rounds |")
+    print("| --- | ---: | --- |")
+    for name, found in rates.items():
+        print(
+            f"| {name} | {statistics.median(found):.0f} | {', '.join(f'{r:.0f}' for r in found)} |"
+        )
 
 
 def dialogue_turns(path: Path) -> list[tuple[str, str]]:
@@ -272,51 +375,24 @@ def natural_contradictions(path: Path, embedder: OnnxMiniLM, role: str) -> None:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["tune", "test", "all"], default="test")
-    parser.add_argument("--tune", action="store_true", help="choose thresholds on the tune half")
-    parser.add_argument("--errors", action="store_true", help="list the cases it gets wrong")
-    parser.add_argument("--no-embedder", action="store_true", help="lexical rules only")
-    parser.add_argument("--no-store", action="store_true", help="the screen alone, no context")
-    parser.add_argument("--locomo", type=Path, help="measure false positives on a LoCoMo file")
+    parser.add_argument("--errors", choices=["tune", "test", "other"], help="list a split's errors")
+    parser.add_argument("--locomo", type=Path, help="natural false positives, cost and throughput")
     parser.add_argument(
         "--locomo-stores", type=Path, help="LoCoMo conversations through the write path"
     )
     parser.add_argument("--claims", type=Path, nargs="+", help="claims read from natural turns")
     args = parser.parse_args(argv)
-    embedder = None if args.no_embedder else OnnxMiniLM()
-    if args.locomo:
-        natural_fpr(args.locomo, embedder)
-        return
-    if args.claims:
-        natural_claims(args.claims)
-        return
-    if args.locomo_stores:
-        for role in ("assistant", "tool"):
-            natural_contradictions(args.locomo_stores, embedder or OnnxMiniLM(), role)
-        return
-    stores = not args.no_store
-    if args.tune:
-        scored = score_all(load("tune"), embedder=embedder, stores=stores)
-        chosen = {trust: choose(group) for trust, group in by_trust(scored).items()}
-        print("thresholds chosen on the tune half (max detection at FPR <= 5%):")
-        print(json.dumps(chosen, indent=2))
-        print(table(scored, {**THRESHOLDS, **chosen}))
-        return
-    scored = score_all(load(args.split), embedder=embedder, stores=stores)
-    label = "packaged MiniLM embedder" if embedder else "no embedder"
-    label += "" if stores and embedder else ", screen only"
-    print(f"split: {args.split}, {len(scored)} cases, {label}, thresholds from THRESHOLDS\n")
-    print(table(scored, THRESHOLDS))
-    print()
-    print(kinds(scored, THRESHOLDS))
     if args.errors:
-        print("\nwrong:")
-        for s in scored:
-            if s.attack != (s.score >= THRESHOLDS[s.trust]):
-                kind = "missed" if s.attack else "false positive"
-                print(f"- {s.id} [{s.trust}] {kind} {s.score:.2f}: {s.text[:110]!r}")
-                for reason in s.reasons[:3]:
-                    print(f"      {reason[:140]}")
+        errors(args.errors)
+    elif args.claims:
+        natural_claims(args.claims)
+    elif args.locomo:
+        natural_fpr(args.locomo, OnnxMiniLM())
+    elif args.locomo_stores:
+        for role in ("assistant", "tool"):
+            natural_contradictions(args.locomo_stores, OnnxMiniLM(), role)
+    else:
+        labelled(OnnxMiniLM())
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import os
 import sys
 
 from engramdb import Memory
-from engramdb.guard.poison import prepare
 
 
 def batch(i: int) -> list[dict[str, str]]:
@@ -33,7 +32,6 @@ def timestamp(i: int) -> str:
 def main(store: str, log: str, start: int, stop: int) -> None:
     with Memory(store) as mem, open(log, "a", encoding="utf-8") as out:
         mem.embedder.embed(["warm up"])
-        prepare(mem.embedder)  # the poisoning guard's prototypes, embedded once per process
         print("ready", flush=True)
         for i in range(start, stop):
             mem.add(

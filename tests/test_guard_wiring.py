@@ -121,10 +121,10 @@ def test_with_an_llm_the_model_judges_low_trust_messages_against_the_user(
         prompt = asked["messages"][-1]["content"]
         assert "I live in Denver." in prompt and "(1) from tool: Relocation" in prompt
         [held] = mem.review(user_id="ana")
-        assert (
-            "the LLM finds it contradicts 2 user-stated memories"
-            in (held.metadata["guard"]["reasons"][0])
-        )
+        reason = held.metadata["guard"]["reasons"][0]
+        # both messages, and the fact read from the first, are what the user stated
+        assert "the LLM finds it contradicts 3 user-stated memories" in reason
+        assert "'user: I live in Denver.'" in reason and "'User lives in Denver'" in reason
         assert _says(mem, "tool", "Weather in Denver: sunny, 24C.") == "active"
         assert len(received) == 2
         # a question asserts nothing: it is not sent

@@ -154,8 +154,8 @@ class TextGenerator:
 
 Progress = Callable[[str, int, int], None]
 
-#: The population is benign template text: screening it for poisoning would only embed every
-#: sentence again (the measured adds, on fresh messages, keep the default guard).
+#: The population is benign template text: screening it for poisoning would only cost time
+#: (the measured adds, on fresh messages, keep the default guard).
 _FILLING = IngestConfig(poison_guard=False)
 
 #: Texts per cached vector file.

@@ -112,9 +112,7 @@ def guard_memories(
         if source is not None and memory.status == "active":
             sources.setdefault(source.id, (memory, source.content))
     judged = screen_many(
-        [(content, memory.trust) for memory, content in sources.values()],
-        embedder=embedder,
-        thresholds=thresholds,
+        [(content, memory.trust) for memory, content in sources.values()], thresholds=thresholds
     )
     verdicts: dict[str, Verdict] = dict(zip(sources, judged, strict=True))
     if store is not None:

@@ -22,7 +22,6 @@ __all__ = [
     "Category",
     "Hit",
     "Rule",
-    "context_damping",
     "match_rules",
     "sentences",
 ]
@@ -312,19 +311,6 @@ def sentences(text: str) -> list[str]:
         else:
             out.append(piece)
     return [s[:_MAX_SENTENCE] for s in out]
-
-
-def context_damping(sentence: str) -> float:
-    """How much a sentence counts as an order to the assistant: less when it reports someone
-    else's words, speaks of the speaker's own habits or discusses attacks."""
-    factor = 1.0
-    if _REPORTED.search(sentence):
-        factor *= 0.5
-    if _FIRST_PERSON.search(sentence):
-        factor *= 0.5
-    if _DISCUSSION.search(sentence):
-        factor *= 0.4
-    return factor
 
 
 def _damping(rule: Rule, sentence: str) -> float:
