@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engramdb.ingest.dates import is_date_expression, resolve_date
+from engramdb.text.dates import is_date_expression, resolve_date
 from engramdb.ingest.extract import Fact
 from engramdb.ingest.guard import locate, support
 from engramdb.ingest.rules import RuleExtractor

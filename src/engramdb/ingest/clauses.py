@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from engramdb.ingest import lexicon as lx
-from engramdb.ingest.dates import is_date_expression
+from engramdb.text.dates import is_date_expression
 
 if TYPE_CHECKING:
     from spacy.tokens import Token

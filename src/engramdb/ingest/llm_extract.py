@@ -17,12 +17,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from engramdb.ingest.dates import resolve_date
 from engramdb.ingest.extract import Extraction, Extractor, Fact
 from engramdb.ingest.guard import locate, support
 from engramdb.ingest.rules import speaker_name
 from engramdb.ingest.slots import DEFAULT_SLOTS, SlotSpec
 from engramdb.models.llm import LLM, ask_structured
+from engramdb.text.dates import resolve_date
 from engramdb.types import Episode, MemoryRecord, Role
 
 __all__ = ["SYSTEM_PROMPT", "LLMExtractor", "LLMFact", "LLMFacts", "build_prompt"]

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 from engramdb.errors import ModelError
 from engramdb.ingest import clauses as cl
 from engramdb.ingest import lexicon as lx
-from engramdb.ingest.dates import date_spans, resolve_date
 from engramdb.ingest.extract import Extraction, Fact, Mention
+from engramdb.text.dates import date_spans, resolve_date
 from engramdb.types import Episode, MemoryRecord, Role
 
 if TYPE_CHECKING:
@@ -146,10 +146,13 @@ class RuleExtractor:
                 continue  # a question asks; it does not state
             before = len(found)
             self._sentence_facts(episode, name, sent, found)
-            if len(found) > before:
+            new = found[before:]
+            if any(not _precise(f) for f in new) or (
+                not any(_precise(f) for f in new) and _speaks_of_self(sent)
+            ):
                 said.append(sent)
-        kept = [f for f in found if f.slot or f.ends or f.reschedules or f.negated]
-        statement = _statement(episode, name, said, found)
+        kept = [f for f in found if _precise(f)]
+        statement = _statement(episode, name, said, [f for f in found if not _precise(f)])
         seen: set[tuple[str, str | None]] = set()
         unique = []
         for fact in [*kept, *statement]:
@@ -182,16 +185,33 @@ class RuleExtractor:
                 found.extend(_other_subject_facts(clause))
 
 
+_SELF = frozenset(["i", "me", "my", "mine", "myself", "we", "us", "our", "ours"])
+
+
+def _speaks_of_self(sent: Span) -> bool:
+    """A sentence in which the speaker says something of themselves that no rule read: it
+    names them, speaks to no one, and holds two words of content."""
+    lows = {t.lower_ for t in sent}
+    if not lows & _SELF or _addressed(list(sent)):
+        return False
+    content = [t for t in sent if t.pos_ in ("NOUN", "PROPN", "ADJ", "VERB") and cl.contentful(t)]
+    return len(content) >= 2 and not any(t.lemma_ in lx.CHATTER_VERBS for t in content[:1])
+
+
+def _precise(fact: Fact) -> bool:
+    """A fact that sets, ends or moves something: kept as it is, beside the statement."""
+    return bool(fact.slot or fact.ends or fact.reschedules or fact.negated)
+
+
 def _statement(
-    episode: Episode, name: str, said: Sequence[Span], found: Sequence[Fact]
+    episode: Episode, name: str, said: Sequence[Span], generic: Sequence[Fact]
 ) -> list[Fact]:
-    """One fact of everything a message says about its speaker: the sentences that gave a fact,
-    rewritten in the third person ("I moved to Munich last week, and I love it" -> "Ana moved
-    to Munich last week, and Ana loves it"). A statement keeps what the clause facts cut
-    apart, the way a person would note it; when the message gave only facts that set or end
-    something ("I live in Berlin"), those stand for it."""
-    generic = [f for f in found if not (f.slot or f.ends or f.reschedules or f.negated)]
-    if not said or not generic:
+    """One fact of everything a message says about its speaker: its sentences that gave a fact
+    or speak of the speaker, rewritten in the third person ("I moved to Munich last week, and
+    I love it" -> "Ana moved to Munich last week, and Ana loves it"). A statement keeps what
+    the clause facts cut apart, the way a person would note it; a sentence that only set or
+    ended something ("I live in Berlin") is left to the facts that say so."""
+    if not said:
         return []
     text = " ".join(cl.rewrite([t for t in sent if not t.is_space], name) for sent in said)
     words = [t for t in said[-1] if not (t.is_punct or t.is_space)] or list(said[-1])
@@ -202,10 +222,10 @@ def _statement(
             span=(said[0].start_char, words[-1].idx + len(words[-1].text)),
             valid_from=min((f.valid_from for f in generic if f.valid_from), default=None)
             or episode.occurred_at,
-            entities=tuple(dict.fromkeys(e for f in found for e in f.entities)),
+            entities=tuple(dict.fromkeys(e for f in generic for e in f.entities)),
             relation="said",
-            importance=max(f.importance for f in generic),
-            about_other=all(f.about_other for f in generic),
+            importance=max((f.importance for f in generic), default=0.5),
+            about_other=bool(generic) and all(f.about_other for f in generic),
         )
     ]
 

@@ -3,7 +3,9 @@
 The `RetrievalConfig.rescore_depth` best fused memories are read in full (the hits need those
 records anyway) and each fused score is adjusted by three priors, each a weight of the config:
 
-- `speaker_weight` is added when a speaker the query names said the memory (`speakers.py`);
+- `speaker_weight` is added when a speaker the query names said the memory, or, for a question
+  in the first or second person, when the memory is the user's or the assistant's words as
+  it asks (`speakers.py`);
 - `time_weight` is added when the memory was said inside a date window the query names
   (`timewin.py`);
 - `topic_weight` is added when the query is about one of a person's single-valued topics (where
@@ -37,6 +39,7 @@ class QueryReading:
     speakers: tuple[str, ...] = ()
     windows: tuple[DateWindow, ...] = ()
     topics: frozenset[str] = frozenset()  # the slots that answer the topic asked about
+    role: str | None = None  # whose words a question in the first or second person asks about
 
 
 def asks(text: str) -> bool:
@@ -58,7 +61,9 @@ def rescore(
     parts: dict[str, float] = {}
     if topic_weight and memory.slot is not None and memory.slot in reading.topics:
         parts["topic"] = topic_weight
-    if speaker_weight and reading.speakers and memory.speaker in reading.speakers:
+    named = bool(reading.speakers) and memory.speaker in reading.speakers
+    asked = reading.role is not None and memory.trust == reading.role
+    if speaker_weight and (named or asked):
         parts["speaker"] = speaker_weight
     if time_weight and reading.windows and in_windows(memory.valid_from, list(reading.windows)):
         parts["time"] = time_weight

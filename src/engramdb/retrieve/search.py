@@ -46,7 +46,7 @@ from engramdb.retrieve.fusion import convex, rrf
 from engramdb.retrieve.graph import graph_candidates
 from engramdb.retrieve.rerank import Reranker
 from engramdb.retrieve.rescore import QueryReading, asks, rescore
-from engramdb.retrieve.speakers import read_speakers
+from engramdb.retrieve.speakers import read_speakers, role_asked
 from engramdb.retrieve.terms import POSTINGS_BUDGET, distinctive_terms, query_terms
 from engramdb.retrieve.timewin import DateWindow, read_dates
 from engramdb.store.base import MemoryFilter, Store
@@ -96,13 +96,15 @@ def read_query(
 ) -> QueryReading:
     """The query's text for the channels, the speakers it names and its date windows."""
     text, speakers, windows = query, tuple[str, ...](), tuple[DateWindow, ...]()
+    role = None
     if config.speaker_names and flt.user_id is not None:
         found = read_speakers(query, store.speakers(flt.tenant_id, flt.user_id))
         text, speakers = found.text, found.speakers
+        role = None if speakers else role_asked(query)
     if config.time_weight:
-        dated = read_dates(text)
+        dated = read_dates(text, flt.as_of)
         text, windows = dated.text, dated.windows
-    return QueryReading(text=text, speakers=speakers, windows=windows)
+    return QueryReading(text=text, speakers=speakers, windows=windows, role=role)
 
 
 def replies(memories: Sequence[MemoryRecord]) -> dict[str, MemoryRecord]:

@@ -9,7 +9,9 @@ said the memory (`MemoryRecord.speaker`; the weight lives in `RetrievalConfig.sp
 
 A speaker is matched by its whole name or its first name, case-insensitively, as whole words
 (a possessive "Caroline's" included). Only the speakers of the user's own memories are looked
-for, so a name that is not a speaker (a pet, a city) stays in the query as words to match.
+for, so a name that is not a speaker (a pet, a city) stays in the query as words to match. A
+question that names no speaker but speaks in the first or second person ("what did I...",
+"what did you...") asks about the user's or the assistant's words (`role_asked`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["SpeakerQuery", "read_speakers"]
+__all__ = ["SpeakerQuery", "read_speakers", "role_asked"]
 
 _POSSESSIVE = r"(?:['’]s)?"
+_YOU = re.compile(r"\b(you|your|yours|yourself)\b", re.IGNORECASE)
+_ME = re.compile(r"\b(i|me|my|mine|myself)\b", re.IGNORECASE)
 _MIN_NAME = 2
 
 
@@ -62,3 +66,14 @@ def read_speakers(query: str, speakers: Sequence[str]) -> SpeakerQuery:
     if not found or not re.search(r"\w", text):
         return SpeakerQuery(query, tuple(found))
     return SpeakerQuery(text, tuple(found))
+
+
+def role_asked(query: str) -> str | None:
+    """Whose words a question in the first or second person asks about, in a conversation
+    between a user and an assistant: "what did you suggest?" asks about the assistant's,
+    "where did I park?" about the user's; None for a question in the third person."""
+    if _YOU.search(query):
+        return "assistant"
+    if _ME.search(query):
+        return "user"
+    return None

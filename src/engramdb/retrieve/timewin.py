@@ -6,13 +6,12 @@ the likely answers, together with those said in the week after it, when people t
 did ("last weekend I ..."). A memory inside a window gets `RetrievalConfig.time_weight` on top
 of its text score: a prior, not a filter, so a dated question still finds an undated fact.
 
-Only absolute dates are read: a day ("13 October 2023", "October 13, 2023", "2023-10-13"), a
-month ("December 2023"), a year ("in 2022"), and a day or month without a year ("in June",
-"on 3 May"), which matches that day or month of any year. Relative phrases ("last year") are
-left to the text channels: they are relative to when the question is asked, which for a memory
-of a past conversation is not when its words were said. Plain regular expressions, not
-`dateparser`, whose `search_dates` costs milliseconds per query and does not say whether it read
-a day, a month or a year.
+Absolute dates are read by plain regular expressions: a day ("13 October 2023", "October 13,
+2023", "2023-10-13"), a month ("December 2023"), a year ("in 2022"), and a day or month without
+a year ("in June", "on 3 May"), which matches that day or month of any year. Relative ones ("last
+Saturday", "four weeks ago", "last month", `engramdb.text.dates.date_spans`) are read against
+when the question is asked: the `as_of` of the search, or now; a phrase of months or years
+names a month or a year, any other a day.
 
 The dates leave the text that the lexical and dense channels see (`read_dates`), as the speakers'
 names do (`speakers.py`): "13 October, 2023" matches every turn that names a number or the
@@ -26,6 +25,8 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from engramdb.text.dates import date_spans, resolve_date
 
 __all__ = [
     "AFTER",
@@ -138,17 +139,46 @@ def query_windows(query: str) -> list[DateWindow]:
     return list(dict.fromkeys(_window(m) for m in _matches(query)))
 
 
-def read_dates(query: str) -> DateQuery:
+_UNIT = re.compile(r"\b(month|months|year|years|decade)\b", re.IGNORECASE)
+
+
+def _relative(
+    query: str, taken: list[tuple[int, int]], now: datetime
+) -> list[tuple[int, int, DateWindow]]:
+    """Relative expressions of time outside `taken`, as windows read against `now`."""
+    found = []
+    for start, end in date_spans(query):
+        if any(s < end and start < e for s, e in taken):
+            continue
+        phrase = query[start:end]
+        moment = resolve_date(phrase, now)
+        if moment is None:
+            continue
+        unit = _UNIT.search(phrase)
+        if unit is not None and unit.group(1).lower().startswith(("year", "decade")):
+            window = DateWindow(moment.year, None, None)
+        elif unit is not None:
+            window = DateWindow(moment.year, moment.month, None)
+        else:
+            window = DateWindow(moment.year, moment.month, moment.day)
+        found.append((start, end, window))
+    return found
+
+
+def read_dates(query: str, now: datetime | None = None) -> DateQuery:
     """The dates `query` names, and the query without them (and the preposition before each).
 
-    When nothing but dates and punctuation would be left, the text stays as it was.
+    Relative expressions are read against `now` (default: the current time). When nothing but
+    dates and punctuation would be left, the text stays as it was.
     """
-    matches = _matches(query)
-    windows = tuple(dict.fromkeys(_window(m) for m in matches))
+    matches = [(m.start(), m.end(), _window(m)) for m in _matches(query)]
+    now = now or datetime.now(UTC)
+    matches += _relative(query, [(s, e) for s, e, _ in matches], now)
+    windows = tuple(dict.fromkeys(w for _, _, w in matches))
     text = query
-    for match in sorted(matches, key=lambda m: -m.start()):
-        head = _LEAD.sub("", text[: match.start()])
-        text = f"{head} {text[match.end() :]}"
+    for start, end, _ in sorted(matches, key=lambda m: -m[0]):
+        head = _LEAD.sub("", text[:start])
+        text = f"{head} {text[end:]}"
     text = re.sub(r"\s+([,.;:?!])", r"\1", " ".join(text.split()))
     text = re.sub(r"(?:^|\s),(?=\s|[.?!]|$)", "", text)
     if not re.search(r"\w", text):
