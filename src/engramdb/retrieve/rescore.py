@@ -11,7 +11,8 @@ records anyway) and each fused score is adjusted by three priors, each a weight 
 - `topic_weight` is added when the query is about one of a person's single-valued topics (where
   they live, their job: `engramdb.topics`) and the memory holds that topic's slot, so the fact
   that holds it now answers before the messages that mention it;
-- `question_weight` is taken off when the memory only asks: its last sentence is a question.
+- `question_weight` is taken off when the memory only asks: its last sentence is a question and
+  its speaker says nothing of themselves.
   In a conversation the answer follows the question and holds what was asked for; the question
   ("What do you love most about camping?") repeats the words of a query about it but states
   nothing, and its words are part of the answer's context key anyway.
@@ -22,6 +23,7 @@ its weight); `default` took them by leave-one-conversation-out on LoCoMo's devel
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from engramdb.retrieve.timewin import DateWindow, in_windows
@@ -42,9 +44,13 @@ class QueryReading:
     role: str | None = None  # whose words a question in the first or second person asks about
 
 
+_SELF = re.compile(r"\b(i|i'm|i've|i'd|i'll|im|we|we're|we've|we'd|we'll)\b", re.IGNORECASE)
+
+
 def asks(text: str) -> bool:
-    """Whether the memory's last sentence is a question."""
-    return text.rstrip().endswith("?")
+    """Whether the memory only asks: its last sentence is a question and its speaker says
+    nothing of themselves ("Did you go camping?", not "I love horror films, any tips?")."""
+    return text.rstrip().endswith("?") and _SELF.search(text.split(":", 1)[-1]) is None
 
 
 def rescore(
