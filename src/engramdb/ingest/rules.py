@@ -79,10 +79,10 @@ def _is_occupation(token: Token) -> bool:
 
 
 class RuleExtractor:
-    """Facts about the speakers of `roles` and entities of every message, by rules over spaCy.
+    """Facts about the speakers of `roles` and the entities they name, by rules over spaCy.
 
     Args:
-        roles: whose messages yield facts (entities are read from every message).
+        roles: whose messages are read.
         batch_size: messages per `nlp.pipe` batch.
 
     Raises:
@@ -114,17 +114,18 @@ class RuleExtractor:
     def extract(
         self, episodes: Sequence[Episode], known: Sequence[MemoryRecord] = ()
     ) -> Extraction:
-        """Facts and mentions of a batch; messages are parsed together with `nlp.pipe`."""
+        """Facts and mentions of the batch's messages of `roles`, parsed together with
+        `nlp.pipe`; the others (an assistant's long answers) are not parsed."""
         out = Extraction()
-        if not episodes:
+        read = [e for e in episodes if e.role in self.roles]
+        if not read:
             return out
-        texts = [e.content[:_MAX_CHARS] for e in episodes]
+        texts = [e.content[:_MAX_CHARS] for e in read]
         for episode, doc in zip(
-            episodes, self.nlp().pipe(texts, batch_size=self.batch_size), strict=True
+            read, self.nlp().pipe(texts, batch_size=self.batch_size), strict=True
         ):
             out.mentions.extend(self._mentions(episode, doc))
-            if episode.role in self.roles:
-                out.facts.extend(self.facts(episode, doc))
+            out.facts.extend(self.facts(episode, doc))
         return out
 
     @staticmethod
