@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -275,6 +276,56 @@ def report_again(
     except EngramError as exc:
         raise _fail(exc) from None
     Console().print(comparison_table(results))
+
+
+@bench_app.command("scenarios")
+def scenarios(
+    suite: Annotated[Path, typer.Option(help="A scenario suite (engramdb-scenarios JSON).")],
+    surface: Annotated[
+        str, typer.Option(help="Comma-separated surfaces: library, cli, rest.")
+    ] = "library",
+    json_out: _Json = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write scenarios.md (pass rate per kind) here.")
+    ] = None,
+    quiet: _Quiet = False,
+) -> None:
+    """Knowledge-update scenarios: is the first hit the new state now, and the old one as of
+    before the change? Played through the library, the command line or the REST API.
+
+    Example: engramdb bench scenarios --suite benchmarks/scenarios/updates.json
+    --surface library,cli,rest --report out/
+    """
+    from rich.progress import Progress
+
+    from engramdb.bench.scenarios import SURFACES, load_suite, render_scenarios, run_scenarios
+
+    console = Console()
+    names = [s.strip() for s in surface.split(",") if s.strip()]
+    try:
+        unknown = [n for n in names if n not in SURFACES]
+        if unknown or not names:
+            raise EngramError(f"surface: expected some of {', '.join(SURFACES)}, got {surface!r}")
+        total = len(load_suite(suite))
+        runs = []
+        with Progress(console=console, disable=quiet) as bar:
+            for name in names:
+                task = bar.add_task(f"scenarios ({name})", total=total)
+                advance = partial(bar.advance, task)
+                chosen = next(s for s in SURFACES if s == name)
+                runs.append(run_scenarios(suite, surface=chosen, progress=advance))
+    except EngramError as exc:
+        raise _fail(exc) from None
+    page = render_scenarios(runs)
+    if json_out is not None:
+        _write_json({"benchmark": "scenarios", "suite": str(suite), "runs": runs}, json_out)
+    if report is not None:
+        report.mkdir(parents=True, exist_ok=True)
+        command = f"engramdb bench scenarios --suite {suite} --surface {surface} --report {report}"
+        (report / "scenarios.md").write_text(
+            f"# Knowledge-update scenarios\n\n- command: `{command}`\n\n{page}", encoding="utf-8"
+        )
+    console.print(page, markup=False, highlight=False)
 
 
 @bench_app.command("scale")

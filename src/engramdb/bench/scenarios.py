@@ -166,7 +166,7 @@ def _rest(store: str) -> Iterator[tuple[Add, Search]]:
     import httpx
 
     key = _engramdb("keys", "create", "--tenant", "default", "--scope", "write", "--db", store)
-    token = next(w for w in key.split() if w.startswith("egk_") or len(w) > 30)
+    token = key.split()[0]  # the key is printed alone on its line
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "engramdb.cli", "serve", "--db", store, "--port", str(port)],
@@ -202,7 +202,7 @@ def _rest(store: str) -> Iterator[tuple[Add, Search]]:
                     body["as_of"] = as_of
                 answer = client.post("/memories/search", json=body)
                 answer.raise_for_status()
-                return [h["text"] for h in answer.json()["hits"]]
+                return [h["text"] for h in answer.json()]
 
             yield add, search
     finally:

@@ -67,9 +67,9 @@ ExtractOption = Annotated[
     typer.Option(
         "--extract",
         envvar="ENGRAMDB_EXTRACT",
-        help="Fact extraction of the messages added: off stores each message only; rules "
-        "derives facts with spaCy; llm needs an LLM (Python API); auto uses the rules when "
-        f"spaCy is installed. Default: {IngestConfig().extract}.",
+        help="Fact extraction of the messages added: rules reads facts with spaCy's English "
+        "pipeline (installed with engramdb) and keeps them current; llm needs an LLM (Python "
+        f"API); off stores each message only. Default: {IngestConfig().extract}.",
         show_default=False,
     ),
 ]
