@@ -326,5 +326,5 @@ def test_async_memory_embeds_off_the_event_loop(tmp_path: Path, embedder: OnnxMi
             await amem.add("I moved to Denver.", user_id="ana")
             return [h.text for h in await amem.search("where do I live?", user_id="ana")]
 
-    assert asyncio.run(main()) == ["user: I moved to Denver."]
+    assert asyncio.run(main()) == ["User lives in Denver"]  # the fact, in place of its message
     assert recorder.threads and threading.get_ident() not in recorder.threads

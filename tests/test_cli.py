@@ -14,6 +14,14 @@ from engramdb.cli import app
 
 runner = CliRunner()
 
+
+@pytest.fixture(autouse=True)
+def _messages_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verbs' plumbing is tested on messages alone (facts on the command line:
+    test_cli_first_hour.py)."""
+    monkeypatch.setenv("ENGRAMDB_EXTRACT", "off")
+
+
 # public Memory methods and the CLI verb that mirrors each
 VERBS = {
     "add": "add",

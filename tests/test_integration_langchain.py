@@ -102,7 +102,7 @@ def test_a_chain_with_history_and_retrieved_memories(apis: Apis) -> None:
     ]
     everything = EngramRetriever(memory=apis.memory, user_id="chain", k=10)
     assert {d.page_content for d in everything.invoke("where do I live")} == {
-        "user: I just moved to Denver.",
+        "User lives in Denver",  # the fact stands for the message it came from
         "assistant: Welcome to Denver!",
         "user: Where do I live?",
         "assistant: You live in Denver.",

@@ -73,5 +73,5 @@ def test_a_chat_engine_answers_with_the_block_in_its_prompt(apis: Apis) -> None:
     engine = SimpleChatEngine.from_defaults(llm=MockLLM(), memory=memory)
     answer = engine.chat("What does my sister do for work?")
     shown = answer.response.split("</engramdb>")[0]
-    assert "- user: My sister Eva is a nurse in Chicago." in shown
+    assert "- User's sister is Eva" in shown  # the fact read from "My sister Eva is a nurse ..."
     assert shown.count("\n- ") == 2

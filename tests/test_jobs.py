@@ -78,7 +78,8 @@ def test_queued_one_message_adds_are_derived_together_into_what_waiting_adds_sto
         ops = [(op["op"], op["text"]) for op in job.result["operations"]]
         assert ops[0] == ("ADD", f"{name}: {text}")
         assert all(f"{name}: " not in t for _, t in ops[1:])
-    assert "greyhound" in mem.search("why a greyhound", user_id="later", limit=1)[0].text
+    found = mem.search("why a greyhound", user_id="later", limit=3)
+    assert any("greyhound" in hit.text for hit in found)
     assert mem.run_pending() == 0
 
 

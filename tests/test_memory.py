@@ -223,7 +223,12 @@ def test_neighbour_expansion_returns_adjacent_turns(store_location: str, embedde
     from engramdb import Config, RetrievalConfig
 
     config = Config(retrieval=RetrievalConfig(neighbours=1))
-    with Memory(store=store_location, embedder=embedder, config=config) as mem:
+    with Memory(
+        store=store_location,
+        embedder=embedder,
+        config=config,
+        ingest_config=IngestConfig(extract="off"),
+    ) as mem:
         mem.add(CHAT, user_id="ana", session_id="s1", timestamp="2024-05-02T10:00:00Z")
         mem.add("Unrelated: the weather is nice", user_id="ana", session_id="s2")
         hits = mem.search("Colorado", user_id="ana", limit=3)

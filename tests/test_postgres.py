@@ -20,6 +20,7 @@ import pytest
 
 from engramdb import Memory
 from engramdb.config import Config
+from engramdb.ingest.slots import IngestConfig
 from engramdb.migrate import migrate_store, table_counts
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.retrieve.rerank import text_hash
@@ -28,6 +29,9 @@ from engramdb.store.postgres import PostgresStore
 from engramdb.store.postgres_schema import TENANT_TABLES
 from engramdb.types import ApiKey, Edge, Entity, Job, MemoryRecord, Scope
 from pgserver import PgServer
+
+#: messages kept as episodic memories only: these tests are about how rows are stored
+MESSAGES = IngestConfig(extract="off")
 
 WORDS = [
     "river",
@@ -79,7 +83,7 @@ def test_row_level_security_hides_other_tenants_from_a_query_without_filter(
     url = pg_server.fresh_schema()
     for tenant, text in (("acme", "Acme's secret launch date"), ("globex", "Globex payroll")):
         config = Config(tenant_id=tenant)
-        with Memory(store=url, embedder=embedder, config=config) as mem:
+        with Memory(store=url, embedder=embedder, config=config, ingest_config=MESSAGES) as mem:
             mem.add(text, user_id="u1")
     app_url = _app_role(pg_server.url, url)
     with psycopg.connect(app_url, autocommit=True) as conn:
@@ -100,7 +104,9 @@ def test_row_level_security_hides_other_tenants_from_a_query_without_filter(
                 "INSERT INTO scopes VALUES ('globex', 'u9', 1)"
             )  # writing into another tenant
     # the store binds the tenant itself, so it works unchanged through the app role
-    with Memory(store=app_url, embedder=embedder, config=Config(tenant_id="globex")) as mem:
+    with Memory(
+        store=app_url, embedder=embedder, config=Config(tenant_id="globex"), ingest_config=MESSAGES
+    ) as mem:
         hits = mem.search("payroll", user_id="u1")
         assert [h.text for h in hits] == ["user: Globex payroll"]
         mem.add("Globex moves to Denver", user_id="u1")
@@ -172,7 +178,12 @@ def _populate(location: str, embedder: OnnxMiniLM) -> None:
     """Two tenants, several users, superseded and deleted memories, graph rows, keys, jobs."""
     now = datetime(2024, 6, 1, tzinfo=UTC)
     for tenant in ("default", "acme"):
-        with Memory(store=location, embedder=embedder, config=Config(tenant_id=tenant)) as mem:
+        with Memory(
+            store=location,
+            embedder=embedder,
+            config=Config(tenant_id=tenant),
+            ingest_config=MESSAGES,
+        ) as mem:
             for user in ("ana", "bo"):
                 for s, turns in enumerate(
                     [
@@ -317,7 +328,7 @@ def test_a_search_never_waits_on_a_writers_row_lock(
     """Counting a search's hits skips a row that an open write transaction holds, so a writer
     that goes on to touch another hit cannot deadlock with the search."""
     location = pg_server.fresh_schema()
-    with Memory(store=location, embedder=embedder) as mem:
+    with Memory(store=location, embedder=embedder, ingest_config=MESSAGES) as mem:
         added = mem.add(
             [{"role": "user", "content": t} for t in ("I keep bees", "I brew coffee")],
             user_id="u",
@@ -347,7 +358,7 @@ def test_second_model_vectors_written_at_once_in_any_order_do_not_deadlock(
 ) -> None:
     """Two searches that read the same memories write their vectors in their own rank order."""
     location = pg_server.fresh_schema()
-    with Memory(store=location, embedder=embedder) as mem:
+    with Memory(store=location, embedder=embedder, ingest_config=MESSAGES) as mem:
         mem.add([{"role": "user", "content": s} for s in _sentences(60)], user_id="u")
         ids = [m.id for m in mem.list(user_id="u", limit=100)]
     rng = np.random.default_rng(5)

@@ -89,7 +89,7 @@ def test_messages_are_redacted_before_they_become_episodes() -> None:
             {"role": "user", "content": "my mail is ana@example.com", "metadata": {"k": 1}},
             {"role": "assistant", "content": "Thanks, noted."},
         ]
-    )
+    ).messages
     cleaned = redact_messages(parsed, kinds=["email"])
     assert cleaned[0][0].content == "my mail is [EMAIL]"
     assert cleaned[0][1] == {"k": 1, "pii_redacted": {"email": 1}}

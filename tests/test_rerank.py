@@ -15,11 +15,15 @@ from typer.testing import CliRunner
 from engramdb import Memory
 from engramdb.cli import app
 from engramdb.config import Config, RetrievalConfig, preset
+from engramdb.ingest.slots import IngestConfig
 from engramdb.models.e5 import E5
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.retrieve.rerank import Reranker, text_hash
 from engramdb.server.tenancy import Tenants
 from engramdb.store import open_store
+
+#: Messages alone: this module is not about facts (test_scenarios.py, test_extract.py are).
+MESSAGES = IngestConfig(extract="off")
 
 PETS = [
     ("Ana", "We brought home a little dog from the shelter last week."),
@@ -61,7 +65,13 @@ class CountingEncoder:
 def pets(store_location: str, embedder: OnnxMiniLM, e5: E5) -> Iterator[Memory]:
     config = Config(retrieval=RetrievalConfig(rerank_weight=5.0, rerank_depth=6))
     reranker = Reranker(CountingEncoder(e5))
-    with Memory(store=store_location, embedder=embedder, config=config, reranker=reranker) as m:
+    with Memory(
+        store=store_location,
+        embedder=embedder,
+        config=config,
+        reranker=reranker,
+        ingest_config=MESSAGES,
+    ) as m:
         m.add(
             [{"role": "user", "name": who, "content": text} for who, text in PETS],
             user_id="u",
@@ -178,7 +188,11 @@ def test_a_reopened_store_reads_no_memory_again(
     before = [(h.id, h.score) for h in pets.search(query, user_id="u", limit=6)]
     encoder = CountingEncoder(e5)
     with Memory(
-        store=store_location, embedder=embedder, config=pets.config, reranker=Reranker(encoder)
+        store=store_location,
+        embedder=embedder,
+        config=pets.config,
+        reranker=Reranker(encoder),
+        ingest_config=MESSAGES,
     ) as reopened:
         after = [(h.id, h.score) for h in reopened.search(query, user_id="u", limit=6)]
     assert encoder.passages == []  # every vector of the head came from the store
@@ -229,7 +243,11 @@ def test_without_rerank_on_write_a_memory_is_read_at_its_first_search(
     config = Config(retrieval=RetrievalConfig(rerank_weight=1.0, rerank_on_write=False))
     encoder = CountingEncoder(e5)
     with Memory(
-        store=store_location, embedder=embedder, config=config, reranker=Reranker(encoder)
+        store=store_location,
+        embedder=embedder,
+        config=config,
+        reranker=Reranker(encoder),
+        ingest_config=MESSAGES,
     ) as m:
         m.add([{"role": "user", "name": w, "content": t} for w, t in PETS[:3]], user_id="u")
         assert encoder.passages == []
@@ -253,7 +271,9 @@ def test_a_second_model_that_fails_at_write_leaves_the_write_standing(
 
     monkeypatch.setattr(e5_module, "_weights_path", lambda: tmp_path / "missing.bin")
     config = Config(retrieval=preset("quality"))
-    with Memory(store=str(tmp_path / "m.sqlite"), embedder=embedder, config=config) as m:
+    with Memory(
+        store=str(tmp_path / "m.sqlite"), embedder=embedder, config=config, ingest_config=MESSAGES
+    ) as m:
         result = m.add("We adopted a puppy", user_id="u")
         assert [x.id for x in m.list(user_id="u")] == [result.operations[0].memory_id]
         assert "the second model did not read 1 new memories" in caplog.text
@@ -270,10 +290,12 @@ def test_rerank_settings_are_checked_and_only_quality_reranks() -> None:
 
 
 def test_a_memory_asked_to_rerank_brings_its_own_model(store_location: str) -> None:
-    with Memory(store=store_location, config=Config(retrieval=preset("quality"))) as memory:
+    with Memory(
+        store=store_location, config=Config(retrieval=preset("quality")), ingest_config=MESSAGES
+    ) as memory:
         assert isinstance(memory.reranker, Reranker)
         assert isinstance(memory.reranker.encoder, E5)
-    with Memory(store=store_location) as plain:
+    with Memory(store=store_location, ingest_config=MESSAGES) as plain:
         assert plain.reranker is None
 
 
@@ -319,7 +341,12 @@ def test_a_store_written_without_reranking_is_read_once_in_full(
 ) -> None:
     messages = [{"role": "user", "name": who, "content": text} for who, text in PETS]
     for tenant in ("default", "acme"):
-        with Memory(store=store_location, embedder=embedder, config=Config(tenant_id=tenant)) as m:
+        with Memory(
+            store=store_location,
+            embedder=embedder,
+            config=Config(tenant_id=tenant),
+            ingest_config=MESSAGES,
+        ) as m:
             m.add(messages, user_id="u", session_id="s1")
             assert m.stats().rerank_vectors == 0
     first = CountingEncoder(e5)
@@ -331,7 +358,11 @@ def test_a_store_written_without_reranking_is_read_once_in_full(
     quality = Config(tenant_id="acme", retrieval=RetrievalConfig(rerank_weight=5.0))
     later = CountingEncoder(e5)
     with Memory(
-        store=store_location, embedder=embedder, config=quality, reranker=Reranker(later)
+        store=store_location,
+        embedder=embedder,
+        config=quality,
+        reranker=Reranker(later),
+        ingest_config=MESSAGES,
     ) as m:
         assert m.stats().rerank_vectors == len(PETS)  # of this tenant
         best = m.search("Which pet did Ana adopt?", user_id="u", limit=1)[0].text
@@ -343,7 +374,7 @@ def test_the_command_line_reads_a_store_for_the_second_model(
     tmp_path: Path, embedder: OnnxMiniLM
 ) -> None:
     db = str(tmp_path / "cli.sqlite")
-    with Memory(store=db, embedder=embedder) as m:
+    with Memory(store=db, embedder=embedder, ingest_config=MESSAGES) as m:
         m.add([{"role": "user", "name": w, "content": t} for w, t in PETS[:2]], user_id="ana")
     first = CliRunner().invoke(app, ["rerank-read", "--db", db])
     assert first.exit_code == 0, first.output

@@ -66,7 +66,8 @@ def test_users_graph_whoami_and_short_ids_over_rest(live: Live) -> None:
         ]
         client.post("/v1/memories", json={"messages": "I play chess", "user_id": "bob"})
         users = client.get("/v1/users").json()
-        assert [(u["user_id"], u["active"]) for u in users] == [("ana", 30), ("bob", 1)]
+        # bob's message and the fact read from it ("User plays chess")
+        assert [(u["user_id"], u["active"]) for u in users] == [("ana", 30), ("bob", 2)]
         assert client.get("/v1/whoami").json() == {"tenant_id": "acme", "scope": "write"}
         assert client.get("/v1/users/ana/graph").json() == {"entities": [], "edges": []}
         unique = next(i[:6] for i in ids if sum(other.startswith(i[:6]) for other in ids) == 1)
@@ -198,7 +199,7 @@ def test_pg_start_gives_a_store_url_and_stop_stops_it(tmp_path: Path, embedder: 
         assert url.startswith("postgresql://") and "engramdb pg stop" in started.stderr
         with Memory(store=url, embedder=embedder) as mem:
             mem.add("I keep bees on the roof", user_id="ana")
-            assert mem.search("bees", user_id="ana")[0].text == "user: I keep bees on the roof"
+            assert mem.search("bees", user_id="ana")[0].text == "User keeps bees on the roof"
         again = subprocess.run([*command, "start", "--dir", str(folder)], capture_output=True,
                                text=True, timeout=240)  # fmt: skip
         assert again.stdout.strip() == url  # already running: the same server

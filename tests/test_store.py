@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,19 @@ import numpy as np
 import pytest
 
 from engramdb import Memory, ModelMismatch, StoreError
+from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.store.base import MemoryFilter
 from engramdb.types import MemoryRecord, Scope
+
+#: Messages alone: this module is not about facts (test_scenarios.py, test_extract.py are).
+MESSAGES = IngestConfig(extract="off")
+
+
+@pytest.fixture
+def mem(store_location: str, embedder: OnnxMiniLM) -> Iterator[Memory]:
+    with Memory(store=store_location, embedder=embedder, ingest_config=MESSAGES) as memory:
+        yield memory
 
 
 def _at(year: int, month: int = 1) -> datetime:
@@ -79,8 +90,8 @@ def test_vector_cache_sees_writes_of_another_connection(
     store_location: str, embedder: OnnxMiniLM
 ) -> None:
     with (
-        Memory(store=store_location, embedder=embedder) as reader,
-        Memory(store=store_location, embedder=embedder) as writer,
+        Memory(store=store_location, embedder=embedder, ingest_config=MESSAGES) as reader,
+        Memory(store=store_location, embedder=embedder, ingest_config=MESSAGES) as writer,
     ):
         writer.add("I adopted a cat named Miso", user_id="u")
         assert reader.search("cat", user_id="u")[0].text == "user: I adopted a cat named Miso"
@@ -114,7 +125,7 @@ def test_concurrent_adders_store_each_episode_once(
 
     def worker() -> None:
         try:
-            with Memory(store=store_location, embedder=embedder) as mem:
+            with Memory(store=store_location, embedder=embedder, ingest_config=MESSAGES) as mem:
                 for i in range(0, 20, 5):
                     mem.add(messages[i : i + 5], user_id="u", timestamp="2024-01-01T00:00:00Z")
         except BaseException as exc:  # noqa: BLE001 - collected and re-raised in the test thread
@@ -126,7 +137,7 @@ def test_concurrent_adders_store_each_episode_once(
     for t in threads:
         t.join()
     assert errors == []
-    with Memory(store=store_location, embedder=embedder) as mem:
+    with Memory(store=store_location, embedder=embedder, ingest_config=MESSAGES) as mem:
         assert mem.stats(user_id="u").episodes == 20
         assert len(mem.list(user_id="u", limit=100)) == 20
 
@@ -146,7 +157,7 @@ def test_export_import_round_trip(
     assert lines[0]["record"] == "header" and lines[0]["embedding_model"] == embedder.model_id
     assert count == len(lines) - 1 == 4  # episode, memory, two history entries
     target = tmp_path / "other.sqlite"
-    with Memory(str(target), embedder=embedder) as other:
+    with Memory(str(target), embedder=embedder, ingest_config=MESSAGES) as other:
         assert other.import_jsonl(path) == 4
         assert other.import_jsonl(path) == 0  # idempotent
         copy = other.get(ids[0])
@@ -164,7 +175,9 @@ def test_import_into_another_tenant_maps_ids(
     memory_id = mem.add("I like jazz", user_id="ana").operations[0].memory_id
     path = tmp_path / "ana.jsonl"
     mem.export_jsonl(path, user_id="ana")
-    with Memory(store=mem.store, embedder=embedder, config=Config(tenant_id="acme")) as acme:
+    with Memory(
+        store=mem.store, embedder=embedder, config=Config(tenant_id="acme"), ingest_config=MESSAGES
+    ) as acme:
         assert acme.import_jsonl(path) == 3
         hits = acme.search("jazz", user_id="ana")
         assert hits[0].text == "user: I like jazz" and hits[0].id != memory_id
@@ -196,15 +209,15 @@ class _OtherModel:
 
 
 def test_other_model_is_refused_until_reembedded(store_location: str, embedder: OnnxMiniLM) -> None:
-    with Memory(store=store_location, embedder=embedder) as mem:
+    with Memory(store=store_location, embedder=embedder, ingest_config=MESSAGES) as mem:
         mem.add("I grow tomatoes", user_id="u")
     other = _OtherModel(embedder)
     with pytest.raises(ModelMismatch) as caught:
-        Memory(store=store_location, embedder=other)
+        Memory(store=store_location, embedder=other, ingest_config=MESSAGES)
     assert embedder.model_id in str(caught.value) and "negated-minilm" in str(caught.value)
     assert "reembed" in str(caught.value)
     assert Memory.reembed_store(store_location, embedder=other) == 1
-    with Memory(store=store_location, embedder=other) as mem:
+    with Memory(store=store_location, embedder=other, ingest_config=MESSAGES) as mem:
         assert mem.search("tomato garden", user_id="u")[0].text == "user: I grow tomatoes"
         assert mem.get(mem.list(user_id="u")[0].id).embedding_model == "negated-minilm"
 
@@ -213,15 +226,19 @@ def test_default_embedder_follows_the_precision_of_the_stored_vectors(
     store_location: str,
 ) -> None:
     exact = OnnxMiniLM(precision="float")
-    with Memory(store=store_location, embedder=exact) as mem:
+    with Memory(store=store_location, embedder=exact, ingest_config=MESSAGES) as mem:
         mem.add("I grow tomatoes", user_id="u")
-    with Memory(store=store_location) as mem:  # no embedder: the one the vectors were made with
+    with Memory(
+        store=store_location, ingest_config=MESSAGES
+    ) as mem:  # no embedder: the one the vectors were made with
         assert mem.embedder.model_id == exact.model_id
         assert mem.search("tomato garden", user_id="u")[0].text == "user: I grow tomatoes"
     with pytest.raises(ModelMismatch):
-        Memory(store=store_location, embedder=OnnxMiniLM())  # int8 products, another model id
+        Memory(
+            store=store_location, embedder=OnnxMiniLM(), ingest_config=MESSAGES
+        )  # int8 products, another model id
     assert Memory.reembed_store(store_location) == 1  # to the default: int8 products
-    with Memory(store=store_location) as mem:
+    with Memory(store=store_location, ingest_config=MESSAGES) as mem:
         assert mem.embedder.model_id == OnnxMiniLM().model_id != exact.model_id
         assert mem.search("tomato garden", user_id="u")[0].text == "user: I grow tomatoes"
 
@@ -230,7 +247,7 @@ def test_forget_leaves_no_text_in_the_database_files(tmp_path: Path, embedder: O
     path = tmp_path / "f.sqlite"
     secret = "Quetzalcoatlus-Marmalade-4471"
     kept = "Brontosaurus-Custard-9902"
-    with Memory(str(path), embedder=embedder) as mem:
+    with Memory(str(path), embedder=embedder, ingest_config=MESSAGES) as mem:
         for i in range(30):
             mem.add(f"My code word {i} is {secret} and I live at 12 Elm", user_id="ana")
         mem.add(f"Bob's code word is {kept}", user_id="bob")
@@ -252,14 +269,14 @@ def test_newer_schema_is_refused(tmp_path: Path, embedder: OnnxMiniLM) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="newer"):
-        Memory(str(path), embedder=embedder)
+        Memory(str(path), embedder=embedder, ingest_config=MESSAGES)
 
 
 def test_reopen_keeps_everything(tmp_path: Path, embedder: OnnxMiniLM) -> None:
     path = str(tmp_path / "r.sqlite")
-    with Memory(path, embedder=embedder) as mem:
+    with Memory(path, embedder=embedder, ingest_config=MESSAGES) as mem:
         memory_id = mem.add("I speak Portuguese", user_id="u").operations[0].memory_id
-    with Memory(path, embedder=embedder) as mem:
+    with Memory(path, embedder=embedder, ingest_config=MESSAGES) as mem:
         assert mem.search("languages", user_id="u")[0].id == memory_id
         assert mem.store.get_meta("embedding_model") == embedder.model_id
 
@@ -297,7 +314,9 @@ def test_malformed_import_names_the_line_and_imports_nothing(
         bad.write_text(
             "\n".join([*lines[:memory_line], json.dumps(broken), *lines[memory_line + 1 :]])
         )
-        with Memory(str(tmp_path / f"t{len(str(broken))}.sqlite"), embedder=embedder) as other:
+        with Memory(
+            str(tmp_path / f"t{len(str(broken))}.sqlite"), embedder=embedder, ingest_config=MESSAGES
+        ) as other:
             with pytest.raises(InvalidInput) as caught:
                 other.import_jsonl(bad)
             assert caught.value.field == f"bad.jsonl:{memory_line + 1}"
@@ -310,7 +329,7 @@ def test_malformed_import_names_the_line_and_imports_nothing(
 def test_ids_by_prefix_users_graph_sources_and_jobs(mem: Memory) -> None:
     """The reads the web page and the command line lean on, the same on every backend."""
     other = Memory(store=mem.store, embedder=mem.embedder, config=mem.config.model_copy(
-        update={"tenant_id": "other"}))  # fmt: skip
+        update={"tenant_id": "other"}), ingest_config=MESSAGES)  # fmt: skip
 
     def put(owner: Memory, text: str, id: str, scope: Scope) -> None:
         record = MemoryRecord(id=id, scope=scope, kind="fact", text=text, created_at=_at(2024),

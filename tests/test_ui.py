@@ -21,7 +21,7 @@ from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.server import ServerSettings, create_app
 from engramdb.types import HistoryEntry, MemoryRecord, Scope
-from server_harness import Live, live_server, make_app
+from server_harness import Live, live_server
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -79,8 +79,15 @@ def supersession(episodes: dict[str, str], model_id: str) -> bytes:
 
 @pytest.fixture
 def seeded(tmp_path: Path, embedder: OnnxMiniLM) -> Iterator[tuple[Live, str]]:
-    """A server where ana said where she lives, then that she moved: a superseded fact."""
-    with live_server(make_app(tmp_path / "ui.sqlite", embedder)) as live:
+    """A server where ana said where she lives, then that she moved: a superseded fact (imported,
+    so the page shows exactly these; the server stores messages only)."""
+    app = create_app(
+        str(tmp_path / "ui.sqlite"),
+        embedder=embedder,
+        ingest_config=IngestConfig(extract="off"),
+        settings=ServerSettings(worker_poll_s=0.05),
+    )
+    with live_server(app) as live:
         key = live.key("acme", "admin")
         episodes: dict[str, str] = {}
         with live.client(key) as client:
