@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: The schema version this code writes; stores migrate forward to it on open.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 Vector = npt.NDArray[np.float32]
 Vectors = npt.NDArray[np.float32]
@@ -51,12 +51,12 @@ Vectors = npt.NDArray[np.float32]
 LexicalField = Literal["text", "around"]
 
 
-def around_text(memory: MemoryRecord) -> str:
+def around_text(context: str | None, next_turn: str | None) -> str:
     """The words a memory borrows for the lexical index: the turns before it in its session
     (`context`) and the turn after it (`next_turn`), each present part on a line of its own.
     Its own words (`text`) are indexed apart, so a turn is never found by borrowed words as
-    strongly as by its own."""
-    return "\n".join(p for p in (memory.context, memory.next_turn) if p)
+    strongly as by its own. (PostgreSQL's `tsv_around` column says the same in SQL.)"""
+    return "\n".join(p for p in (context, next_turn) if p)
 
 
 @dataclass(frozen=True)
