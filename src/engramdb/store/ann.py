@@ -78,22 +78,34 @@ class AnnIndex:
     gives a graph that takes writes.
     """
 
-    def __init__(self, dim: int, index: Index | None = None, *, mutable: bool = True) -> None:
+    def __init__(self, dim: int, index: Index | None = None) -> None:
         self._index = _index(dim) if index is None else index
-        self.mutable = mutable
+        self._buffer: memoryview | None = None  # what a read-only graph reads from
         self._freed = 0  # slots of removed rows whose codes are still in the graph
 
     @classmethod
     def view(cls, buffer: memoryview) -> AnnIndex:
-        """A read-only graph over a saved one, memory-mapped (`buffer` stays in use)."""
+        """A read-only graph over a saved one, read in place from `buffer` (kept alive with
+        the graph: usearch does not hold it)."""
         index = Index.restore(buffer, view=True)
         if index is None:
             raise ValueError("not a saved HNSW graph")
-        return cls(index.ndim, index, mutable=False)
+        graph = cls(index.ndim, index)
+        graph._buffer = buffer
+        return graph
+
+    @property
+    def mutable(self) -> bool:
+        """Whether the graph takes writes (it is not a view of a saved one)."""
+        return self._buffer is None
+
+    @property
+    def dim(self) -> int:
+        return int(self._index.ndim)
 
     def copy(self) -> AnnIndex:
         """A graph that takes writes, with the same rows."""
-        return AnnIndex(self._index.ndim, self._index.copy())
+        return AnnIndex(self.dim, self._index.copy())
 
     def __len__(self) -> int:
         return len(self._index)
@@ -142,7 +154,7 @@ class AnnBuild:
     def __init__(
         self, matrix: Codes | None = None, n: int = 0, *, thaw: AnnIndex | None = None
     ) -> None:
-        dim = int(matrix.shape[1]) if matrix is not None else thaw._index.ndim if thaw else 0
+        dim = int(matrix.shape[1]) if matrix is not None else thaw.dim if thaw else 0
         self.index = AnnIndex(dim)
         self.changed: set[int] = set()  # positions written or removed since the build began
         self._cancelled = threading.Event()

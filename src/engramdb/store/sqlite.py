@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -356,7 +357,7 @@ class SQLiteStore(SQLStore):
         """Block until the HNSW graphs being built for large scopes are in use, and saved."""
         with self._lock:
             self._vectors.wait()
-            self._save_indexes(self._vectors.save_all)
+            self._save_indexes(partial(self._vectors.save_all, changed=True))
 
     # vectors
     def get_vectors(self, tenant_id: str, ids: Sequence[str]) -> Vectors:

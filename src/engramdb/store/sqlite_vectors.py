@@ -333,10 +333,14 @@ class ScopeCaches:
         finally:
             partial.unlink(missing_ok=True)
 
-    def save_all(self, conn: sqlite3.Connection) -> None:
-        """Save every cache that is due (the store is closing)."""
+    def save_all(self, conn: sqlite3.Connection, *, changed: bool = False) -> None:
+        """Save every cache that is due, or with `changed` every cache that changed since it
+        was saved."""
         for key, cache in list(self._caches.items()):
-            self._save_if_due(conn, key, cache)
+            if changed and (cache.unsaved or not cache.saved):
+                self.save(conn, key, cache)
+            else:
+                self._save_if_due(conn, key, cache)
 
     def forget(self, conn: sqlite3.Connection, tenant_id: str, user_id: str) -> None:
         """Inside `forget_user`'s transaction: drop the user's cache, file and log."""

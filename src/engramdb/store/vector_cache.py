@@ -27,6 +27,9 @@ _DEAD = -1
 
 #: How many candidates the graph proposes per result wanted (the rest re-ranked away).
 _PROPOSALS_PER_RESULT = 2
+#: Rows a read-only graph may miss (ranked exactly beside its proposals) before a graph that
+#: takes writes is made from it in the background.
+_THAW_AFTER = 1_000
 #: The filter columns of a scope, as `ColumnView` and a snapshot name them.
 _COLUMNS = ("kind", "status", "agent", "session", "valid_from", "valid_to")
 
@@ -76,6 +79,8 @@ class ScopeVectors:
         self._matrix: Codes = np.zeros((0, dim), dtype=np.int8)
         self._ann: AnnIndex | None = None
         self._build: AnnBuild | None = None
+        #: positions changed that the graph in use does not hold as they are
+        self._pending: set[int] = set()
         self._cols = ColumnView(
             kind=np.zeros(0, np.int8),
             status=np.zeros(0, np.int8),
@@ -110,10 +115,10 @@ class ScopeVectors:
         return cache
 
     def snapshot(self) -> ScopeSnapshot | None:
-        """The cache as it is saved, or None while it has no graph in use (small, or being
-        built): a saved scope opens with its graph."""
+        """The cache as it is saved, or None while its graph does not hold every row as it
+        is (small, being built, or read-only and behind): a saved scope opens with its graph."""
         graph = self._graph()
-        if graph is None or self._build is not None:
+        if graph is None or self._build is not None or self._pending:
             return None
         n = self._n
         arrays: dict[str, npt.NDArray[np.generic]] = {
@@ -231,15 +236,19 @@ class ScopeVectors:
             self._build = None
 
     def _follow(self, positions: list[int], *, removed: bool) -> None:
-        """Carry written or removed rows into the graph, built, being built or read-only."""
+        """Carry written or removed rows into the graph: into the one in use if it takes
+        writes, else into the one being made (and meanwhile they are ranked exactly)."""
         self._speakers = None
         self.unsaved += len(positions)
+        if self._ann is not None and (self._build is not None or not self._ann.mutable):
+            self._pending.update(positions)
         if self._build is not None:
             self._build.changed.update(positions)
             self._graph()
-        elif self._ann is not None and not self._ann.mutable and positions:
-            self._build = AnnBuild(thaw=self._ann)
-            self._build.changed.update(positions)
+        elif self._ann is not None and not self._ann.mutable:
+            if len(self._pending) > _THAW_AFTER:
+                self._build = AnnBuild(thaw=self._ann)
+                self._build.changed.update(self._pending)
         elif self._ann is not None and positions:
             if removed:
                 self._ann.drop(positions)
@@ -266,6 +275,7 @@ class ScopeVectors:
         if live:
             build.index.put(live, self._matrix[live])
         self._ann, self._build = build.index, None
+        self._pending.clear()
         return self._ann
 
     def wait_for_graph(self) -> None:
@@ -339,12 +349,13 @@ class ScopeVectors:
         A filter that admits a fraction f of the rows passes about f of the proposals, so a
         first round that falls short asks once more for 1/f as many; a filter that admits
         fewer than one row in twenty is answered by the exact scan of the admitted rows. Rows
-        changed since the graph was made (it is being thawed) are ranked with the proposals.
+        the graph does not hold as they are (changed while it is read-only or rebuilt) are
+        ranked with the proposals, unless they are many: then the scan is exact.
         """
         graph = self._graph()
-        if graph is None:
+        if graph is None or 4 * len(self._pending) > self._n:
             return None
-        pending = np.array(sorted(self._build.changed) if self._build else [], np.int64)
+        pending = np.fromiter(self._pending, np.int64, len(self._pending))
         count = _PROPOSALS_PER_RESULT * limit
         for _ in range(2):
             proposed = np.union1d(graph.propose(query, min(count, self._n)), pending)
