@@ -28,7 +28,7 @@ def _codes(vectors: npt.NDArray[np.float32]) -> Codes:
 
 def _rows(start: int, n: int, *, session: str = "s") -> list[CachedRow]:
     return [
-        CachedRow(i, "episodic", "active", None, session, -INF, INF)
+        CachedRow(i, f"m{i}", "episodic", "active", None, session, -INF, INF)
         for i in range(start, start + n)
     ]
 
@@ -37,7 +37,7 @@ def _cache(vectors: npt.NDArray[np.float32], *, ann_min_rows: int) -> ScopeVecto
     cache = ScopeVectors(DIM, 0, ann_min_rows=ann_min_rows)
     sessions = ["even" if i % 2 == 0 else "odd" for i in range(len(vectors))]
     rows = [
-        CachedRow(i, "episodic", "active", None, sessions[i], -INF, INF)
+        CachedRow(i, f"m{i}", "episodic", "active", None, sessions[i], -INF, INF)
         for i in range(len(vectors))
     ]
     codes = _codes(vectors)
@@ -50,11 +50,11 @@ def _cache(vectors: npt.NDArray[np.float32], *, ann_min_rows: int) -> ScopeVecto
 
 def _exact(
     vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32], k: int, keep: list[int]
-) -> list[int]:
+) -> list[str]:
     """The `k` nearest of `keep` by cosine with the vectors as the cache stores them."""
     stored = _codes(vectors[keep]).astype(np.float32)
     scores = stored @ query / np.linalg.norm(stored, axis=1)
-    return [keep[i] for i in np.argsort(-scores)[:k]]
+    return [f"m{keep[i]}" for i in np.argsort(-scores)[:k]]
 
 
 FLT = MemoryFilter(tenant_id="t", user_id="u")
@@ -77,7 +77,7 @@ def test_nearest_rows_match_an_exact_scan(
         query = population[row] + 0.05 * _unit(rng, 1)[0]
         query /= np.linalg.norm(query)
         found = [i for i, _ in cache.search(FLT, query, 10)]
-        assert found[0] == row
+        assert found[0] == f"m{row}"
         agree += len(set(found) & set(_exact(population, query, 10, list(range(3000)))))
     assert agree >= 0.95 * 400
 
@@ -90,7 +90,7 @@ def test_filters_hold_on_both_paths(population: npt.NDArray[np.float32], ann_min
     query = population[10]  # an even row: the nearest odd rows are what must come back
     found = cache.search(odd, query, 20)
     assert len(found) == 20
-    assert all(i % 2 == 1 for i, _ in found)
+    assert all(int(i[1:]) % 2 == 1 for i, _ in found)
     assert [i for i, _ in found][:5] == _exact(population, query, 5, list(range(1, 3000, 2)))
 
 
@@ -101,7 +101,7 @@ def test_a_rare_filter_is_answered_exactly(population: npt.NDArray[np.float32]) 
     rare = MemoryFilter(tenant_id="t", user_id="u", session_id="rare")
     found = cache.search(rare, population[1], 10)
     nearest = _exact(population, population[1], 3, [0, 1, 2])
-    assert [i for i, _ in found] == [5000 + i for i in nearest]
+    assert [i for i, _ in found] == [f"m{5000 + int(i[1:])}" for i in nearest]
 
 
 def test_writes_during_a_build_are_in_the_graph(population: npt.NDArray[np.float32]) -> None:
@@ -112,10 +112,10 @@ def test_writes_during_a_build_are_in_the_graph(population: npt.NDArray[np.float
     cache.remove(list(range(0, 100)))
     cache.wait_for_graph()
     for j in range(0, 200, 20):
-        assert cache.search(FLT, fresh[j], 5)[0][0] == 2000 + j
+        assert cache.search(FLT, fresh[j], 5)[0][0] == f"m{2000 + j}"
     for j in range(0, 100, 10):
         found = [i for i, _ in cache.search(FLT, population[j], 10)]
-        assert j not in found
+        assert f"m{j}" not in found
         assert len(found) == 10
 
 
@@ -126,8 +126,8 @@ def test_a_rewritten_vector_is_found_by_its_new_value(
     cache.wait_for_graph()
     moved = _unit(np.random.default_rng(11), 1)
     cache.upsert(_rows(7, 1, session="odd"), _codes(moved))
-    assert cache.search(FLT, moved[0], 1)[0][0] == 7
-    assert 7 not in [i for i, _ in cache.search(FLT, population[7], 3)]
+    assert cache.search(FLT, moved[0], 1)[0][0] == "m7"
+    assert "m7" not in [i for i, _ in cache.search(FLT, population[7], 3)]
 
 
 def test_a_bulk_load_during_a_build_ends_in_one_complete_graph(
@@ -139,7 +139,7 @@ def test_a_bulk_load_during_a_build_ends_in_one_complete_graph(
         cache.upsert(_rows(start, 250), _codes(population[start : start + 250]))
     cache.wait_for_graph()
     for row in range(0, 3000, 150):
-        assert cache.search(FLT, population[row], 1)[0][0] == row
+        assert cache.search(FLT, population[row], 1)[0][0] == f"m{row}"
 
 
 def test_the_vector_index_and_the_embedder_load_in_either_order() -> None:
@@ -169,11 +169,12 @@ def test_rows_admitted_by_sql_are_the_only_ones_returned(
 
 def test_speakers_follow_writes_and_removals(population: npt.NDArray[np.float32]) -> None:
     cache = ScopeVectors(DIM, 0)
-    ana = [CachedRow(i, "episodic", "active", None, "s", -INF, INF, "Ana") for i in (1, 2)]
+    ana = [CachedRow(i, f"m{i}", "episodic", "active", None, "s", -INF, INF, "Ana") for i in (1, 2)]
     cache.upsert(ana, _codes(population[:2]))
     assert cache.speakers() == ["Ana"]
     cache.upsert(
-        [CachedRow(3, "episodic", "active", None, "s", -INF, INF, "Ben")], _codes(population[2:3])
+        [CachedRow(3, "m3", "episodic", "active", None, "s", -INF, INF, "Ben")],
+        _codes(population[2:3]),
     )
     assert cache.speakers() == ["Ana", "Ben"]
     cache.remove([1, 2])

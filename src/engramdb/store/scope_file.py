@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engramdb.store.vector_cache import ScopeSnapshot
+from engramdb.store.vector_cache import SNAPSHOT_ARRAYS, ScopeSnapshot
 
 __all__ = ["FORMAT", "read_snapshot", "write_snapshot"]
 
@@ -86,7 +86,7 @@ def read_snapshot(path: Path) -> tuple[dict[str, Any], ScopeSnapshot] | None:
             return None
         size = int.from_bytes(view[len(MAGIC) : len(MAGIC) + 8], "little")
         header = json.loads(bytes(view[len(MAGIC) + 8 : len(MAGIC) + 8 + size]))
-        if header.get("format") != FORMAT:
+        if header.get("format") != FORMAT or set(header["arrays"]) != SNAPSHOT_ARRAYS:
             return None
         offsets = header["offsets"]
         arrays = {}

@@ -21,6 +21,7 @@ deletes a user's file, and a deleted memory's codes leave the file when it is ne
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -39,6 +40,8 @@ from engramdb.timestamps import from_iso
 
 __all__ = ["ScopeCaches"]
 
+log = logging.getLogger("engramdb.store")
+
 Key = tuple[str, str]
 _LOAD_CHUNK = 20_000  # rows read at a time when a scope's cache is filled
 #: A saved scope is saved again once this share of its rows changed since (the change log
@@ -50,9 +53,9 @@ _RESAVE_MIN = 1_000
 #: by the scope index, or "NOT INDEXED" to look a few rows up by rowid (the scope index would
 #: walk every row of the scope).
 _CACHE_SQL = (
-    "SELECT m.rowid, m.kind, m.status, m.agent_id, m.session_id, m.valid_from, m.valid_to, "
-    "m.speaker, v.vector FROM memories m {rows} JOIN vectors v ON v.memory_rowid = m.rowid "
-    "WHERE m.tenant_id = ? AND m.user_id = ?"
+    "SELECT m.rowid, m.id, m.kind, m.status, m.agent_id, m.session_id, m.valid_from, "
+    "m.valid_to, m.speaker, v.vector FROM memories m {rows} "
+    "JOIN vectors v ON v.memory_rowid = m.rowid WHERE m.tenant_id = ? AND m.user_id = ?"
 )
 
 
@@ -64,10 +67,10 @@ def _cache_rows(rows: Sequence[Sequence[Any]]) -> tuple[list[CachedRow], Codes]:
     """Rows of `_CACHE_SQL` as the vector cache takes them."""
     inf = float("inf")
     cached = [
-        CachedRow(r[0], r[1], r[2], r[3], r[4], _epoch(r[5], -inf), _epoch(r[6], inf), r[7])
+        CachedRow(r[0], r[1], r[2], r[3], r[4], r[5], _epoch(r[6], -inf), _epoch(r[7], inf), r[8])
         for r in rows
     ]
-    blobs = [r[8] for r in rows]
+    blobs = [r[9] for r in rows]
     dim = len(blobs[0]) - 4 if blobs else 0
     return cached, unpack_many(blobs, dim)[0]
 
@@ -174,16 +177,7 @@ class ScopeCaches:
             rowids = {
                 r[0] for r in conn.execute(f"SELECT m.rowid FROM memories m WHERE {where}", params)
             }
-        found = cache.search(flt, query, limit, rowids)
-        if not found:
-            return []
-        ids = dict(
-            conn.execute(
-                f"SELECT rowid, id FROM memories WHERE rowid IN ({marks(len(found))})",
-                [rowid for rowid, _ in found],
-            ).fetchall()
-        )
-        return [(str(ids[rowid]), score) for rowid, score in found if rowid in ids]
+        return cache.search(flt, query, limit, rowids)
 
     # keeping caches current
     @staticmethod
@@ -257,6 +251,9 @@ class ScopeCaches:
             return None
         read = read_snapshot(path)
         if read is None:
+            if path.exists():
+                log.warning("%s is not a vector index this engramdb reads: rebuilding it", path)
+                path.unlink()
             return None
         header, snapshot = read
         saved = snapshot.version
@@ -276,6 +273,7 @@ class ScopeCaches:
                 cache.close()
                 cache = None
         if cache is None:
+            log.info("%s does not match the database: rebuilding it", path)
             path.unlink(missing_ok=True)
         return cache
 

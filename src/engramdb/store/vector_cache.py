@@ -3,7 +3,8 @@
 Search within a scope: the scope's rows are masked by the filter first, then ranked by cosine
 with the query, exactly (a SIMD scan of the int8 codes, `vector_codes`) or, in a large scope,
 over the candidates its HNSW graph proposes (`ann.py`); the best are re-ranked against the
-float query. Rows are named by their SQLite rowid. The cache grows in place (amortised) so
+float query. Rows are found by their SQLite rowid and answered by their memory id (kept as
+fixed-width bytes, not one Python string per row). The cache grows in place (amortised) so
 that interleaved adds and searches stay cheap; it is rebuilt from the database whenever it may
 be stale, or restored from a `ScopeSnapshot` saved beside it (`scope_file.py`).
 """
@@ -21,7 +22,7 @@ from engramdb.store.base import MemoryFilter, Vector
 from engramdb.store.filters import KIND_CODES, STATUS_CODES, ColumnView, column_mask
 from engramdb.store.vector_codes import Codes
 
-__all__ = ["CachedRow", "ScopeSnapshot", "ScopeVectors"]
+__all__ = ["SNAPSHOT_ARRAYS", "CachedRow", "ScopeSnapshot", "ScopeVectors"]
 
 _DEAD = -1
 
@@ -32,6 +33,8 @@ _PROPOSALS_PER_RESULT = 2
 _THAW_AFTER = 1_000
 #: The filter columns of a scope, as `ColumnView` and a snapshot name them.
 _COLUMNS = ("kind", "status", "agent", "session", "valid_from", "valid_to")
+#: The arrays a `ScopeSnapshot` holds.
+SNAPSHOT_ARRAYS = frozenset({"rowids", "ids", *_COLUMNS, "speaker", "matrix"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class CachedRow:
     """The columns of one memory that the cache filters on."""
 
     rowid: int
+    id: str
     kind: str
     status: str
     agent_id: str | None
@@ -50,8 +54,8 @@ class CachedRow:
 
 @dataclass(frozen=True)
 class ScopeSnapshot:
-    """A scope's cache as it is saved: `arrays` hold one entry per position (`rowids`, the
-    filter columns, `speaker`, `matrix`), `labels` the agent and session names by code (from
+    """A scope's cache as it is saved: `arrays` hold one entry per position (`rowids`, `ids`,
+    the filter columns, `speaker`, `matrix`), `labels` the agent and session names by code (from
     code 0), `speakers` the speaker names by code, `graph` the serialized HNSW graph."""
 
     version: int
@@ -74,6 +78,7 @@ class ScopeVectors:
         self.unsaved = 0
         self._n = 0
         self._rowids = np.zeros(0, np.int64)
+        self._ids = np.zeros(0, "S1")
         self._pos: dict[int, int] | None = {}
         self._codes: dict[str | None, int] = {None: -1}
         self._matrix: Codes = np.zeros((0, dim), dtype=np.int8)
@@ -104,6 +109,7 @@ class ScopeVectors:
         cache._n = len(matrix)
         cache._matrix = matrix  # type: ignore[assignment]
         cache._rowids = np.array(arrays["rowids"], np.int64)
+        cache._ids = arrays["ids"]
         cache._pos = None
         for name in _COLUMNS:
             setattr(cache._cols, name, np.array(arrays[name]))
@@ -123,6 +129,7 @@ class ScopeVectors:
         n = self._n
         arrays: dict[str, npt.NDArray[np.generic]] = {
             "rowids": self._rowids[:n],
+            "ids": self._ids[:n],
             **{name: getattr(self._cols, name)[:n] for name in _COLUMNS},
             "speaker": self._speaker[:n],
             "matrix": self._matrix[:n],
@@ -158,16 +165,16 @@ class ScopeVectors:
 
     def _reserve(self, extra: int) -> None:
         """Make room for `extra` more rows (a large cache grows by half, not double); the
-        first write after a restore copies the matrix out of the file."""
+        first write after a restore copies the matrix and ids out of the file."""
         need = self._n + extra
         capacity = self._matrix.shape[0]
-        if need <= capacity and self._matrix.flags.writeable:
+        if need <= capacity and self._matrix.flags.writeable and self._ids.flags.writeable:
             return
         capacity = max(need, capacity + capacity // 2, 64)
         matrix = np.zeros((capacity, self.dim), dtype=np.int8)
         matrix[: self._n] = self._matrix[: self._n]
         self._matrix = matrix
-        for owner, names in ((self._cols, _COLUMNS), (self, ("_speaker", "_rowids"))):
+        for owner, names in ((self._cols, _COLUMNS), (self, ("_speaker", "_rowids", "_ids"))):
             for name in names:
                 old = getattr(owner, name)
                 grown = np.zeros(capacity, dtype=old.dtype)
@@ -203,6 +210,10 @@ class ScopeVectors:
                 self._n += 1
                 where[row.rowid] = pos
                 self._rowids[pos] = row.rowid
+                name = row.id.encode()
+                if len(name) > self._ids.itemsize:
+                    self._ids = self._ids.astype(f"S{len(name)}")
+                self._ids[pos] = name
             self._matrix[pos] = vector
             cols.kind[pos] = KIND_CODES[row.kind]  # type: ignore[index]
             cols.status[pos] = STATUS_CODES[row.status]  # type: ignore[index]
@@ -321,7 +332,7 @@ class ScopeVectors:
 
     def _rank(
         self, positions: npt.NDArray[np.int64], query: npt.NDArray[np.float32], limit: int
-    ) -> list[tuple[int, float]]:
+    ) -> list[tuple[str, float]]:
         """The best `limit` of `positions` by cosine with the float query; many positions are
         narrowed first by a scan of their codes (twice `limit` kept)."""
         limit = min(limit, int(positions.size))
@@ -335,7 +346,7 @@ class ScopeVectors:
         norms = np.linalg.norm(vectors, axis=1)
         scores = vectors @ query / np.where(norms > 0, norms, 1.0)
         best = np.argsort(-scores, kind="stable")[:limit]
-        return [(int(self._rowids[positions[i]]), float(scores[i])) for i in best]
+        return [(self._ids[positions[i]].decode(), float(scores[i])) for i in best]
 
     def _approximate(
         self,
@@ -343,7 +354,7 @@ class ScopeVectors:
         query: npt.NDArray[np.float32],
         limit: int,
         allowed: npt.NDArray[np.bool_] | None,
-    ) -> list[tuple[int, float]] | None:
+    ) -> list[tuple[str, float]] | None:
         """The best admitted rows among the graph's proposals, or None to scan exactly instead.
 
         A filter that admits a fraction f of the rows passes about f of the proposals, so a
@@ -370,8 +381,8 @@ class ScopeVectors:
 
     def search(
         self, flt: MemoryFilter, query: Vector, limit: int, rowids: set[int] | None = None
-    ) -> list[tuple[int, float]]:
-        """The `limit` most similar admitted rows: (rowid, cosine similarity), best first.
+    ) -> list[tuple[str, float]]:
+        """The `limit` most similar admitted rows: (memory id, cosine similarity), best first.
 
         `rowids`, when given, admits only those rows (what the filter's metadata or id
         conditions let through, found in SQL).

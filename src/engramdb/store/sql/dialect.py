@@ -81,10 +81,6 @@ class Dialect:
         """A stored JSON document (not NULL) back as Python values."""
         raise NotImplementedError
 
-    def time_or_none(self, value: datetime | None) -> Any:
-        """`write_time` that lets None through."""
-        return None if value is None else self.write_time(value)
-
     def json_equals(self, column: str) -> str:
         """A clause with two parameters, a key (as `json_key` spells it) and a JSON-encoded
         value: the document's field under the key equals the value (a missing key is null)."""
