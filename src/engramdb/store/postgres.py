@@ -20,7 +20,6 @@ pipelines' read-then-write of a user's memories sees every earlier writer (`_loc
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 import weakref
@@ -33,11 +32,11 @@ from typing import Any
 import numpy as np
 import psycopg
 from psycopg.types import TypeInfo
-from psycopg.types.json import Jsonb
 
 from engramdb.errors import InvalidInput, StoreError
 from engramdb.store.base import LexicalField, MemoryFilter, Vector, Vectors
 from engramdb.store.filters import sql_where
+from engramdb.store.postgres_dialect import PostgresDialect, PostgresSession
 from engramdb.store.postgres_replicas import ReadReplicas, open_pool, split_read_url
 from engramdb.store.postgres_schema import (
     current_dim,
@@ -54,7 +53,7 @@ from engramdb.store.postgres_search import (
     use_hnsw,
 )
 from engramdb.store.postgres_vectors import register_vector
-from engramdb.store.sql.dialect import Cursor, Dialect, Session
+from engramdb.store.sql.dialect import Session
 from engramdb.store.sql.store import SQLStore
 from engramdb.store.sql.tables import JOBS, MEMORIES
 from engramdb.types import Job, MemoryRecord, Scope
@@ -62,67 +61,6 @@ from engramdb.types import Job, MemoryRecord, Scope
 __all__ = ["DEFAULT_EXACT_MAX_ROWS", "PostgresStore", "use_hnsw"]
 
 Conn = psycopg.Connection[Any]
-
-
-class PostgresDialect(Dialect):
-    """Native times and jsonb, insertion order by an identity column, keys led by tenant."""
-
-    seq = "seq"
-    tenant_keys = True
-    skip_locked = " FOR UPDATE SKIP LOCKED"
-
-    def write_time(self, value: datetime) -> datetime:
-        return value
-
-    def read_time(self, value: Any) -> datetime:
-        assert isinstance(value, datetime)
-        return value
-
-    def write_document(self, value: Any) -> Jsonb:
-        return Jsonb(value)
-
-    def read_document(self, value: Any) -> Any:
-        return value
-
-    def json_equals(self, column: str) -> str:
-        # a missing key compares as JSON null, as SQLite's json_extract does
-        return f"coalesce({column} -> ?, 'null'::jsonb) = ?::jsonb"
-
-    def json_key(self, key: str) -> str:
-        return key
-
-    def json_text(self, column: str, key: str) -> str:
-        return f"{column}->>'{key}'"
-
-    def members(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-        return f"{column} = ANY(?)", [list(values)]
-
-    def starts_with(self, column: str, prefix: str) -> tuple[str, list[Any]]:
-        return f"starts_with({column}, ?)", [prefix]
-
-    def bytewise(self, column: str) -> str:
-        return f'{column} COLLATE "C"'
-
-
-@functools.lru_cache(maxsize=1024)
-def _psycopg(sql: str) -> str:
-    """A statement written with `?` placeholders in psycopg's style."""
-    return sql.replace("%", "%%").replace("?", "%s")
-
-
-class _Session:
-    """A psycopg connection that runs statements written with `?` placeholders."""
-
-    def __init__(self, conn: Conn) -> None:
-        self.conn = conn
-
-    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor:
-        return self.conn.execute(_psycopg(sql), params)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> object:
-        with self.conn.cursor() as cursor:
-            cursor.executemany(_psycopg(sql), rows)
-        return None
 
 
 def _lock_key(*parts: str) -> int:
@@ -273,26 +211,26 @@ class PostgresStore(SQLStore):
         return getattr(self._local, "conn", None) is not None
 
     @contextmanager
-    def _reading(self, tenant_id: str) -> Iterator[Session]:
+    def _reading(self, tenant_id: str) -> Iterator[PostgresSession]:
         with self._read(tenant_id) as conn:
-            yield _Session(conn)
+            yield PostgresSession(conn)
 
     @contextmanager
-    def _primary(self, tenant_id: str | None = None) -> Iterator[Session]:
+    def _primary(self, tenant_id: str | None = None) -> Iterator[PostgresSession]:
         with self._tenant(tenant_id) as conn:
-            yield _Session(conn)
+            yield PostgresSession(conn)
 
     @contextmanager
     def _writing(
         self, tenant_id: str | None, scopes: Iterable[Scope] = (), *, atomic: bool = True
-    ) -> Iterator[Session]:
+    ) -> Iterator[PostgresSession]:
         if not atomic and not self._in_transaction():
             with self._tenant(tenant_id) as conn:
-                yield _Session(conn)
+                yield PostgresSession(conn)
             return
         with self.transaction(), self._tenant(tenant_id) as conn:
             self._lock_scopes(conn, scopes)
-            yield _Session(conn)
+            yield PostgresSession(conn)
 
     def _lock_scopes(self, conn: Conn, scopes: Iterable[Scope]) -> None:
         """Serialise this transaction's writes with others to the same users.
@@ -350,18 +288,19 @@ class PostgresStore(SQLStore):
                 f"re-embed the store to change models"
             )
 
-    def _count(self, conn: Conn, rows: Sequence[tuple[str, str, str | None]], sign: int) -> None:
+    def _count(
+        self, session: Session, rows: Sequence[tuple[str, str, str | None]], sign: int
+    ) -> None:
         """Add (or take away) memories of (tenant, user, speaker) to the per-scope counts."""
         scopes = Counter((t, u) for t, u, _ in rows)
         speakers = Counter((t, u, s) for t, u, s in rows if s is not None)
-        cur = conn.cursor()
-        cur.executemany(
-            "INSERT INTO scopes VALUES (%s, %s, %s) ON CONFLICT (tenant_id, user_id) "
+        session.executemany(
+            "INSERT INTO scopes VALUES (?, ?, ?) ON CONFLICT (tenant_id, user_id) "
             "DO UPDATE SET memories = scopes.memories + excluded.memories",
             [(t, u, sign * n) for (t, u), n in sorted(scopes.items())],
         )
-        cur.executemany(
-            "INSERT INTO speakers VALUES (%s, %s, %s, %s) "
+        session.executemany(
+            "INSERT INTO speakers VALUES (?, ?, ?, ?) "
             "ON CONFLICT (tenant_id, user_id, speaker) "
             "DO UPDATE SET memories = speakers.memories + excluded.memories",
             [(t, u, s, sign * n) for (t, u, s), n in sorted(speakers.items())],
@@ -374,8 +313,7 @@ class PostgresStore(SQLStore):
             return
         matrix = np.asarray(vectors, dtype=np.float32)
         with self._writing(memories[0].scope.tenant_id, [m.scope for m in memories]) as session:
-            conn = session.conn  # type: ignore[attr-defined]
-            self._ensure_dim(conn, int(matrix.shape[1]))
+            self._ensure_dim(session.conn, int(matrix.shape[1]))
             session.executemany(
                 MEMORIES.insert(extra=("embedding",)),
                 [
@@ -385,13 +323,12 @@ class PostgresStore(SQLStore):
             )
             self._link_episodes(session, memories)
             self._count(
-                conn, [(m.scope.tenant_id, m.scope.user_id, m.speaker) for m in memories], 1
+                session, [(m.scope.tenant_id, m.scope.user_id, m.speaker) for m in memories], 1
             )
 
     def replace_memory(self, memory: MemoryRecord, vector: Vector | None = None) -> None:
         tenant_id = memory.scope.tenant_id
         with self._writing(tenant_id, [memory.scope]) as session:
-            conn = session.conn  # type: ignore[attr-defined]
             row = session.execute(
                 "SELECT user_id, speaker, text FROM memories WHERE tenant_id = ? AND id = ? "
                 "FOR UPDATE",
@@ -402,8 +339,8 @@ class PostgresStore(SQLStore):
             if row[0] != memory.scope.user_id:
                 raise StoreError("a memory cannot move to another user")
             if row[1] != memory.speaker:
-                self._count(conn, [(tenant_id, row[0], row[1])], -1)
-                self._count(conn, [(tenant_id, row[0], memory.speaker)], 1)
+                self._count(session, [(tenant_id, row[0], row[1])], -1)
+                self._count(session, [(tenant_id, row[0], memory.speaker)], 1)
             if row[2] != memory.text:
                 self._drop_rerank_vector(session, tenant_id, memory.id)
             session.execute(
@@ -412,7 +349,7 @@ class PostgresStore(SQLStore):
             )
             if vector is not None:
                 vec = np.asarray(vector, dtype=np.float32)
-                self._ensure_dim(conn, int(vec.shape[0]))
+                self._ensure_dim(session.conn, int(vec.shape[0]))
                 session.execute(
                     "UPDATE memories SET embedding = ? WHERE tenant_id = ? AND id = ?",
                     (vec, tenant_id, memory.id),
@@ -428,8 +365,7 @@ class PostgresStore(SQLStore):
 
     def _memories_erased(self, session: Session, tenant_id: str, rows: Sequence[Any]) -> None:
         """The per-user counts lose the erased memories."""
-        conn = session.conn  # type: ignore[attr-defined]
-        self._count(conn, [(tenant_id, r[2], r[3]) for r in rows], -1)
+        self._count(session, [(tenant_id, r[2], r[3]) for r in rows], -1)
 
     # retrieval channels
     def lexical_search(
@@ -493,7 +429,7 @@ class PostgresStore(SQLStore):
             rows_in_scope, rows_in_table = self._scope_size(session, flt.tenant_id, flt.user_id)
             if use_hnsw(rows_in_scope, rows_in_table, limit, self.exact_max_rows):
                 if self._dim is None:
-                    self._dim = current_dim(session.conn)  # type: ignore[attr-defined]
+                    self._dim = current_dim(session.conn)
                 if self._dim is not None:
                     found = self._hnsw_search(session, where, params, query, limit)
                     if len(found) >= limit:
@@ -507,11 +443,10 @@ class PostgresStore(SQLStore):
         return [(str(r[0]), float(r[1])) for r in rows]
 
     def _hnsw_search(
-        self, session: Session, where: str, params: list[object], query: Vector, limit: int
+        self, session: PostgresSession, where: str, params: list[object], query: Vector, limit: int
     ) -> list[tuple[str, float]]:
         """The index walk: iterative scan in relaxed order, then re-sorted by distance."""
-        conn: Conn = session.conn  # type: ignore[attr-defined]
-        with conn.transaction():
+        with session.conn.transaction():
             session.execute(
                 "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
                 "set_config('hnsw.ef_search', ?, true), set_config('enable_sort', 'off', true)",

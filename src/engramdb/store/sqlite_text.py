@@ -82,24 +82,22 @@ class TextIndex:
     @staticmethod
     def add(conn: sqlite3.Connection, rows: Sequence[IndexedRow]) -> None:
         """Index memories' words."""
-        for row in rows:
-            token = scope_token(row[1], row[2])
-            for table, column, value in _fields(row):
-                conn.execute(
-                    f"INSERT INTO {table} (rowid, {column}, scope) VALUES (?, ?, ?)",
-                    (row[0], value, token),
-                )
+        TextIndex._write(conn, rows, None)
 
     @staticmethod
     def remove(conn: sqlite3.Connection, rows: Sequence[IndexedRow]) -> None:
         """Take memories' words out of the index (as they were indexed)."""
+        TextIndex._write(conn, rows, "delete")
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, rows: Sequence[IndexedRow], command: str | None) -> None:
+        """Write the rows' fields through FTS5's command column: None inserts them."""
         for row in rows:
             token = scope_token(row[1], row[2])
             for table, column, value in _fields(row):
                 conn.execute(
-                    f"INSERT INTO {table} ({table}, rowid, {column}, scope) "
-                    f"VALUES ('delete', ?, ?, ?)",
-                    (row[0], value, token),
+                    f"INSERT INTO {table} ({table}, rowid, {column}, scope) VALUES (?, ?, ?, ?)",
+                    (command, row[0], value, token),
                 )
 
     @staticmethod

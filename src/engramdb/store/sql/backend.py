@@ -11,10 +11,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
-from engramdb.store.sql.dialect import Dialect, Session
+from pydantic import BaseModel
+
+from engramdb.store.sql.dialect import Dialect, Session, chunks
+from engramdb.store.sql.tables import Table
 from engramdb.types import Scope
+
+M = TypeVar("M", bound=BaseModel)
 
 __all__ = ["SQLBackend"]
 
@@ -46,6 +51,42 @@ class SQLBackend(ABC):
         """A session inside a transaction (opened if none is), whose writes to the users of
         `scopes` are serialised with other writers' to them; `atomic=False` allows one
         statement to run on its own instead."""
+
+    def _by_ids(self, table: Table[M], tenant_id: str, ids: Sequence[str]) -> list[M]:
+        """Rows of `table` by id within the tenant, in the order asked; missing ids are left
+        out."""
+        d = self.dialect
+        by_id: dict[str, M] = {}
+        with self._reading(tenant_id) as session:
+            for chunk in chunks(list(ids)):
+                clause, params = d.members("id", chunk)
+                rows = session.execute(
+                    f"SELECT {table.names()} FROM {table.name} "
+                    f"WHERE {d.by_id('tenant_id')} = ? AND {clause}",
+                    (tenant_id, *params),
+                ).fetchall()
+                by_id.update((r[0], table.load(r, d)) for r in rows)
+        return [by_id[i] for i in ids if i in by_id]
+
+    def _select(
+        self,
+        table: Table[M],
+        tenant_id: str,
+        where: tuple[str, Sequence[Any]],
+        order: str,
+        *,
+        page: tuple[int, int] | None = None,
+    ) -> list[M]:
+        """Rows of `table` (alias `t`) that `where` admits, in `order`, a page of (limit,
+        offset) of them when given."""
+        clause, params = where
+        sql = f"SELECT {table.names('t')} FROM {table.name} t WHERE {clause} ORDER BY {order}"
+        if page is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params = [*params, *page]
+        with self._reading(tenant_id) as session:
+            rows = session.execute(sql, params).fetchall()
+        return table.load_all(rows, self.dialect)
 
     @abstractmethod
     def _memories_erased(self, session: Session, tenant_id: str, rows: Sequence[Any]) -> None:

@@ -45,27 +45,13 @@ class EpisodeRows(SQLBackend):
             )
 
     def get_episodes(self, tenant_id: str, ids: Sequence[str]) -> list[Episode]:
-        by_id: dict[str, Episode] = {}
-        with self._reading(tenant_id) as session:
-            for chunk in chunks(list(ids)):
-                clause, params = self.dialect.members("id", chunk)
-                rows = session.execute(
-                    f"SELECT {EPISODES.names()} FROM episodes "
-                    f"WHERE {self.dialect.by_id('tenant_id')} = ? AND {clause}",
-                    (tenant_id, *params),
-                ).fetchall()
-                by_id.update((r[0], EPISODES.load(r, self.dialect)) for r in rows)
-        return [by_id[i] for i in ids if i in by_id]
+        return self._by_ids(EPISODES, tenant_id, ids)
 
     def list_episodes(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Episode]:
-        where, params = scope_where(flt, "e")
-        with self._reading(flt.tenant_id) as session:
-            rows = session.execute(
-                f"SELECT {EPISODES.names('e')} FROM episodes e WHERE {where} "
-                f"ORDER BY e.occurred_at, e.{self.dialect.seq} LIMIT ? OFFSET ?",
-                (*params, limit, offset),
-            ).fetchall()
-        return EPISODES.load_all(rows, self.dialect)
+        order = f"t.occurred_at, t.{self.dialect.seq}"
+        return self._select(
+            EPISODES, flt.tenant_id, scope_where(flt, "t"), order, page=(limit, offset)
+        )
 
     def delete_episodes(self, flt: MemoryFilter) -> int:
         where, params = scope_where(flt, "e")

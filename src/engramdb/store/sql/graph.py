@@ -34,21 +34,8 @@ class GraphRows(SQLBackend):
             session.executemany(EDGES.insert(), [EDGES.values(e, self.dialect) for e in edges])
 
     def list_entities(self, flt: MemoryFilter) -> list[Entity]:
-        where, params = scope_where(flt, "n")
-        with self._reading(flt.tenant_id) as session:
-            rows = session.execute(
-                f"SELECT {ENTITIES.names('n')} FROM entities n WHERE {where} "
-                f"ORDER BY n.name, n.{self.dialect.seq}",
-                params,
-            ).fetchall()
-        return ENTITIES.load_all(rows, self.dialect)
+        order = f"t.name, t.{self.dialect.seq}"
+        return self._select(ENTITIES, flt.tenant_id, scope_where(flt, "t"), order)
 
     def list_edges(self, flt: MemoryFilter) -> list[Edge]:
-        where, params = scope_where(flt, "g")
-        with self._reading(flt.tenant_id) as session:
-            rows = session.execute(
-                f"SELECT {EDGES.names('g')} FROM edges g WHERE {where} "
-                f"ORDER BY g.{self.dialect.seq}",
-                params,
-            ).fetchall()
-        return EDGES.load_all(rows, self.dialect)
+        return self._select(EDGES, flt.tenant_id, scope_where(flt, "t"), f"t.{self.dialect.seq}")

@@ -32,27 +32,12 @@ class MemoryRows(SQLBackend):
         return MEMORIES.names(alias)
 
     def get_memories(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryRecord]:
-        by_id: dict[str, MemoryRecord] = {}
-        with self._reading(tenant_id) as session:
-            for chunk in chunks(list(ids)):
-                clause, params = self.dialect.members("m.id", chunk)
-                rows = session.execute(
-                    f"SELECT {self._columns()} FROM memories m "
-                    f"WHERE {self.dialect.by_id('m.tenant_id')} = ? AND {clause}",
-                    (tenant_id, *params),
-                ).fetchall()
-                by_id.update((r[0], MEMORIES.load(r, self.dialect)) for r in rows)
-        return [by_id[i] for i in ids if i in by_id]
+        return self._by_ids(MEMORIES, tenant_id, ids)
 
     def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
-        where, params = sql_where(flt, self.dialect)
-        with self._reading(flt.tenant_id) as session:
-            rows = session.execute(
-                f"SELECT {self._columns()} FROM memories m WHERE {where} "
-                f"ORDER BY m.created_at, m.{self.dialect.seq} LIMIT ? OFFSET ?",
-                (*params, limit, offset),
-            ).fetchall()
-        return MEMORIES.load_all(rows, self.dialect)
+        where = sql_where(flt, self.dialect, "t")
+        order = f"t.created_at, t.{self.dialect.seq}"
+        return self._select(MEMORIES, flt.tenant_id, where, order, page=(limit, offset))
 
     def ids_with_prefix(
         self, tenant_id: str, prefix: str, *, limit: int, erased: bool = False
