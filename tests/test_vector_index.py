@@ -57,6 +57,15 @@ def _files(path: Path) -> list[Path]:
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
+def _saved_scope(path: Path, vectors: npt.NDArray[np.float32], user: str = "ana") -> list[str]:
+    """Add the user's memories, search them (their cache and graph are built), save the graph."""
+    with closing(_open(path)) as store:
+        ids = _add(store, user, vectors)
+        _nearest(store, user, vectors[0])
+        store.wait_for_indexes()
+    return ids
+
+
 def _restored(store: SQLiteStore, user: str) -> bool:
     """Whether the user's cache was opened from its file (else it was loaded from the
     database, and its graph is built anew)."""
@@ -92,10 +101,7 @@ def test_writes_of_another_process_are_caught_up_from_the_log(
     tmp_path: Path, vectors: npt.NDArray[np.float32]
 ) -> None:
     path = tmp_path / "s.sqlite"
-    with closing(_open(path)) as store:
-        ids = _add(store, "ana", vectors[:LARGE])
-        _nearest(store, "ana", vectors[0])
-        store.wait_for_indexes()
+    ids = _saved_scope(path, vectors[:LARGE])
     saved = _files(path)[0].read_bytes()
     with closing(_open(path)) as writer:  # another process writes without holding the cache
         fresh = _add(writer, "ana", vectors[LARGE : LARGE + 20])
@@ -112,10 +118,7 @@ def test_a_file_the_log_cannot_bring_up_to_date_is_replaced(
     tmp_path: Path, vectors: npt.NDArray[np.float32]
 ) -> None:
     path = tmp_path / "s.sqlite"
-    with closing(_open(path)) as store:
-        ids = _add(store, "ana", vectors[:LARGE])
-        _nearest(store, "ana", vectors[0])
-        store.wait_for_indexes()
+    ids = _saved_scope(path, vectors[:LARGE])
     old = _files(path)[0].read_bytes()
     with closing(_open(path)) as store:
         _nearest(store, "ana", vectors[0])
@@ -137,13 +140,10 @@ def test_forget_leaves_no_vector_of_the_user_in_the_saved_indexes(
     tmp_path: Path, vectors: npt.NDArray[np.float32]
 ) -> None:
     path = tmp_path / "s.sqlite"
+    _saved_scope(path, vectors[:LARGE], "ana")
+    _saved_scope(path, vectors[LARGE:], "bob")
+    assert len(_files(path)) == 2
     with closing(_open(path)) as store:
-        _add(store, "ana", vectors[:LARGE])
-        _add(store, "bob", vectors[LARGE:])
-        for user in ("ana", "bob"):
-            _nearest(store, user, vectors[0])
-        store.wait_for_indexes()
-        assert len(_files(path)) == 2
         store.forget_user("default", "ana")
         saved = b"".join(p.read_bytes() for p in _files(path))
     codes = encode(vectors)[0]
@@ -157,10 +157,8 @@ def test_a_deleted_memory_leaves_the_file_when_it_is_saved_again(
     tmp_path: Path, vectors: npt.NDArray[np.float32]
 ) -> None:
     path = tmp_path / "s.sqlite"
+    ids = _saved_scope(path, vectors[:LARGE])
     with closing(_open(path)) as store:
-        ids = _add(store, "ana", vectors[:LARGE])
-        _nearest(store, "ana", vectors[0])
-        store.wait_for_indexes()
         gone = list(range(0, LARGE, 2))
         store.delete_memories("default", [ids[i] for i in gone])
         _nearest(store, "ana", vectors[1])  # half the rows changed: the file is saved again

@@ -258,8 +258,7 @@ class ScopeVectors:
             self._graph()
         elif self._ann is not None and not self._ann.mutable:
             if len(self._pending) > _THAW_AFTER:
-                self._build = AnnBuild(thaw=self._ann)
-                self._build.changed.update(self._pending)
+                self._thaw(self._ann)
         elif self._ann is not None and positions:
             if removed:
                 self._ann.drop(positions)
@@ -267,6 +266,11 @@ class ScopeVectors:
                 self._ann.put(positions, self._matrix[positions])
         elif self._ann is None and self._n >= self.ann_min_rows:
             self._build = AnnBuild(self._matrix, self._n)
+
+    def _thaw(self, graph: AnnIndex) -> None:
+        """Start making a writable copy of a read-only graph, with the rows it misses."""
+        self._build = AnnBuild(thaw=graph)
+        self._build.changed.update(self._pending)
 
     def _graph(self) -> AnnIndex | None:
         """The scope's HNSW graph, adopting a finished build first.
@@ -290,7 +294,10 @@ class ScopeVectors:
         return self._ann
 
     def wait_for_graph(self) -> None:
-        """Block until a graph build in progress, and any it leads to, is adopted."""
+        """Block until a graph build in progress, and any it leads to, is adopted; a read-only
+        graph that misses rows is made writable first, so that it holds them all after."""
+        if self._build is None and self._pending and self._ann is not None:
+            self._thaw(self._ann)
         while self._build is not None:
             self._build.wait()
             self._graph()

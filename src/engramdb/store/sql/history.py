@@ -61,13 +61,8 @@ class HistoryRows(SQLBackend):
                 self._insert_history(session, tenant_id, rows)
 
     def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
-        with self._reading(tenant_id) as session:
-            rows = session.execute(
-                f"SELECT {HISTORY.names()} FROM history WHERE tenant_id = ? AND memory_id = ? "
-                f"ORDER BY id",
-                (tenant_id, memory_id),
-            ).fetchall()
-        return HISTORY.load_all(rows, self.dialect)
+        where = ("t.tenant_id = ? AND t.memory_id = ?", (tenant_id, memory_id))
+        return self._select(HISTORY, tenant_id, where, "t.id")
 
     def dump_history(
         self, tenant_id: str, *, after: int, limit: int
