@@ -189,7 +189,7 @@ def test_a_process_may_exit_while_a_graph_is_being_built() -> None:
         "import numpy as np\n"
         "from engramdb.store.ann import AnnBuild\n"
         "rows = np.random.default_rng(0).integers(-127, 128, (100_000, 384)).astype(np.int8)\n"
-        "build = AnnBuild(rows, len(rows))\n"
+        "build = AnnBuild(rows, np.arange(len(rows)))\n"
         "while len(build.index) == 0:  # the first chunk is in: the next one is being added\n"
         "    time.sleep(0.01)\n"
     )

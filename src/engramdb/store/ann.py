@@ -148,32 +148,38 @@ class AnnIndex:
 
 
 class AnnBuild:
-    """A graph being made in a daemon thread: built from `matrix[:n]` (rows are not copied),
-    or thawed from a read-only graph (`thaw`)."""
+    """A graph being made in a daemon thread: built from the rows of `matrix` at `positions`
+    (the matrix is not copied), or thawed from a read-only graph (`thaw`)."""
 
     def __init__(
-        self, matrix: Codes | None = None, n: int = 0, *, thaw: AnnIndex | None = None
+        self,
+        matrix: Codes | None = None,
+        positions: npt.NDArray[np.int64] | None = None,
+        *,
+        thaw: AnnIndex | None = None,
     ) -> None:
         dim = int(matrix.shape[1]) if matrix is not None else thaw.dim if thaw else 0
         self.index = AnnIndex(dim)
         self.changed: set[int] = set()  # positions written or removed since the build began
         self._cancelled = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(matrix, n, thaw), name="engramdb-ann", daemon=True
+            target=self._run, args=(matrix, positions, thaw), name="engramdb-ann", daemon=True
         )
         _BUILDS.add(self)
         self._thread.start()
 
-    def _run(self, matrix: Codes | None, n: int, thaw: AnnIndex | None) -> None:
+    def _run(
+        self, matrix: Codes | None, positions: npt.NDArray[np.int64] | None, thaw: AnnIndex | None
+    ) -> None:
         if thaw is not None:
             self.index = thaw.copy()
             return
-        assert matrix is not None
-        for start in range(0, n, _BUILD_CHUNK):
+        assert matrix is not None and positions is not None
+        for start in range(0, len(positions), _BUILD_CHUNK):
             if self._cancelled.is_set():
                 return
-            stop = min(start + _BUILD_CHUNK, n)
-            self.index.put(range(start, stop), matrix[start:stop])
+            chunk = positions[start : start + _BUILD_CHUNK]
+            self.index.put(chunk.tolist(), matrix[chunk])
 
     @property
     def ready(self) -> bool:

@@ -147,7 +147,7 @@ class ScopeVectors:
 
     def live_rowids(self) -> tuple[int, float]:
         """How many rows held still exist, and the sum of their rowids (a checksum)."""
-        rowids = self._rowids[: self._n][self._cols.status[: self._n] != _DEAD]
+        rowids = self._rowids[self._live()]
         return int(rowids.size), float(rowids.sum(dtype=np.float64))
 
     def _code(self, value: str | None) -> int:
@@ -265,7 +265,11 @@ class ScopeVectors:
             else:
                 self._ann.put(positions, self._matrix[positions])
         elif self._ann is None and self._n >= self.ann_min_rows:
-            self._build = AnnBuild(self._matrix, self._n)
+            self._build = AnnBuild(self._matrix, self._live())
+
+    def _live(self) -> npt.NDArray[np.int64]:
+        """Positions of the rows that still exist."""
+        return np.flatnonzero(self._cols.status[: self._n] != _DEAD)
 
     def _thaw(self, graph: AnnIndex) -> None:
         """Start making a writable copy of a read-only graph, with the rows it misses."""
@@ -282,7 +286,7 @@ class ScopeVectors:
         if build is None or not build.ready:
             return self._ann
         if 2 * len(build.changed) > len(build.index):
-            self._build = AnnBuild(self._matrix, self._n)
+            self._build = AnnBuild(self._matrix, self._live())
             return self._ann
         changed = sorted(build.changed)
         build.index.drop([p for p in changed if self._cols.status[p] == _DEAD])
