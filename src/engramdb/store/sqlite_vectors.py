@@ -135,10 +135,12 @@ class ScopeCaches:
             cache = self._caches.get(key)
             if cache is None:
                 continue
-            if cache.version != versions[key] - 1:  # someone else wrote in between
+            # someone else wrote in between, or the vectors changed dimension: load again
+            if cache.version != versions[key] - 1 or not self._apply(
+                conn, key, cache, sorted(rowids)
+            ):
                 self.drop(key)
                 continue
-            self._apply(conn, key, cache, sorted(rowids))
             cache.version = versions[key]
 
     # reading
@@ -153,8 +155,12 @@ class ScopeCaches:
         version, indexed = self._version(conn, key)
         if cache is not None and cache.version == version:
             return cache
-        if cache is not None and indexed is not None and cache.version >= indexed:
-            self._catch_up(conn, key, cache, version)
+        if (
+            cache is not None
+            and indexed is not None
+            and cache.version >= indexed
+            and self._catch_up(conn, key, cache, version)
+        ):
             return cache
         self.drop(key)
         cache = self._restore(conn, key, version, indexed) or self._load(conn, key, version)
@@ -202,13 +208,18 @@ class ScopeCaches:
 
     def _apply(
         self, conn: sqlite3.Connection, key: Key, cache: ScopeVectors, rowids: Sequence[int]
-    ) -> None:
-        """Carry these rows, as the database now has them, into the cache."""
+    ) -> bool:
+        """Carry these rows, as the database now has them, into the cache; False (nothing
+        done) when their vectors are not of the cache's dimension (the store was re-embedded)."""
         found = list(self._rows(conn, key, rowids))
         if found:
-            cache.upsert(*_cache_rows(found))
+            rows, codes = _cache_rows(found)
+            if codes.shape[1] != cache.dim:
+                return False
+            cache.upsert(rows, codes)
         kept = {r[0] for r in found}
         cache.remove([r for r in rowids if r not in kept])
+        return True
 
     def _changed_since(self, conn: sqlite3.Connection, key: Key, version: int) -> list[int]:
         rows = conn.execute(
@@ -220,10 +231,13 @@ class ScopeCaches:
 
     def _catch_up(
         self, conn: sqlite3.Connection, key: Key, cache: ScopeVectors, version: int
-    ) -> None:
-        """Bring a cache to `version` through the change log (it covers the cache's version)."""
-        self._apply(conn, key, cache, self._changed_since(conn, key, cache.version))
+    ) -> bool:
+        """Bring a cache to `version` through the change log (it covers the cache's version);
+        False when it cannot (`_apply`)."""
+        if not self._apply(conn, key, cache, self._changed_since(conn, key, cache.version)):
+            return False
         cache.version = version
+        return True
 
     def _load(self, conn: sqlite3.Connection, key: Key, version: int) -> ScopeVectors:
         """A cache filled from the database, `_LOAD_CHUNK` rows at a time, so the rows read
@@ -263,13 +277,12 @@ class ScopeCaches:
         cache = None
         if usable:
             cache = ScopeVectors.restore(snapshot, ann_min_rows=self.ann_min_rows)
-            if saved < version:
-                self._catch_up(conn, key, cache, version)
             count, total = conn.execute(
                 "SELECT count(*), total(rowid) FROM memories WHERE tenant_id = ? AND user_id = ?",
                 key,
             ).fetchone()
-            if (count, total) != cache.live_rowids():
+            caught_up = saved == version or self._catch_up(conn, key, cache, version)
+            if not caught_up or (count, total) != cache.live_rowids():
                 cache.close()
                 cache = None
         if cache is None:
