@@ -17,9 +17,11 @@ process.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -131,20 +133,18 @@ class AnnIndex:
         """About the `count` nearest positions by cosine."""
         return self._index.search(query_codes(query), count).keys.astype(np.int64)
 
-    def serialize(self) -> bytes:
-        """The graph as bytes for `view`, with no codes of a removed row left in them.
+    def save(self, path: Path) -> None:
+        """Write the graph to `path` (for `view`), with no codes of a removed row left in it.
 
         usearch keeps a removed row's codes in its slot until a new row takes the slot; as
         many placeholder rows of zeros take the freed slots first, then leave again.
         """
         if self._freed:
             keys = np.arange(_SCRUB_KEY, _SCRUB_KEY + self._freed, dtype=np.uint64)
-            self._index.add(keys, np.zeros((self._freed, self._index.ndim), np.int8), threads=1)
+            self._index.add(keys, np.zeros((self._freed, self.dim), np.int8), threads=1)
             self._index.remove(keys)
             self._freed = 0
-        saved = self._index.save()
-        assert saved is not None  # given no path, usearch returns the bytes
-        return saved
+        self._index.save(os.fspath(path))
 
 
 class AnnBuild:

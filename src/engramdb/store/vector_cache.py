@@ -56,13 +56,14 @@ class CachedRow:
 class ScopeSnapshot:
     """A scope's cache as it is saved: `arrays` hold one entry per position (`rowids`, `ids`,
     the filter columns, `speaker`, `matrix`), `labels` the agent and session names by code (from
-    code 0), `speakers` the speaker names by code, `graph` the serialized HNSW graph."""
+    code 0), `speakers` the speaker names by code, `graph` the HNSW graph (read-only when the
+    snapshot was read from a file)."""
 
     version: int
     arrays: dict[str, npt.NDArray[np.generic]]
     labels: list[str | None]
     speakers: list[str]
-    graph: memoryview | bytes
+    graph: AnnIndex
 
 
 class ScopeVectors:
@@ -116,7 +117,7 @@ class ScopeVectors:
         cache._speaker = np.array(arrays["speaker"], np.int32)
         cache._codes.update((label, code) for code, label in enumerate(snapshot.labels))
         cache._speaker_codes = {name: code for code, name in enumerate(snapshot.speakers)}
-        cache._ann = AnnIndex.view(memoryview(snapshot.graph))
+        cache._ann = snapshot.graph
         cache.saved = True
         return cache
 
@@ -139,7 +140,7 @@ class ScopeVectors:
             if code >= 0:
                 labels[code] = label
         speakers = sorted(self._speaker_codes, key=self._speaker_codes.__getitem__)
-        return ScopeSnapshot(self.version, arrays, labels, speakers, graph.serialize())
+        return ScopeSnapshot(self.version, arrays, labels, speakers, graph)
 
     def __len__(self) -> int:
         """Rows held, removed ones included until the next rebuild."""
@@ -377,10 +378,11 @@ class ScopeVectors:
         graph = self._graph()
         if graph is None or 4 * len(self._pending) > self._n:
             return None
-        pending = np.fromiter(self._pending, np.int64, len(self._pending))
         count = _PROPOSALS_PER_RESULT * limit
         for _ in range(2):
-            proposed = np.union1d(graph.propose(query, min(count, self._n)), pending)
+            proposed = graph.propose(query, min(count, self._n))
+            if self._pending:
+                proposed = np.fromiter(set(proposed.tolist()) | self._pending, np.int64)
             admitted = proposed[self._admitted(flt, allowed, proposed)]
             if admitted.size >= limit:
                 return self._rank(admitted, query, limit)
