@@ -231,14 +231,15 @@ class ScopeVectors:
         return written
 
     def remove(self, rowids: Sequence[int]) -> None:
-        """Hide rows that no longer exist (their codes are zeroed; the slots stay until the
-        next rebuild)."""
+        """Hide rows that no longer exist (their codes and ids are cleared; the slots stay
+        until the next rebuild)."""
         where = self._positions()
         gone = [pos for pos in (where.get(rowid) for rowid in rowids) if pos is not None]
         if gone:
             self._reserve(0)
             self._cols.status[gone] = _DEAD
             self._matrix[gone] = 0
+            self._ids[gone] = b""
         self._follow(gone, removed=True)
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator
 
 from engramdb.store.base import MemoryFilter
@@ -16,13 +17,13 @@ __all__ = ["AccountRows"]
 class AccountRows(MemoryRows):
     """The accounting and erasure parts of a store."""
 
+    @abstractmethod
     def _disk_bytes(self, session: Session) -> int:
         """How much the store takes on disk."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _count_vectors(self, session: Session, tenant_id: str, user_id: str) -> int:
         """How many vectors the user's memories have."""
-        raise NotImplementedError
 
     def _scope_forgotten(self, session: Session, tenant_id: str, user_id: str) -> None:
         """Erase what the backend keeps per user (inside `forget_user`'s transaction)."""

@@ -8,6 +8,7 @@ rows by insertion, tests membership in a list and compares a metadata field.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -55,7 +56,7 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-class Dialect:
+class Dialect(ABC):
     """How one engine writes what the shared SQL needs; subclassed by each backend."""
 
     #: The column that orders a table's rows by insertion (SQLite's rowid, PostgreSQL's seq).
@@ -65,34 +66,34 @@ class Dialect:
     #: Appended to a subquery that picks rows to update: skip rows another transaction holds.
     skip_locked: str = ""
 
+    @abstractmethod
     def write_time(self, value: datetime) -> Any:
         """A time as the engine stores it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_time(self, value: Any) -> datetime:
         """A stored time (not NULL) back as a datetime."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write_document(self, value: Any) -> Any:
         """A JSON document (not None) as the engine stores it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_document(self, value: Any) -> Any:
         """A stored JSON document (not NULL) back as Python values."""
-        raise NotImplementedError
 
+    @abstractmethod
     def json_equals(self, column: str) -> str:
         """A clause with two parameters, a key (as `json_key` spells it) and a JSON-encoded
         value: the document's field under the key equals the value (a missing key is null)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def json_key(self, key: str) -> str:
         """A top-level metadata key as `json_equals` takes it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def json_text(self, column: str, key: str) -> str:
         """The text of a top-level field of a JSON column (`key` is a trusted identifier)."""
-        raise NotImplementedError
 
     def members(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """`column` is one of `values` (at most `CHUNK` of them): a clause and its parameters."""
@@ -102,9 +103,9 @@ class Dialect:
         """`column` as the left side of a lookup by id (SQLite keeps to the id index with it)."""
         return column
 
+    @abstractmethod
     def starts_with(self, column: str, prefix: str) -> tuple[str, list[Any]]:
         """`column` starts with `prefix`: a clause and its parameters."""
-        raise NotImplementedError
 
     def bytewise(self, column: str) -> str:
         """`column` as an ORDER BY term that sorts by code point, as Python does."""
