@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -128,7 +127,7 @@ class SQLiteStore(SQLStore):
 
     # plumbing
     def close(self) -> None:
-        """Save the vector indexes that are due, checkpoint the WAL into the file, close."""
+        """Save the vector indexes that changed, checkpoint the WAL into the file, close."""
         with self._lock:
             self._save_indexes(self._vectors.save_all)
             # another connection may be reading; then its own close will checkpoint
@@ -318,7 +317,7 @@ class SQLiteStore(SQLStore):
         """Block until the HNSW graphs being built for large scopes are in use, and saved."""
         with self._lock:
             self._vectors.wait()
-            self._save_indexes(partial(self._vectors.save_all, changed=True))
+            self._save_indexes(self._vectors.save_all)
 
     # vectors
     def get_vectors(self, tenant_id: str, ids: Sequence[str]) -> Vectors:

@@ -344,14 +344,12 @@ class ScopeCaches:
         finally:
             partial.unlink(missing_ok=True)
 
-    def save_all(self, conn: sqlite3.Connection, *, changed: bool = False) -> None:
-        """Save every cache that is due, or with `changed` every cache that changed since it
-        was saved."""
+    def save_all(self, conn: sqlite3.Connection) -> None:
+        """Save every cache that changed since it was saved, if its graph holds every row (a
+        read-only graph that misses some stays as it is: its file and log cover it)."""
         for key, cache in list(self._caches.items()):
-            if changed and (cache.unsaved or not cache.saved):
+            if cache.unsaved or not cache.saved:
                 self.save(conn, key, cache)
-            else:
-                self._save_if_due(conn, key, cache)
 
     def forget(self, conn: sqlite3.Connection, tenant_id: str, user_id: str) -> None:
         """Inside `forget_user`'s transaction: drop the user's cache, file and log."""
