@@ -13,7 +13,7 @@ import pytest
 
 from engramdb import Memory
 from engramdb.backup import backup_sqlite
-from engramdb.errors import InvalidInput
+from engramdb.errors import InvalidInput, StoreError
 from engramdb.models.embed import OnnxMiniLM
 
 pytestmark = pytest.mark.timeout(600)
@@ -103,3 +103,19 @@ def test_backup_refuses_to_overwrite_or_copy_onto_itself(tmp_path: Path) -> None
         backup_sqlite(db, tmp_path / "no-such-folder" / "c.sqlite")
     assert backup_sqlite(db, dest, overwrite=True).bytes == dest.stat().st_size
     assert not (tmp_path / "b.sqlite-wal").exists()
+
+
+def test_backup_names_what_it_could_not_count(tmp_path: Path) -> None:
+    """A copy whose memories cannot be counted is an error, never a report of 0 memories."""
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(InvalidInput, match="not an engramdb store"):
+        backup_sqlite(other, tmp_path / "copy.sqlite")
+    broken = tmp_path / "broken.sqlite"
+    with sqlite3.connect(broken) as conn:
+        conn.execute("CREATE TABLE episodes (id TEXT)")
+        conn.execute("PRAGMA user_version = 6")
+    with pytest.raises(StoreError, match="no such table: memories"):
+        backup_sqlite(broken, tmp_path / "copy.sqlite")
+    assert not (tmp_path / "copy.sqlite").exists()

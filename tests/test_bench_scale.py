@@ -39,6 +39,7 @@ def test_run_scale_grows_one_store_and_reports(tmp_path: Path) -> None:
             "disk_mb",
             "cold_start_s",
             "index_wait_s",
+            "reopen_s",
             "many_scopes",
         }
         assert row["many_scopes"]["scope_size"] == 50

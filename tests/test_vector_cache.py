@@ -11,6 +11,7 @@ import pytest
 
 from engramdb.store.base import MemoryFilter
 from engramdb.store.vector_cache import CachedRow, ScopeVectors
+from engramdb.store.vector_codes import Codes, encode
 
 DIM = 64
 INF = float("inf")
@@ -19,6 +20,10 @@ INF = float("inf")
 def _unit(rng: np.random.Generator, n: int) -> npt.NDArray[np.float32]:
     vectors = rng.normal(size=(n, DIM)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _codes(vectors: npt.NDArray[np.float32]) -> Codes:
+    return encode(vectors)[0]
 
 
 def _rows(start: int, n: int, *, session: str = "s") -> list[CachedRow]:
@@ -35,9 +40,10 @@ def _cache(vectors: npt.NDArray[np.float32], *, ann_min_rows: int) -> ScopeVecto
         CachedRow(i, f"m{i}", "episodic", "active", None, sessions[i], -INF, INF)
         for i in range(len(vectors))
     ]
+    codes = _codes(vectors)
     # a store fills a scope's cache in chunks as it reads the rows
     cache.load(
-        len(rows), ((rows[i : i + 700], vectors[i : i + 700]) for i in range(0, len(rows), 700))
+        len(rows), ((rows[i : i + 700], codes[i : i + 700]) for i in range(0, len(rows), 700))
     )
     return cache
 
@@ -45,7 +51,9 @@ def _cache(vectors: npt.NDArray[np.float32], *, ann_min_rows: int) -> ScopeVecto
 def _exact(
     vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32], k: int, keep: list[int]
 ) -> list[str]:
-    scores = vectors[keep] @ query
+    """The `k` nearest of `keep` by cosine with the vectors as the cache stores them."""
+    stored = _codes(vectors[keep]).astype(np.float32)
+    scores = stored @ query / np.linalg.norm(stored, axis=1)
     return [f"m{keep[i]}" for i in np.argsort(-scores)[:k]]
 
 
@@ -89,7 +97,7 @@ def test_filters_hold_on_both_paths(population: npt.NDArray[np.float32], ann_min
 def test_a_rare_filter_is_answered_exactly(population: npt.NDArray[np.float32]) -> None:
     cache = _cache(population, ann_min_rows=1000)
     cache.wait_for_graph()
-    cache.upsert(_rows(5000, 3, session="rare"), population[:3])
+    cache.upsert(_rows(5000, 3, session="rare"), _codes(population[:3]))
     rare = MemoryFilter(tenant_id="t", user_id="u", session_id="rare")
     found = cache.search(rare, population[1], 10)
     nearest = _exact(population, population[1], 3, [0, 1, 2])
@@ -98,9 +106,9 @@ def test_a_rare_filter_is_answered_exactly(population: npt.NDArray[np.float32]) 
 
 def test_writes_during_a_build_are_in_the_graph(population: npt.NDArray[np.float32]) -> None:
     cache = ScopeVectors(DIM, 0, ann_min_rows=1000)
-    cache.upsert(_rows(0, 2000), population[:2000])  # crosses the threshold: a build starts
+    cache.upsert(_rows(0, 2000), _codes(population[:2000]))  # crosses the threshold: a build
     fresh = _unit(np.random.default_rng(9), 200)
-    cache.upsert(_rows(2000, 200), fresh)
+    cache.upsert(_rows(2000, 200), _codes(fresh))
     cache.remove(list(range(0, 100)))
     cache.wait_for_graph()
     for j in range(0, 200, 20):
@@ -117,7 +125,7 @@ def test_a_rewritten_vector_is_found_by_its_new_value(
     cache = _cache(population, ann_min_rows=1000)
     cache.wait_for_graph()
     moved = _unit(np.random.default_rng(11), 1)
-    cache.upsert(_rows(7, 1, session="odd"), moved)
+    cache.upsert(_rows(7, 1, session="odd"), _codes(moved))
     assert cache.search(FLT, moved[0], 1)[0][0] == "m7"
     assert "m7" not in [i for i, _ in cache.search(FLT, population[7], 3)]
 
@@ -126,9 +134,9 @@ def test_a_bulk_load_during_a_build_ends_in_one_complete_graph(
     population: npt.NDArray[np.float32],
 ) -> None:
     cache = ScopeVectors(DIM, 0, ann_min_rows=500)
-    cache.upsert(_rows(0, 500), population[:500])
+    cache.upsert(_rows(0, 500), _codes(population[:500]))
     for start in range(500, 3000, 250):
-        cache.upsert(_rows(start, 250), population[start : start + 250])
+        cache.upsert(_rows(start, 250), _codes(population[start : start + 250]))
     cache.wait_for_graph()
     for row in range(0, 3000, 150):
         assert cache.search(FLT, population[row], 1)[0][0] == f"m{row}"
@@ -162,10 +170,11 @@ def test_rows_admitted_by_sql_are_the_only_ones_returned(
 def test_speakers_follow_writes_and_removals(population: npt.NDArray[np.float32]) -> None:
     cache = ScopeVectors(DIM, 0)
     ana = [CachedRow(i, f"m{i}", "episodic", "active", None, "s", -INF, INF, "Ana") for i in (1, 2)]
-    cache.upsert(ana, population[:2])
+    cache.upsert(ana, _codes(population[:2]))
     assert cache.speakers() == ["Ana"]
     cache.upsert(
-        [CachedRow(3, "m3", "episodic", "active", None, "s", -INF, INF, "Ben")], population[2:3]
+        [CachedRow(3, "m3", "episodic", "active", None, "s", -INF, INF, "Ben")],
+        _codes(population[2:3]),
     )
     assert cache.speakers() == ["Ana", "Ben"]
     cache.remove([1, 2])
@@ -179,8 +188,8 @@ def test_a_process_may_exit_while_a_graph_is_being_built() -> None:
         "import time\n"
         "import numpy as np\n"
         "from engramdb.store.ann import AnnBuild\n"
-        "rows = np.random.default_rng(0).standard_normal((100_000, 384)).astype(np.float16)\n"
-        "build = AnnBuild(rows, len(rows))\n"
+        "rows = np.random.default_rng(0).integers(-127, 128, (100_000, 384)).astype(np.int8)\n"
+        "build = AnnBuild(rows, np.arange(len(rows)))\n"
         "while len(build.index) == 0:  # the first chunk is in: the next one is being added\n"
         "    time.sleep(0.01)\n"
     )

@@ -8,6 +8,10 @@ The copy is written to a temporary file beside the destination, checked with
 `PRAGMA integrity_check`, synced and then renamed into place, so a crash mid-backup never leaves
 a half-written file under the destination name.
 
+The saved vector indexes beside the store (`<store>-vectors/`) are not copied: they are caches
+of the database, and a store restored from the copy builds them again (a file left beside the
+store that does not match the restored database is deleted, `store/sqlite_vectors.py`).
+
 PostgreSQL stores are backed up with the server's own tools: `pg_dump --format=custom
 --file=engramdb.dump "$ENGRAMDB_STORE"` (restore with `pg_restore --clean --dbname=...`).
 """
@@ -36,10 +40,7 @@ class BackupReport:
 
 
 def _count(conn: sqlite3.Connection, table: str) -> int:
-    try:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-    except sqlite3.OperationalError:  # not an engramdb store (no such table)
-        return 0
+    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 def backup_sqlite(
@@ -57,8 +58,8 @@ def backup_sqlite(
         The destination, its size in bytes and its memory and episode counts.
 
     Raises:
-        InvalidInput: the store does not exist, `dest` is the store itself, exists (without
-            `overwrite`) or its folder does not exist.
+        InvalidInput: the store does not exist or is not an engramdb store, `dest` is the store
+            itself, exists (without `overwrite`) or its folder does not exist.
         StoreError: SQLite failed, or the copy did not pass `PRAGMA integrity_check`.
     """
     source = Path(store_path)
@@ -77,6 +78,10 @@ def backup_sqlite(
         src = sqlite3.connect(source, timeout=timeout_s)
         try:
             src.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            if not src.execute("PRAGMA user_version").fetchone()[0]:
+                raise InvalidInput(
+                    "store_path", f"{str(source)!r} is a SQLite file but not an engramdb store"
+                )
             dst = sqlite3.connect(partial)
             try:
                 src.backup(dst, pages=-1)

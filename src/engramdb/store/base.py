@@ -1,13 +1,15 @@
-"""The `Store` protocol every backend implements, and the filter it takes.
+"""The `Store` protocol every backend implements, one protocol per concept, and its filter.
 
 A store is the source of truth: episodes, memories, their vectors, the history log, entities and
 edges. Every method takes the tenant and filters by it inside the store, never only in the
-caller. Any in-process index a backend keeps is a cache rebuilt from the database.
+caller. Any in-process index a backend keeps is a cache rebuilt from the database. `Store` is
+the sum of the concept protocols (`EpisodeStore`, `MemoryStore`, `HistoryStore`, ...); a caller
+that needs one concept may ask for that one alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,17 +35,26 @@ from engramdb.types import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AccountStore",
+    "EpisodeStore",
+    "GraphStore",
+    "HistoryStore",
+    "JobStore",
+    "KeyStore",
     "LexicalField",
     "MemoryFilter",
+    "MemoryStore",
+    "SearchStore",
     "Store",
+    "StoreBase",
     "Vector",
+    "VectorStore",
     "Vectors",
     "around_text",
-    "memory_values",
 ]
 
 #: The schema version this code writes; stores migrate forward to it on open.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 Vector = npt.NDArray[np.float32]
 Vectors = npt.NDArray[np.float32]
@@ -52,13 +63,13 @@ Vectors = npt.NDArray[np.float32]
 LexicalField = Literal["text", "around"]
 
 
-def around_text(memory: MemoryRecord) -> str:
+def around_text(text: str, context: str | None, next_turn: str | None) -> str:
     """A memory's key in the lexical index: the turns before it in its session (`context`), its
     text and the turn after it (`next_turn`), each present part on a line of its own. Its own
     words are also indexed alone (the "text" field), so a turn found by words it borrowed
     never scores as high on them as the turn that said them (round-level keys: Wu et al.,
-    "LongMemEval", ICLR 2025)."""
-    return "\n".join(p for p in (memory.context, memory.text, memory.next_turn) if p)
+    "LongMemEval", ICLR 2025). (PostgreSQL's `tsv_around` column says the same in SQL.)"""
+    return "\n".join(p for p in (context, text, next_turn) if p)
 
 
 @dataclass(frozen=True)
@@ -83,8 +94,8 @@ class MemoryFilter:
     ids: tuple[str, ...] | None = None
 
 
-class Store(Protocol):
-    """What the pipelines need from a database."""
+class StoreBase(Protocol):
+    """A store's connections and its store-wide settings."""
 
     location: str
 
@@ -100,7 +111,10 @@ class Store(Protocol):
     def set_meta(self, key: str, value: str) -> None:
         """Set a store-wide setting."""
 
-    # episodes
+
+class EpisodeStore(Protocol):
+    """Episodes: the raw inputs, never edited."""
+
     def find_episodes(self, tenant_id: str, hashes: Sequence[str]) -> dict[str, str]:
         """Map the content hashes already stored in this tenant to their episode ids."""
 
@@ -113,7 +127,13 @@ class Store(Protocol):
     def list_episodes(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Episode]:
         """Episodes in scope, oldest first."""
 
-    # memories
+    def delete_episodes(self, flt: MemoryFilter) -> int:
+        """Erase the episodes in the filter's scope (tenant, user, agent, session); count them."""
+
+
+class MemoryStore(Protocol):
+    """Memories: written with their vector, read by id, filter, slot, episode and session."""
+
     def insert_memories(self, memories: Sequence[MemoryRecord], vectors: Vectors) -> None:
         """Store new memories with one vector per memory (row i for memory i)."""
 
@@ -158,18 +178,35 @@ class Store(Protocol):
     def delete_memories(self, tenant_id: str, ids: Sequence[str]) -> int:
         """Erase memories, their vectors, text index rows and edges; keep their history."""
 
+    def delete_where(self, flt: MemoryFilter) -> int:
+        """Erase every memory the filter admits (any status); return how many."""
+
     def record_access(self, tenant_id: str, ids: Sequence[str], at: datetime) -> None:
         """Count a retrieval of these memories (for decay and strength); best effort: a
         backend may skip a memory that another transaction is writing rather than wait."""
 
-    # history
+
+class HistoryStore(Protocol):
+    """The append-only log of every change to a memory, kept after the memory is erased."""
+
     def append_history(self, tenant_id: str, entries: Sequence[HistoryEntry]) -> None:
         """Append to the log; entries are never changed afterwards."""
 
     def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
         """Every entry of one memory, oldest first."""
 
-    # entity graph
+    def dump_history(
+        self, tenant_id: str, *, after: int, limit: int
+    ) -> list[tuple[str, HistoryEntry]]:
+        """A tenant's history entries with id > `after`, oldest first, each with its user id."""
+
+    def load_history(self, tenant_id: str, rows: Sequence[tuple[str, HistoryEntry]]) -> None:
+        """Append (user id, entry) pairs as they were; the memory may be gone (migration)."""
+
+
+class GraphStore(Protocol):
+    """Entities and the edges between them, each edge tied to the memory that states it."""
+
     def upsert_entities(self, entities: Sequence[Entity]) -> None:
         """Store entities, replacing those with the same id."""
 
@@ -182,7 +219,14 @@ class Store(Protocol):
     def list_edges(self, flt: MemoryFilter) -> list[Edge]:
         """Edges in scope."""
 
-    # retrieval channels
+    def graph_version(self, tenant_id: str, user_id: str) -> str:
+        """A token that changes whenever this user's entities or edges change: a cache of the
+        user's graph built after reading it stays valid while the token is the same."""
+
+
+class SearchStore(Protocol):
+    """The retrieval channels, each within one user's scope."""
+
     def lexical_search(
         self, flt: MemoryFilter, terms: Sequence[str], limit: int, *, field: LexicalField = "text"
     ) -> list[tuple[str, float]]:
@@ -202,7 +246,9 @@ class Store(Protocol):
     def vector_search(
         self, flt: MemoryFilter, vector: Vector, limit: int
     ) -> list[tuple[str, float]]:
-        """Exact cosine search over the memories the filter admits: (id, similarity), best first."""
+        """Cosine search over the memories the filter admits: (id, similarity), best first.
+        Vectors are stored compactly (int8 codes or float16), so a similarity is that of the
+        stored vector, within about 0.002 of the float one."""
 
     def speakers(self, tenant_id: str, user_id: str) -> list[str]:
         """Who said this user's memories (`MemoryRecord.speaker`), most memories first.
@@ -211,7 +257,10 @@ class Store(Protocol):
         answers from a cache of the user's scope, not by scanning the user's memories.
         """
 
-    # vectors
+
+class VectorStore(Protocol):
+    """The memories' vectors, and those of the second model (the re-ranker)."""
+
     def iter_memory_texts(self, batch: int) -> Iterator[list[tuple[str, str, str]]]:
         """Every memory of every tenant as (tenant id, id, text) batches, for re-embedding."""
 
@@ -234,12 +283,15 @@ class Store(Protocol):
         the memory's earlier one; a memory that no longer exists is skipped. A memory's vector
         is erased with the memory and when its text changes."""
 
-    # erasure and accounting
-    def delete_where(self, flt: MemoryFilter) -> int:
-        """Erase every memory the filter admits (any status); return how many."""
+    def dump_rerank_vectors(
+        self, tenant_id: str, ids: Sequence[str]
+    ) -> list[tuple[str, str, str, Vector]]:
+        """The second model's stored vectors of these memories as (id, model, text hash,
+        vector), whatever model made them."""
 
-    def delete_episodes(self, flt: MemoryFilter) -> int:
-        """Erase the episodes in the filter's scope (tenant, user, agent, session); count them."""
+
+class AccountStore(Protocol):
+    """Erasure of a user, and what the store holds: counts, users, tenants."""
 
     def forget_user(self, tenant_id: str, user_id: str) -> dict[str, int]:
         """Erase all of one user, leaving no trace of its text in the files; count per table."""
@@ -250,7 +302,13 @@ class Store(Protocol):
     def users(self, tenant_id: str, *, limit: int, offset: int) -> list[UserSummary]:
         """The tenant's users that have memories, by user id, with their counts."""
 
-    # server: API keys and the job queue
+    def tenants(self) -> list[str]:
+        """Every tenant with episodes, memories, history, entities, API keys or jobs."""
+
+
+class KeyStore(Protocol):
+    """The server's API keys (their hashes only)."""
+
     def add_api_key(self, key: ApiKey) -> None:
         """Store a new API key (its hash only)."""
 
@@ -262,6 +320,10 @@ class Store(Protocol):
 
     def revoke_api_key(self, key_id: str) -> bool:
         """Mark a key revoked; False if there is no such key."""
+
+
+class JobStore(Protocol):
+    """The queue of deferred adds."""
 
     def enqueue_job(self, job: Job) -> None:
         """Add a pending job."""
@@ -285,58 +347,18 @@ class Store(Protocol):
     def list_jobs(self, tenant_id: str, *, limit: int, offset: int) -> list[Job]:
         """A tenant's jobs, oldest first."""
 
-    # whole-store copy (engramdb migrate)
-    def tenants(self) -> list[str]:
-        """Every tenant with episodes, memories, history, entities, API keys or jobs."""
 
-    def dump_history(
-        self, tenant_id: str, *, after: int, limit: int
-    ) -> list[tuple[str, HistoryEntry]]:
-        """A tenant's history entries with id > `after`, oldest first, each with its user id."""
-
-    def load_history(self, tenant_id: str, rows: Sequence[tuple[str, HistoryEntry]]) -> None:
-        """Append (user id, entry) pairs as they were; the memory may be gone (migration)."""
-
-    # read-only: change detection for the graph channel's in-process cache (retrieve/graph.py)
-    def graph_version(self, tenant_id: str, user_id: str) -> str:
-        """A token that changes whenever this user's entities or edges change: a cache of the
-        user's graph built after reading it stays valid while the token is the same."""
-
-
-def memory_values(
-    m: MemoryRecord,
-    *,
-    time: Callable[[datetime | None], Any],
-    document: Callable[[Any], Any],
-) -> tuple[Any, ...]:
-    """The `memories` table's columns of `m`, in table order (the id first).
-
-    Each backend says how it stores a time (`time`) and a JSON document (`document`).
-    """
-    return (
-        m.id,
-        m.scope.tenant_id,
-        m.scope.user_id,
-        m.scope.agent_id,
-        m.scope.session_id,
-        m.kind,
-        m.text,
-        m.slot,
-        time(m.valid_from),
-        time(m.valid_to),
-        time(m.created_at),
-        time(m.expired_at),
-        m.status,
-        m.superseded_by,
-        document(m.source_episode_ids),
-        m.importance,
-        m.strength,
-        m.access_count,
-        time(m.last_accessed_at),
-        m.trust,
-        document(m.metadata),
-        m.embedding_model,
-        m.speaker,
-        m.context,
-        m.next_turn,
-    )
+class Store(
+    StoreBase,
+    EpisodeStore,
+    MemoryStore,
+    HistoryStore,
+    GraphStore,
+    SearchStore,
+    VectorStore,
+    AccountStore,
+    KeyStore,
+    JobStore,
+    Protocol,
+):
+    """What the pipelines, the server and `engramdb migrate` need from a database."""

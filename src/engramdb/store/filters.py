@@ -1,40 +1,27 @@
 """What a `MemoryFilter` admits, said once in SQL and once over in-memory columns.
 
-Both forms must agree: the SQL clause serves lexical search and listing, the column form serves
-the vector cache, which filters by scope before ranking.
+Both forms must agree: the SQL clause serves lexical search and listing on both engines (through
+their `Dialect`), the column form serves the vector cache, which filters by scope before ranking.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from engramdb.store.base import MemoryFilter
-from engramdb.timestamps import to_iso, utcnow
+from engramdb.store.sql.dialect import Dialect, marks
+from engramdb.timestamps import utcnow
 from engramdb.types import MEMORY_KINDS, MEMORY_STATUSES, MemoryStatus
 
-__all__ = ["KIND_CODES", "STATUS_CODES", "ColumnView", "Dialect", "column_mask", "sql_where"]
+__all__ = ["KIND_CODES", "STATUS_CODES", "ColumnView", "column_mask", "scope_where", "sql_where"]
 
 KIND_CODES = {kind: i for i, kind in enumerate(MEMORY_KINDS)}
 STATUS_CODES = {status: i for i, status in enumerate(MEMORY_STATUSES)}
 _AS_OF_STATUSES: tuple[MemoryStatus, ...] = ("active", "superseded")
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """How one SQL engine writes a parameter and compares a JSON metadata field.
-
-    `json_equals(column, placeholder)` is a clause with two parameters, the key (as
-    `json_key(key)` spells it) and the JSON-encoded value; both sides compare as JSON values.
-    """
-
-    placeholder: str
-    json_equals: Callable[[str, str], str]
-    json_key: Callable[[str], str]
 
 
 def _visible_statuses(flt: MemoryFilter) -> tuple[MemoryStatus, ...] | None:
@@ -43,38 +30,42 @@ def _visible_statuses(flt: MemoryFilter) -> tuple[MemoryStatus, ...] | None:
     return flt.statuses
 
 
-def sql_where(flt: MemoryFilter, dialect: Dialect, alias: str = "m") -> tuple[str, list[object]]:
-    """A WHERE clause (without the keyword) and its parameters over the memories table."""
-    p = dialect.placeholder
-    clauses = [f"{alias}.tenant_id = {p}"]
+def scope_where(flt: MemoryFilter, alias: str) -> tuple[str, list[object]]:
+    """Tenant, user, agent and session equality over any table that carries a scope."""
+    clauses = [f"{alias}.tenant_id = ?"]
     params: list[object] = [flt.tenant_id]
     for column in ("user_id", "agent_id", "session_id"):
         value = getattr(flt, column)
         if value is not None:
-            clauses.append(f"{alias}.{column} = {p}")
+            clauses.append(f"{alias}.{column} = ?")
             params.append(value)
+    return " AND ".join(clauses), params
+
+
+def sql_where(flt: MemoryFilter, dialect: Dialect, alias: str = "m") -> tuple[str, list[object]]:
+    """A WHERE clause (without the keyword) and its parameters over the memories table."""
+    where, params = scope_where(flt, alias)
+    clauses = [where]
     if flt.kinds is not None:
-        clauses.append(f"{alias}.kind IN ({', '.join(p for _ in flt.kinds)})")
+        clauses.append(f"{alias}.kind IN ({marks(len(flt.kinds))})")
         params.extend(flt.kinds)
     statuses = _visible_statuses(flt)
     if statuses is not None:
-        clauses.append(
-            f"{alias}.status IN ({', '.join(p for _ in statuses)})" if statuses else "0 = 1"
-        )
+        clauses.append(f"{alias}.status IN ({marks(len(statuses))})" if statuses else "0 = 1")
         params.extend(statuses)
     instant = flt.as_of if flt.as_of is not None else (utcnow() if flt.current else None)
     if instant is not None:
-        at = to_iso(instant)
-        clauses.append(f"({alias}.valid_to IS NULL OR {alias}.valid_to > {p})")
+        at = dialect.write_time(instant)
+        clauses.append(f"({alias}.valid_to IS NULL OR {alias}.valid_to > ?)")
         params.append(at)
         if flt.as_of is not None:
-            clauses.append(f"({alias}.valid_from IS NULL OR {alias}.valid_from <= {p})")
+            clauses.append(f"({alias}.valid_from IS NULL OR {alias}.valid_from <= ?)")
             params.append(at)
     for key, value in flt.metadata.items():
-        clauses.append(dialect.json_equals(f"{alias}.metadata", p))
+        clauses.append(dialect.json_equals(f"{alias}.metadata"))
         params.extend([dialect.json_key(key), json.dumps(value)])
     if flt.ids is not None:
-        clauses.append(f"{alias}.id IN ({', '.join(p for _ in flt.ids)})" if flt.ids else "0 = 1")
+        clauses.append(f"{alias}.id IN ({marks(len(flt.ids))})" if flt.ids else "0 = 1")
         params.extend(flt.ids)
     return " AND ".join(clauses), params
 

@@ -4,10 +4,11 @@ The table `engramdb_schema` holds the version reached. A migration is a list of 
 in one transaction under an advisory lock, so several processes opening a new database at once
 apply it once; a database written by a newer engramdb is refused, never downgraded.
 
-Tables mirror the SQLite ones with native types (timestamptz, jsonb, pgvector's `vector`) and
+Tables mirror the SQLite ones with native types (timestamptz, jsonb, pgvector's `halfvec`) and
 carry `tenant_id` in every primary key, so that they can be distributed by tenant (Citus) as
 they are. The `embedding` column starts without a dimension: the store types it and builds the
-HNSW index when the first vectors arrive (`vector_column`), because an index needs a fixed one.
+HNSW index when the first vectors arrive (`type_vector_column`), because an index needs a fixed
+one.
 Row-level security is enabled on every tenant table: the owner role bypasses it, any other role
 sees only the rows of the tenant named by `SET app.tenant_id` (see docs/scaling.md).
 """
@@ -46,7 +47,7 @@ TENANT_TABLES = (
 )
 #: The approximate index over `memories.embedding`, built once the dimension is known.
 HNSW_INDEX = "memories_embedding_hnsw"
-_HNSW_MAX_DIM = 2000  # pgvector's limit for an HNSW index over `vector`
+_HNSW_MAX_DIM = 4000  # pgvector's limit for an HNSW index over `halfvec`
 _INLINE_MAX_BYTES = 4096  # keep vectors up to this size in the heap row (no TOAST fetch)
 
 _V1 = [
@@ -262,8 +263,30 @@ _V5 = [
     "CREATE INDEX memories_tsv_around ON memories USING gin (tsv_around)",
 ]
 
+# vectors as `halfvec` (float16: half of `vector`'s size), the HNSW index rebuilt over them
+_V6 = [
+    f"DROP INDEX IF EXISTS {HNSW_INDEX}",
+    f"""DO $$
+    DECLARE dim integer := (SELECT atttypmod FROM pg_attribute
+                            WHERE attrelid = 'memories'::regclass AND attname = 'embedding');
+    BEGIN
+        IF dim > 0 THEN
+            EXECUTE format('ALTER TABLE memories ALTER COLUMN embedding TYPE halfvec(%s) '
+                           'USING embedding::halfvec(%s)', dim, dim);
+            IF dim * 2 <= {_INLINE_MAX_BYTES} THEN
+                ALTER TABLE memories ALTER COLUMN embedding SET STORAGE PLAIN;
+            END IF;
+            IF dim <= {_HNSW_MAX_DIM} THEN
+                CREATE INDEX {HNSW_INDEX} ON memories USING hnsw (embedding halfvec_cosine_ops);
+            END IF;
+        ELSE
+            ALTER TABLE memories ALTER COLUMN embedding TYPE halfvec USING embedding::halfvec;
+        END IF;
+    END $$""",
+]
+
 #: MIGRATIONS[i] brings a database from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
 #: The version this code writes; at least the shared `SCHEMA_VERSION`.
 POSTGRES_SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -320,17 +343,17 @@ def type_vector_column(conn: psycopg.Connection[Any], dim: int) -> None:
     Vectors small enough stay in the heap row (storage PLAIN), so that exact search does not
     fetch each one from TOAST.
     """
-    conn.execute(f"ALTER TABLE memories ALTER COLUMN embedding TYPE vector({int(dim)})")
-    if dim * 4 <= _INLINE_MAX_BYTES:
+    conn.execute(f"ALTER TABLE memories ALTER COLUMN embedding TYPE halfvec({int(dim)})")
+    if dim * 2 <= _INLINE_MAX_BYTES:
         conn.execute("ALTER TABLE memories ALTER COLUMN embedding SET STORAGE PLAIN")
     if dim <= _HNSW_MAX_DIM:
         conn.execute(
             f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON memories "
-            f"USING hnsw (embedding vector_cosine_ops)"
+            f"USING hnsw (embedding halfvec_cosine_ops)"
         )
 
 
 def untype_vector_column(conn: psycopg.Connection[Any]) -> None:
     """Drop the index and the dimension, so that vectors of another model can be written."""
     conn.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
-    conn.execute("ALTER TABLE memories ALTER COLUMN embedding TYPE vector")
+    conn.execute("ALTER TABLE memories ALTER COLUMN embedding TYPE halfvec")

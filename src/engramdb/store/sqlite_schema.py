@@ -1,15 +1,21 @@
 """The SQLite schema, as forward migrations applied in order on open.
 
 `PRAGMA user_version` holds the version reached. A migration is a list of statements run in one
-transaction; a store written by a newer engramdb is refused, never downgraded.
+transaction; a store written by a newer engramdb is refused, never downgraded. Statements may
+call the functions `migrate` registers (`engramdb_pack`, `engramdb_around`, `engramdb_scope`),
+which say in Python what the store writes.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
+
 from engramdb.errors import StoreError
-from engramdb.store.base import SCHEMA_VERSION
+from engramdb.store.base import SCHEMA_VERSION, around_text
+from engramdb.store.sqlite_text import scope_token
+from engramdb.store.vector_codes import pack
 
 __all__ = ["MIGRATIONS", "migrate"]
 
@@ -189,8 +195,82 @@ _V5 = [
     "ALTER TABLE memories_text_fts RENAME TO memories_fts",
 ]
 
+
+def _rebuilt(table: str, create: str, fill: str) -> list[str]:
+    """Statements that replace `table` by a new one made by `create` (naming the table
+    `{table}_new`) and filled by `fill` (from the old one)."""
+    return [
+        create.format(table=f"{table}_new"),
+        fill.format(table=f"{table}_new"),
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {table}_new RENAME TO {table}",
+    ]
+
+
+# smaller on disk: vectors as int8 codes and a scale (`vector_codes`), the model id left to
+# `memories.embedding_model`; a text index without a copy of the text (contentless FTS5: rows
+# are removed with the values they were indexed with); links and the second model's vectors
+# keyed as in PostgreSQL (by tenant and memory id, erased with the memory by foreign key); and
+# the bookkeeping of the saved vector indexes (`sqlite_vectors`): the version a scope's saved
+# index was written at, and the rows each later version changed
+_V6 = [
+    *_rebuilt(
+        "vectors",
+        "CREATE TABLE {table} (memory_rowid INTEGER PRIMARY KEY, vector BLOB NOT NULL)",
+        "INSERT INTO {table} SELECT memory_rowid, engramdb_pack(vector) FROM vectors",
+    ),
+    *_rebuilt(
+        "memories_fts",
+        f"CREATE VIRTUAL TABLE {{table}} USING fts5(text, scope, content='', {_TOKENIZE})",
+        "INSERT INTO {table} (rowid, text, scope) "
+        "SELECT rowid, text, engramdb_scope(tenant_id, user_id) FROM memories",
+    ),
+    *_rebuilt(
+        "memories_around_fts",
+        f"CREATE VIRTUAL TABLE {{table}} USING fts5(around, scope, content='', {_TOKENIZE})",
+        "INSERT INTO {table} (rowid, around, scope) "
+        "SELECT rowid, engramdb_around(text, context, next_turn), engramdb_scope(tenant_id, user_id) "
+        "FROM memories WHERE engramdb_around(text, context, next_turn) != ''",
+    ),
+    *_rebuilt(
+        "memory_episodes",
+        "CREATE TABLE {table} (tenant_id TEXT NOT NULL, episode_id TEXT NOT NULL, "
+        "memory_id TEXT NOT NULL, PRIMARY KEY (tenant_id, episode_id, memory_id)) WITHOUT ROWID",
+        "INSERT INTO {table} SELECT m.tenant_id, me.episode_id, me.memory_id "
+        "FROM memory_episodes me JOIN memories m ON m.id = me.memory_id",
+    ),
+    "CREATE INDEX memory_episodes_memory ON memory_episodes (tenant_id, memory_id)",
+    *_rebuilt(
+        "rerank_vectors",
+        "CREATE TABLE {table} (memory_id TEXT PRIMARY KEY REFERENCES memories (id) "
+        "ON DELETE CASCADE, tenant_id TEXT NOT NULL, model TEXT NOT NULL, "
+        "text_hash TEXT NOT NULL, vector BLOB NOT NULL)",
+        "INSERT INTO {table} SELECT m.id, m.tenant_id, r.model, r.text_hash, r.vector "
+        "FROM rerank_vectors r JOIN memories m ON m.rowid = r.memory_rowid",
+    ),
+    "ALTER TABLE scope_versions ADD COLUMN indexed INTEGER",
+    """CREATE TABLE scope_changes (
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        memory_rowid INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, user_id, version, memory_rowid)
+    ) WITHOUT ROWID""",
+]
+
 #: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
+
+
+def _pack_float32(blob: bytes) -> bytes:
+    return pack(np.frombuffer(blob, np.float32))
+
+
+def _register(conn: sqlite3.Connection) -> None:
+    """The Python functions migrations call."""
+    conn.create_function("engramdb_pack", 1, _pack_float32, deterministic=True)
+    conn.create_function("engramdb_around", 3, around_text, deterministic=True)
+    conn.create_function("engramdb_scope", 2, scope_token, deterministic=True)
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -202,6 +282,7 @@ def migrate(conn: sqlite3.Connection) -> None:
             f"the store has schema version {version}, newer than this engramdb "
             f"(version {SCHEMA_VERSION}); upgrade engramdb to open it"
         )
+    _register(conn)
     for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
