@@ -21,7 +21,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -237,16 +237,5 @@ def graph_candidates(
     reached = np.flatnonzero(weights)
     best = reached[np.argsort(-weights[reached], kind="stable")][: limit * 3]
     ranked = [(graph.memory_ids[int(k)], float(weights[k])) for k in best]
-    kept: list[tuple[str, float]] = []
-    for start in range(0, len(ranked), limit):  # the filter usually admits the first `limit`
-        chunk = ranked[start : start + limit]
-        admitted = {
-            m.id
-            for m in store.list_memories(
-                replace(flt, ids=tuple(i for i, _ in chunk)), limit=len(chunk), offset=0
-            )
-        }
-        kept += [(i, w) for i, w in chunk if i in admitted]
-        if len(kept) >= limit:
-            break
-    return kept[:limit]
+    admitted = store.admitted(flt, [i for i, _ in ranked])
+    return [(i, w) for i, w in ranked if i in admitted][:limit]

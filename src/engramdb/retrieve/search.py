@@ -206,7 +206,7 @@ def _staleness(
         for m in shortlist
         if m.kind == "episodic" and m.source_episode_ids
     }
-    derived = [d for d in store.memories_for_episodes(tenant_id, list(sources)) if d.kind == "fact"]
+    derived = store.memories_for_episodes(tenant_id, list(sources), kind="fact")
     stale = [d for d in derived if stale_at(d, at)]
     if not stale:
         return None
@@ -223,9 +223,9 @@ def _staleness(
     told = {
         m.source_episode_ids[0]: m
         for m in store.memories_for_episodes(
-            tenant_id, [r.source_episode_ids[0] for r in replacement.values()]
+            tenant_id, [r.source_episode_ids[0] for r in replacement.values()], kind="episodic"
         )
-        if m.kind == "episodic" and m.source_episode_ids and valid_at(m, at)
+        if m.source_episode_ids and valid_at(m, at)
     }
     facts: dict[str, list[MemoryRecord]] = {}
     for fact in derived:

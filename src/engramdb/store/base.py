@@ -151,6 +151,9 @@ class MemoryStore(Protocol):
     def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[MemoryRecord]:
         """Memories matching the filter, oldest first."""
 
+    def admitted(self, flt: MemoryFilter, ids: Sequence[str]) -> set[str]:
+        """The ids among `ids` of memories the filter admits (no row is read in full)."""
+
     def ids_with_prefix(
         self, tenant_id: str, prefix: str, *, limit: int, erased: bool = False
     ) -> list[str]:
@@ -161,9 +164,9 @@ class MemoryStore(Protocol):
         """Memories the filter admits whose `slot` is one of `slots`, oldest first."""
 
     def memories_for_episodes(
-        self, tenant_id: str, episode_ids: Sequence[str]
+        self, tenant_id: str, episode_ids: Sequence[str], *, kind: MemoryKind | None = None
     ) -> list[MemoryRecord]:
-        """Memories derived from any of these episodes."""
+        """Memories derived from any of these episodes (of one `kind` when given)."""
 
     def session_neighbours(
         self, tenant_id: str, memory_id: str, *, before: int, after: int

@@ -17,7 +17,7 @@ from engramdb.store.filters import sql_where
 from engramdb.store.sql.backend import SQLBackend
 from engramdb.store.sql.dialect import Session, chunks
 from engramdb.store.sql.tables import MEMORIES
-from engramdb.types import MemoryRecord
+from engramdb.types import MemoryKind, MemoryRecord
 
 __all__ = ["ERASE_CHUNK", "MemoryRows"]
 
@@ -38,6 +38,18 @@ class MemoryRows(SQLBackend):
         where = sql_where(flt, self.dialect, "t")
         order = f"t.created_at, t.{self.dialect.seq}"
         return self._select(MEMORIES, flt.tenant_id, where, order, page=(limit, offset))
+
+    def admitted(self, flt: MemoryFilter, ids: Sequence[str]) -> set[str]:
+        where, params = sql_where(flt, self.dialect)
+        found: set[str] = set()
+        with self._reading(flt.tenant_id) as session:
+            for chunk in chunks(list(ids)):
+                clause, more = self.dialect.members("m.id", chunk)
+                rows = session.execute(
+                    f"SELECT m.id FROM memories m WHERE {where} AND {clause}", (*params, *more)
+                ).fetchall()
+                found.update(str(r[0]) for r in rows)
+        return found
 
     def ids_with_prefix(
         self, tenant_id: str, prefix: str, *, limit: int, erased: bool = False
@@ -72,18 +84,19 @@ class MemoryRows(SQLBackend):
         return [m for _, m in sorted(found, key=lambda pair: pair[0])]
 
     def memories_for_episodes(
-        self, tenant_id: str, episode_ids: Sequence[str]
+        self, tenant_id: str, episode_ids: Sequence[str], *, kind: MemoryKind | None = None
     ) -> list[MemoryRecord]:
         found: dict[str, tuple[int, MemoryRecord]] = {}
+        of_kind = "" if kind is None else " AND m.kind = ?"
         with self._reading(tenant_id) as session:
             for chunk in chunks(list(episode_ids)):
                 clause, params = self.dialect.members("me.episode_id", chunk)
                 rows = session.execute(
                     f"SELECT {self._columns()}, m.{self.dialect.seq} FROM memories m "
-                    f"WHERE {self.dialect.by_id('m.tenant_id')} = ? AND m.id IN "
+                    f"WHERE {self.dialect.by_id('m.tenant_id')} = ?{of_kind} AND m.id IN "
                     f"(SELECT me.memory_id FROM memory_episodes me "
                     f"WHERE me.tenant_id = ? AND {clause})",
-                    (tenant_id, tenant_id, *params),
+                    (tenant_id, *([] if kind is None else [kind]), tenant_id, *params),
                 ).fetchall()
                 found.update((r[0], (int(r[-1]), MEMORIES.load(r, self.dialect))) for r in rows)
         return [m for _, m in sorted(found.values(), key=lambda pair: pair[0])]
