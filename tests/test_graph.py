@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engramdb import Memory
-from engramdb.ingest.entities import EntityIndex, canonical
+from engramdb.ingest.entities import EntityIndex
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.retrieve import graph as graph_module
 from engramdb.retrieve.graph import (
@@ -15,6 +15,7 @@ from engramdb.retrieve.graph import (
     user_graph,
 )
 from engramdb.store.base import MemoryFilter
+from engramdb.text.names import canonical
 from engramdb.types import Scope
 from ingest_support import facts_memory
 

@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from engramdb.retrieve.terms import STOPWORDS
 from engramdb.store.base import MemoryFilter, Store
+from engramdb.text.words import STOPWORDS
 from engramdb.timestamps import from_iso
 from engramdb.types import MemoryKind, MemoryRecord
 

@@ -121,6 +121,15 @@ class MemoryRecord(_Model):
     context: str | None = None
     next_turn: str | None = None
 
+    @property
+    def fact_value(self) -> str | None:
+        """The slot value a fact holds (kept in its `metadata["fact"]["value"]`), if any."""
+        fact = self.metadata.get("fact")
+        if isinstance(fact, dict):
+            value = fact.get("value")
+            return value if isinstance(value, str) else None
+        return None
+
 
 class HistoryEntry(_Model):
     """One change to a memory, in the append-only log."""

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from engramdb.guard.claims import Claim, Voice, read_claims, same_value
 from engramdb.guard.poison import Verdict
-from engramdb.ingest.reconcile import stored_value
 from engramdb.models.embed import Embedder
 from engramdb.store.base import MemoryFilter, Store
 from engramdb.types import MemoryRecord, Scope
@@ -115,7 +114,7 @@ def user_statements(
         if memory.trust != "user" or not memory.source_episode_ids:
             continue
         episode_id = memory.source_episode_ids[0]
-        value = stored_value(memory)
+        value = memory.fact_value
         if memory.kind == "fact" and memory.slot in slots and value:
             found.append(Statement(memory.slot, value, False, episode_id))
         elif memory.kind == "episodic":

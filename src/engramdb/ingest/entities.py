@@ -12,25 +12,17 @@ graph channel (`retrieve/graph.py`) walks memories through these shared entities
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from engramdb.text.names import canonical
 from engramdb.types import Edge, Entity, Scope
 
-__all__ = ["EntityIndex", "canonical", "entity_id"]
+__all__ = ["EntityIndex", "entity_id"]
 
-_ARTICLE = re.compile(r"^(the|a|an)\s+", re.IGNORECASE)
-_POSSESSIVE = re.compile(r"(’s|'s)$", re.IGNORECASE)
 _PERSON_TYPES = frozenset({"PERSON", "person", "speaker"})
-
-
-def canonical(name: str) -> str:
-    """The comparison form of a name: lower case, no leading article or trailing possessive."""
-    text = _POSSESSIVE.sub("", _ARTICLE.sub("", name.strip()))
-    return " ".join(text.lower().split())
 
 
 def entity_id(scope: Scope, key: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engramdb.retrieve.terms import STOPWORDS
+from engramdb.text.words import STOPWORDS
 
 __all__ = ["Support", "locate", "support"]
 

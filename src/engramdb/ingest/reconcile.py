@@ -42,7 +42,6 @@ __all__ = [
     "names_in",
     "normalize_value",
     "slot_family",
-    "stored_value",
 ]
 
 #: How close (cosine, without the speaker's name) a fact must be to a statement that moves or
@@ -83,15 +82,6 @@ def normalize_value(value: str | None) -> str:
     if value is None:
         return ""
     return " ".join(_NOISE.sub(" ", value.lower()).split())
-
-
-def stored_value(memory: MemoryRecord) -> str | None:
-    """The slot value a fact memory holds (kept in its `metadata["fact"]["value"]`)."""
-    fact = memory.metadata.get("fact")
-    if isinstance(fact, dict):
-        value = fact.get("value")
-        return value if isinstance(value, str) else None
-    return None
 
 
 def slot_family(slot: str) -> list[str]:
@@ -201,9 +191,9 @@ def _unslotted(
     `thresholds`: duplicate and restatement; `closes`: what the fact closes already)."""
     duplicate_similarity, restatement_similarity = thresholds
     if fact.negated:
-        ended = [m for m in current if fact.value is None or _same(stored_value(m), fact.value)]
+        ended = [m for m in current if fact.value is None or _same(m.fact_value, fact.value)]
         if ended:
-            what = fact.value or stored_value(ended[0]) or "the current value"
+            what = fact.value or ended[0].fact_value or "the current value"
             return Decision(
                 "INVALIDATE",
                 f"{fact.slot} no longer holds {what!r}: {fact.text!r}",
@@ -240,7 +230,7 @@ def _unslotted(
 def _slotted(fact: Fact, current: Sequence[MemoryRecord]) -> Decision:
     """A new value of a single-valued slot."""
     for memory in current:
-        if _same(stored_value(memory), fact.value):
+        if _same(memory.fact_value, fact.value):
             return Decision(
                 "NOOP", f"{fact.slot} already holds {fact.value!r} ({memory.id})", target=memory.id
             )
@@ -254,11 +244,11 @@ def _slotted(fact: Fact, current: Sequence[MemoryRecord]) -> Decision:
     ):
         return Decision(
             "ADD",
-            f"{fact.value!r} held {fact.slot} before the current {stored_value(holder)!r}",
+            f"{fact.value!r} held {fact.slot} before the current {holder.fact_value!r}",
             target=holder.id,
             historical=True,
         )
-    old = ", ".join(repr(stored_value(m)) for m in current)
+    old = ", ".join(repr(m.fact_value) for m in current)
     return Decision(
         "UPDATE",
         f"new value for {fact.slot}: {fact.value!r} supersedes {old}",

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Literal
 
 from engramdb.ingest.rules import speaker_name
 from engramdb.models.llm import Usage
-from engramdb.retrieve.terms import STOPWORDS
 from engramdb.store.base import MemoryFilter, Store
+from engramdb.text.words import STOPWORDS
 from engramdb.types import Episode
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.ingest.entities import canonical
 from engramdb.store.base import MemoryFilter, Store
+from engramdb.text.names import canonical
 from engramdb.types import Edge, Entity
 
 __all__ = [
