@@ -135,6 +135,10 @@ def test_opinions_are_keyed_by_their_topic_however_phrased(
         ("I'll start pottery classes next month.", "Ana will start pottery classes next month"),
         ("Definitely, I love sharing recipes.", "Ana loves sharing recipes"),
         ("I want to make sure I'm growing.", "Ana wants to make sure Ana is growing"),
+        (
+            "We go hiking on Sundays and cook together at night.",
+            "Ana goes hiking on Sundays and cooks together at night",
+        ),
     ],
 )
 def test_states_feelings_and_clauses_about_the_speaker(

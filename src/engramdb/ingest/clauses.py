@@ -213,6 +213,15 @@ def _first_person_verbs(tokens: Sequence[Token]) -> set[int]:
         )
         if chain[0].i > token.i:
             found.add(chain[0].i)
+        # "I live in Berlin and work as a nurse": a verb joined to it without a subject of its own
+        if verb.tag_ == "VBP":
+            found.update(
+                c.i
+                for c in verb.conjuncts
+                if c.i > verb.i
+                and c.tag_ in ("VB", "VBP")
+                and not any(d.dep_ in SUBJECTS for d in c.children)
+            )
     return found
 
 
@@ -233,7 +242,7 @@ def rewrite(tokens: Sequence[Token], name: str) -> str:
         elif token.i in agreeing:
             if low in _CONTRACTED:
                 word = " " + _CONTRACTED[low]
-            elif token.tag_ == "VBP" or low in _IRREGULAR:
+            elif token.tag_ in ("VBP", "VB") or low in _IRREGULAR:
                 word = _third_person(low)
                 if low.startswith("'"):
                     word = " " + word
