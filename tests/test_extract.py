@@ -139,6 +139,10 @@ def test_opinions_are_keyed_by_their_topic_however_phrased(
             "We go hiking on Sundays and cook together at night.",
             "Ana goes hiking on Sundays and cooks together at night",
         ),
+        (
+            "Yes, I'm allergic to peanuts and I don't eat pork.",
+            "Ana is allergic to peanuts and Ana doesn't eat pork",
+        ),
     ],
 )
 def test_states_feelings_and_clauses_about_the_speaker(

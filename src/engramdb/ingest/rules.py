@@ -214,7 +214,7 @@ def _statement(
     ended something ("I live in Berlin") is left to the facts that say so."""
     if not said:
         return []
-    text = " ".join(cl.rewrite([t for t in sent if not t.is_space], name) for sent in said)
+    text = " ".join(cl.rewrite(_without_interjection(sent), name) for sent in said)
     words = [t for t in said[-1] if not (t.is_punct or t.is_space)] or list(said[-1])
     return [
         Fact(
@@ -229,6 +229,15 @@ def _statement(
             about_other=bool(generic) and all(f.about_other for f in generic),
         )
     ]
+
+
+def _without_interjection(sentence: Span) -> list[Token]:
+    """The sentence's tokens without the interjection it opens with ("Yes, ...", "Oh, ...")."""
+    tokens = [t for t in sentence if not t.is_space]
+    start = 0
+    while start < len(tokens) - 1 and tokens[start].pos_ in ("INTJ", "PUNCT"):
+        start += 1
+    return tokens[start:]
 
 
 def _addressed(tokens: Sequence[Token]) -> bool:
