@@ -10,8 +10,10 @@ same input still store it once.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -56,6 +58,18 @@ TRUST_BY_ROLE: dict[Role, Trust] = {
     "tool": "tool",
 }
 _DEFAULT_CONFIG = IngestConfig()
+_readers: dict[int, ThreadPoolExecutor] = {}
+
+
+def _reader() -> ThreadPoolExecutor:
+    """Where a batch's messages are parsed while its episodic memories are embedded (the
+    embedder releases the GIL): one thread per process, so one parse runs at a time; a forked
+    child starts its own (the parent's thread is not in it)."""
+    pid = os.getpid()
+    if pid not in _readers:
+        _readers.clear()
+        _readers[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engramdb-extract")
+    return _readers[pid]
 
 
 def episodic_memory(episode: Episode, *, model_id: str) -> MemoryRecord:
@@ -207,11 +221,16 @@ def derive(
         memories, flagged = guard_memories(
             memories, episodes, embedder, thresholds=config.guard_thresholds, store=store, llm=llm
         )
+    trusted = [e for e in episodes if e.id not in flagged]
+    reading: Future[Extraction] | None = None
+    if extractor is not None and trusted and not extractor.uses_known:
+        reading = _reader().submit(extractor.extract, trusted, [])  # parsed while we embed
     vectors = embedder.embed([m.text for m in memories])
     extraction = Extraction()
-    trusted = [e for e in episodes if e.id not in flagged]
-    if extractor is not None and trusted:
-        known = _known(store, memories, vectors) if extractor.uses_known and store else []
+    if reading is not None:
+        extraction = reading.result()
+    elif extractor is not None and trusted:
+        known = _known(store, memories, vectors) if store else []
         extraction = extractor.extract(trusted, known)
     extraction.facts, fact_vectors = _read_facts(extraction.facts, episodes, embedder)
     return Derivation(list(episodes), memories, vectors, extraction, fact_vectors)
