@@ -14,12 +14,9 @@ the packaged embedder the write path uses anyway, so a topic costs one small mat
 fact.
 
 The prototypes are the plain statements of each topic (a small sentence embedder matches
-statements best by statements, not by definitions). A statement's floor and margin were chosen
-on statements written for the purpose (`tests/test_topics.py`): among the pairs that keep one of
-twenty-four unrelated statements from holding a topic, the one under which most clear
-statements of a topic hold it (25 of 39; the earlier 0.45 / 0.1 held 21). A question is read
-with the stricter pair the retrieval defaults were measured with: a question names its topic
-less plainly than a statement does, and a wrong topic reorders the results.
+statements best by statements, not by definitions); the floor and margin were chosen on
+statements written for the purpose (`tests/test_topics.py`), to keep one of them in twenty-four
+unrelated ones from holding a topic while most clear statements of a topic hold it.
 """
 
 from __future__ import annotations
@@ -34,17 +31,7 @@ import numpy.typing as npt
 
 from engramdb.models.embed import Embedder
 
-__all__ = [
-    "FLOOR",
-    "MARGIN",
-    "QUESTION_FLOOR",
-    "QUESTION_MARGIN",
-    "TOPICS",
-    "Topic",
-    "TopicReader",
-    "fact_key",
-    "reader_for",
-]
+__all__ = ["FLOOR", "MARGIN", "TOPICS", "Topic", "TopicReader", "fact_key", "reader_for"]
 
 
 @dataclass(frozen=True)
@@ -135,12 +122,9 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 #: Below this cosine to its nearest topic a statement holds no topic.
-FLOOR = 0.30
+FLOOR = 0.45
 #: A statement holds its nearest topic only when it is this much closer to it than to the next.
-MARGIN = 0.15
-#: The floor and margin of a question's topic (`TopicReader.topics_of(..., question=True)`).
-QUESTION_FLOOR = 0.45
-QUESTION_MARGIN = 0.1
+MARGIN = 0.1
 
 _Vectors = npt.NDArray[np.float32]
 
@@ -183,17 +167,16 @@ class TopicReader:
         """Each vector's cosine to the closest prototype of each topic: (vectors, topics)."""
         return np.stack([(vectors @ p.T).max(axis=1) for p in self._vectors()], axis=1)
 
-    def topics_of(self, vectors: _Vectors, *, question: bool = False) -> list[Topic | None]:
-        """The topic of each vector (statements', or with `question` questions'), or None."""
+    def topics_of(self, vectors: _Vectors) -> list[Topic | None]:
+        """The topic of each vector (a statement's or a question's), or None."""
         if not len(vectors):
             return []
-        floor, margin = (QUESTION_FLOOR, QUESTION_MARGIN) if question else (FLOOR, MARGIN)
         closeness = self.closeness(vectors)
         order = np.argsort(-closeness, axis=1)
         out: list[Topic | None] = []
         for row, ranked in zip(closeness, order, strict=True):
             best, second = row[ranked[0]], row[ranked[1]] if len(ranked) > 1 else -1.0
-            held = best >= floor and best - second >= margin
+            held = best >= FLOOR and best - second >= MARGIN
             out.append(self.topics[int(ranked[0])] if held else None)
         return out
 

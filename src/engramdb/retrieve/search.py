@@ -292,8 +292,7 @@ def search(
             store, request.filter, [request.query], config.candidates
         )
     if config.topic_weight > 0 or config.latest_first:
-        query = embed_query(embedder, reading.text)[None, :]
-        topic = reader_for(embedder).topics_of(query, question=True)[0]
+        topic = reader_for(embedder).topics_of(embed_query(embedder, reading.text)[None, :])[0]
         if topic is not None:
             reading = replace(reading, topics=topic.slots)
     fused = _fuse(channels, config)
