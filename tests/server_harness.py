@@ -21,6 +21,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import Embedder
 from engramdb.server import ServerSettings, create_app
 from engramdb.server.auth import create_key
@@ -79,11 +80,22 @@ def live_server(app: FastAPI) -> Iterator[Live]:
         thread.join(30)
 
 
-def make_app(db: Path | str, embedder: Embedder, **settings: object) -> FastAPI:
+def make_app(
+    db: Path | str,
+    embedder: Embedder,
+    *,
+    ingest_config: IngestConfig | None = None,
+    **settings: object,
+) -> FastAPI:
     """The server app over a SQLite file, with quick polling for tests."""
     options: dict[str, object] = {"worker_poll_s": 0.05}
     options.update(settings)
-    return create_app(str(db), embedder=embedder, settings=ServerSettings(**options))  # type: ignore[arg-type]
+    return create_app(
+        str(db),
+        embedder=embedder,
+        ingest_config=ingest_config,
+        settings=ServerSettings(**options),  # type: ignore[arg-type]
+    )
 
 
 @contextmanager

@@ -19,9 +19,8 @@ import pytest
 
 from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM
-from engramdb.server import ServerSettings, create_app
 from engramdb.types import HistoryEntry, MemoryRecord, Scope
-from server_harness import Live, live_server
+from server_harness import Live, live_server, make_app
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -81,12 +80,7 @@ def supersession(episodes: dict[str, str], model_id: str) -> bytes:
 def seeded(tmp_path: Path, embedder: OnnxMiniLM) -> Iterator[tuple[Live, str]]:
     """A server where ana said where she lives, then that she moved: a superseded fact (imported,
     so the page shows exactly these; the server stores messages only)."""
-    app = create_app(
-        str(tmp_path / "ui.sqlite"),
-        embedder=embedder,
-        ingest_config=IngestConfig(extract="off"),
-        settings=ServerSettings(worker_poll_s=0.05),
-    )
+    app = make_app(tmp_path / "ui.sqlite", embedder, ingest_config=IngestConfig(extract="off"))
     with live_server(app) as live:
         key = live.key("acme", "admin")
         episodes: dict[str, str] = {}
@@ -273,12 +267,7 @@ def _chromium(pw: Any, tmp_path: Path) -> Any:
 @pytest.fixture
 def facts_server(tmp_path: Path, embedder: OnnxMiniLM) -> Iterator[Live]:
     """A server that extracts facts (rules): Ana lived in Berlin, then moved to Munich."""
-    app = create_app(
-        str(tmp_path / "facts.sqlite"),
-        embedder=embedder,
-        ingest_config=IngestConfig(extract="rules"),
-        settings=ServerSettings(worker_poll_s=0.05),
-    )
+    app = make_app(tmp_path / "facts.sqlite", embedder, ingest_config=IngestConfig(extract="rules"))
     with live_server(app) as live:
         with live.client(live.key("acme", "write")) as client:
             for timestamp, text in [
