@@ -76,6 +76,8 @@ def test_a_memory_that_only_asks_is_told_apart() -> None:
     assert asks("Ben: Did you go camping?")
     assert asks("Ben: [shares a photo of a tent] Great! Did you go camping?")
     assert not asks("Ben: Did you go? We went camping.")
+    # a speaker who tells of their own things asks, but not only
+    assert not asks("user: my landlord won't allow pets, any way to get my animal fix?")
 
 
 def test_fusions() -> None:

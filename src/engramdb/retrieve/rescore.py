@@ -44,7 +44,9 @@ class QueryReading:
     role: str | None = None  # whose words a question in the first or second person asks about
 
 
-_SELF = re.compile(r"\b(i|i'm|i've|i'd|i'll|im|we|we're|we've|we'd|we'll)\b", re.IGNORECASE)
+_SELF = re.compile(
+    r"\b(i|i'm|i've|i'd|i'll|im|me|my|mine|we|we're|we've|we'd|we'll|us|our|ours)\b", re.IGNORECASE
+)
 
 
 def asks(text: str) -> bool:

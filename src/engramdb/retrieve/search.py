@@ -10,7 +10,8 @@
 3. Fuse (`fusion.py`): a convex sum of normalised scores, or reciprocal ranks.
 4. Re-score the shortlist with the speaker, time and question priors (`rescore.py`); with
    `rerank_weight`, add a second model's opinion on its head (`rerank.py`).
-5. Keep one hit per source message (a fact and its own turn say the same thing); put the turn
+5. Keep one hit per source message (a fact and its own turn say the same thing; the turn stands
+   in for a fact that drops a name or number it said, `as_told`); put the turn
    that answers a hit that only asks before it (`replies`); append the `neighbours` turns
    around each episodic hit.
 
@@ -34,11 +35,11 @@ import numpy.typing as npt
 from engramdb.config import RetrievalConfig
 from engramdb.models.embed import Embedder, embed_query
 from engramdb.retrieve.current import (
+    LATEST_DEPTH,
     Staleness,
     asks_now,
     current_first,
     latest_first,
-    says_now,
     stale_at,
     valid_at,
 )
@@ -50,6 +51,7 @@ from engramdb.retrieve.speakers import read_speakers, role_asked
 from engramdb.retrieve.terms import POSTINGS_BUDGET, distinctive_terms, query_terms
 from engramdb.retrieve.timewin import DateWindow, read_dates
 from engramdb.store.base import MemoryFilter, Store
+from engramdb.text.names import specifics
 from engramdb.topics import reader_for
 from engramdb.types import Hit, MemoryRecord
 
@@ -246,6 +248,29 @@ def _staleness(
     )
 
 
+def as_told(
+    store: Store, tenant_id: str, memories: Sequence[MemoryRecord], at: datetime | None
+) -> dict[str, MemoryRecord]:
+    """For each fact among `memories` that drops a name or number of the turn it came from
+    ("User traded in the Corolla" from "...traded in the Corolla, picked up a Mazda CX-5"), that
+    turn: it says what the fact says, and more."""
+    facts: dict[str, list[MemoryRecord]] = {}
+    for memory in memories:
+        if memory.kind == "fact" and memory.source_episode_ids:
+            facts.setdefault(memory.source_episode_ids[0], []).append(memory)
+    if not facts:
+        return {}
+    found: dict[str, MemoryRecord] = {}
+    for turn in store.memories_for_episodes(tenant_id, list(facts), kind="episodic"):
+        said = specifics(turn.text.split(": ", 1)[-1])
+        if not said or not turn.source_episode_ids or not valid_at(turn, at):
+            continue
+        for fact in facts.get(turn.source_episode_ids[0], ()):
+            if not all(word in fact.text.lower() for word in said):
+                found[fact.id] = turn
+    return found
+
+
 def _reranked(
     store: Store,
     scored: list[tuple[MemoryRecord, float, dict[str, float]]],
@@ -291,7 +316,7 @@ def search(
         channels["graph"] = graph_candidates(
             store, request.filter, [request.query], config.candidates
         )
-    if config.topic_weight > 0 or config.latest_first:
+    if config.topic_weight > 0:
         topic = reader_for(embedder).topics_of(embed_query(embedder, reading.text)[None, :])[0]
         if topic is not None:
             reading = replace(reading, topics=topic.slots)
@@ -332,12 +357,16 @@ def search(
         if staleness is not None:
             query = embed_query(embedder, reading.text)
             scored = current_first(scored, query, staleness, at)
-    about_now = present and (bool(reading.topics) or says_now(request.query))
-    if config.latest_first and about_now and "dense" in channels:
-        scored = latest_first(scored, dict(channels["dense"]), reading.speakers)
+    if config.latest_first and present:
+        head = [memory.id for memory, _, _ in scored[:LATEST_DEPTH]]
+        vectors = dict(zip(head, store.get_vectors(tenant_id, head), strict=True))
+        scored = latest_first(scored, vectors, reading.speakers)
 
     raw = {name: dict(ranked) for name, ranked in channels.items()}
     answers = replies([memory for memory, _, _ in scored]) if config.replies else {}
+    told = as_told(
+        store, tenant_id, [m for m, _, _ in scored[: 2 * request.limit]], request.filter.as_of
+    )
     hits: list[Hit] = []
     seen: set[str] = set()
     sources: set[str] = set()
@@ -353,9 +382,10 @@ def search(
         seen.add(memory.id)
         return True
 
-    for memory, score, parts in scored:
+    for fact_or_turn, score, parts in scored:
         if len(hits) >= request.limit:
             break
+        memory = told.get(fact_or_turn.id, fact_or_turn)
         if not admit(memory):
             continue
         explained = None

@@ -1,0 +1,131 @@
+"""What holds now comes first, in words no rule was written from: the newer of two statements
+on one subject answers a question about the present, a fact that drops the name its message
+gave leaves the answer to the message, and `as_of` answers with what held then."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engramdb import Memory
+from engramdb.models.embed import OnnxMiniLM
+from engramdb.text.names import specifics
+
+
+@pytest.fixture
+def sqlite_memory(tmp_path: Path, embedder: OnnxMiniLM) -> Iterator[Memory]:
+    with Memory(str(tmp_path / "current.sqlite"), embedder=embedder) as memory:
+        yield memory
+
+
+def _tell(memory: Memory, user: str, said: list[tuple[str, str, str]]) -> None:
+    for when, role, text in said:
+        memory.add(
+            [{"role": role, "content": text}],
+            user_id=user,
+            session_id=f"day-{when[:10]}",
+            timestamp=when,
+        )
+
+
+def test_the_words_that_name_something_particular() -> None:
+    assert specifics("Finally traded in the Corolla, got a Mazda CX-5 on Saturday.") == {
+        "corolla",
+        "mazda",
+        "cx-5",
+        "saturday",
+    }
+    assert specifics("I'm 92 kg. My rent went up to $1,600!") == {"92", "1,600"}
+    assert specifics("Big news: we moved. I love it") == set()
+
+
+@pytest.mark.parametrize(
+    ("said", "question", "now", "then", "as_of"),
+    [
+        (
+            [
+                (
+                    "2022-02-01T19:00:00Z",
+                    "user",
+                    "Most evenings I practise the cello, "
+                    "scales first and then whatever piece I'm stuck on.",
+                ),
+                ("2022-02-01T19:00:05Z", "assistant", "Lovely, a steady routine pays off."),
+                (
+                    "2022-11-20T19:00:00Z",
+                    "user",
+                    "The cello is gathering dust, honestly. "
+                    "My evenings belong to the climbing gym these days.",
+                ),
+            ],
+            "How does the user spend their evenings?",
+            "climbing",
+            "scales",
+            "2022-06-01T00:00:00Z",
+        ),
+        (
+            [
+                (
+                    "2021-03-03T08:00:00Z",
+                    "user",
+                    "My commute is a forty minute train ride into Utrecht, I read on the way.",
+                ),
+                (
+                    "2021-12-12T08:00:00Z",
+                    "user",
+                    "Work let me go fully remote, so the commute "
+                    "is now twelve steps from bed to desk.",
+                ),
+            ],
+            "What is the user's commute like?",
+            "remote",
+            "train",
+            "2021-07-01T00:00:00Z",
+        ),
+    ],
+)
+def test_the_newer_statement_on_a_subject_answers_about_now(
+    sqlite_memory: Memory,
+    said: list[tuple[str, str, str]],
+    question: str,
+    now: str,
+    then: str,
+    as_of: str,
+) -> None:
+    _tell(sqlite_memory, "u", said)
+    first_now = sqlite_memory.search(question, user_id="u", limit=5)[0].text
+    first_then = sqlite_memory.search(question, user_id="u", limit=5, as_of=as_of)[0].text
+    assert now in first_now.lower()
+    assert then in first_then.lower() and now not in first_then.lower()
+
+
+def test_a_question_about_the_past_keeps_the_best_match_first(sqlite_memory: Memory) -> None:
+    _tell(
+        sqlite_memory,
+        "u",
+        [
+            ("2022-02-01T19:00:00Z", "user", "Most evenings I practise the cello."),
+            ("2022-11-20T19:00:00Z", "user", "My evenings belong to the climbing gym now."),
+        ],
+    )
+    hits = sqlite_memory.search("Which instrument did the user practise before?", user_id="u")
+    assert "cello" in hits[0].text.lower()
+
+
+def test_a_fact_that_drops_a_name_leaves_the_answer_to_its_message(
+    sqlite_memory: Memory,
+) -> None:
+    _tell(
+        sqlite_memory,
+        "u",
+        [
+            ("2023-01-05T10:00:00Z", "user", "My old Corolla just passed 200k miles."),
+            ("2023-08-10T10:00:00Z", "user",
+             "Finally traded in the Corolla, picked up a used Mazda CX-5 on Saturday."),
+        ],
+    )  # fmt: skip
+    for question in ("What car does the user drive?", "Who traded in the Corolla?"):
+        first = sqlite_memory.search(question, user_id="u")[0]
+        assert "Mazda" in first.text, question
