@@ -78,6 +78,9 @@ def test_a_memory_that_only_asks_is_told_apart() -> None:
     assert not asks("Ben: Did you go? We went camping.")
     # a speaker who tells of their own things asks, but not only
     assert not asks("user: my landlord won't allow pets, any way to get my animal fix?")
+    # chat leaves out the question mark; how the sentence opens still asks
+    assert asks("user: what does a root canal involve again")
+    assert not asks("Ben: What a day!")
 
 
 def test_fusions() -> None:

@@ -47,6 +47,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from engramdb.retrieve.rescore import asks
 from engramdb.types import MemoryRecord
 
 __all__ = [
@@ -101,6 +102,7 @@ def latest_first(
         if memory.id in vectors
         and memory.valid_from is not None
         and (memory.speaker in speakers if speakers else memory.trust == "user")
+        and not (memory.kind == "episodic" and asks(memory.text))
     ]
     if len(head) < 2 or head[0][2] <= 0:
         return rows

@@ -49,10 +49,24 @@ _SELF = re.compile(
 )
 
 
+#: how a question opens when its writer leaves out the question mark
+_OPENS_QUESTION = re.compile(
+    r"(what|how|why|when|where|which|who|whose|do|does|did|is|are|can|could|should|would|will)\b",
+    re.IGNORECASE,
+)
+_SENTENCES = re.compile(r"(?<=[.!?])\s+")
+
+
 def asks(text: str) -> bool:
-    """Whether the memory only asks: its last sentence is a question and its speaker says
-    nothing of themselves ("Did you go camping?", not "I love horror films, any tips?")."""
-    return text.rstrip().endswith("?") and _SELF.search(text.split(":", 1)[-1]) is None
+    """Whether the memory only asks: its last sentence is a question (by its mark, or by how it
+    opens when it has no mark at all) and its speaker says nothing of themselves ("Did you go
+    camping?", "what does a crown involve again"; not "I love horror films, any tips?")."""
+    said = text.split(":", 1)[-1].strip()
+    if _SELF.search(said):
+        return False
+    last = _SENTENCES.split(said)[-1]
+    unmarked = last[-1:].isalnum()
+    return said.endswith("?") or (unmarked and _OPENS_QUESTION.match(last) is not None)
 
 
 def rescore(
