@@ -194,6 +194,12 @@ def test_chatter_gives_no_fact(rules: RuleExtractor, text: str) -> None:
     assert _facts(rules, text) == []
 
 
+def test_moving_a_thing_is_not_moving_house(rules: RuleExtractor) -> None:
+    for text in ("I moved my savings over to Alliant.", "We moved the party to Friday."):
+        assert not any(f.slot == "user.home_city" for f in _facts(rules, text)), text
+    assert any(f.slot == "user.home_city" for f in _facts(rules, "We moved to Porto."))
+
+
 def test_only_the_configured_roles_are_read(rules: RuleExtractor) -> None:
     out = rules.extract([_episode("I live in Rome, said nobody. Paris is nice.", role="assistant")])
     assert out.facts == [] and out.mentions == []

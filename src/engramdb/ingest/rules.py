@@ -601,7 +601,8 @@ def _state_change_facts(c: _Clause) -> list[Fact]:
                 )
             ]
         return [_fact(c, _said(c), relation="lived_in", importance=0.5)]
-    if lemma in ("move", "relocate") and (place := cl.pobj(verb, "to")) is not None:
+    relocated = lemma in ("move", "relocate") and not cl.children(verb, "dobj")
+    if relocated and (place := cl.pobj(verb, "to")) is not None:  # not "moved my savings to"
         if verb.tag_ in ("VBD", "VBN") and not c.negated:
             value = cl.phrase(place)
             return [
