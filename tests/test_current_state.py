@@ -129,3 +129,18 @@ def test_a_fact_that_drops_a_name_leaves_the_answer_to_its_message(
     for question in ("What car does the user drive?", "Who traded in the Corolla?"):
         first = sqlite_memory.search(question, user_id="u")[0]
         assert "Mazda" in first.text, question
+
+
+def test_the_name_the_user_gave_stands_for_the_user(sqlite_memory: Memory) -> None:
+    _tell(
+        sqlite_memory,
+        "u",
+        [
+            ("2022-03-01T09:00:00Z", "user", "My name is Rosalind. Grading takes forever!"),
+            ("2022-03-01T09:00:05Z", "assistant", "Hi Rosalind! Use a rubric and batch it."),
+            ("2022-03-02T09:00:00Z", "user", "I teach chemistry at Hillcrest High."),
+        ],
+    )
+    # the name is not what the question asks: the fact "User's name is Rosalind" is no answer
+    first = sqlite_memory.search("Where does Rosalind work?", user_id="u")[0]
+    assert "Hillcrest" in first.text

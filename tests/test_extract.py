@@ -194,6 +194,11 @@ def test_chatter_gives_no_fact(rules: RuleExtractor, text: str) -> None:
     assert _facts(rules, text) == []
 
 
+def test_my_name_is_gives_the_name_once(rules: RuleExtractor) -> None:
+    facts = _facts(rules, "My name is Rosalind.")  # the tagger reads "Rosalind" as an adjective
+    assert [(f.slot, f.value) for f in facts] == [("user.name", "Rosalind")]
+
+
 def test_moving_a_thing_is_not_moving_house(rules: RuleExtractor) -> None:
     for text in ("I moved my savings over to Alliant.", "We moved the party to Friday."):
         assert not any(f.slot == "user.home_city" for f in _facts(rules, text)), text

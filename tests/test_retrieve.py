@@ -37,6 +37,9 @@ def test_speaker_names_leave_the_query_and_other_names_stay() -> None:
     # a name inside another word is not the speaker; a query of names only stays as it was
     assert read_speakers("Timothy called", ["Tim"]).speakers == ()
     assert read_speakers("Caroline", ["Caroline"]).text == "Caroline"
+    # a name the user gave as their own stands for the user's role
+    own = read_speakers("Where does Priti work?", ["user", "assistant"], {"Priti": "user"})
+    assert own.speakers == ("user",) and own.text == "Where does work?"
 
 
 def test_dates_in_a_query_become_windows() -> None:

@@ -156,11 +156,12 @@ class RuleExtractor:
         statement = _statement(episode, name, said, [f for f in found if not _precise(f)])
         seen: set[tuple[str, str | None]] = set()
         unique = []
-        for fact in [*kept, *statement]:
+        for fact in kept:
             if (fact.text, fact.slot) not in seen:
                 seen.add((fact.text, fact.slot))
                 unique.append(fact)
-        return unique
+        said_already = {text for text, _ in seen}
+        return unique + [f for f in statement if f.text not in said_already]
 
     @staticmethod
     def _sentence_facts(episode: Episode, name: str, sent: Span, found: list[Fact]) -> None:
@@ -1008,7 +1009,8 @@ def _possessive_facts(episode: Episode, name: str, sent: Span) -> list[Fact]:
         favorite = next((a for a in noun.children if a.lower_ in ("favorite", "favourite")), None)
         if noun.dep_ in cl.SUBJECTS and noun.head.lemma_ == "be":
             value_tok = next(iter(cl.children(noun.head, "attr", "acomp")), None)
-            if lemma == "name" and value_tok is not None and value_tok.pos_ == "PROPN":
+            named = value_tok is not None and (value_tok.pos_ == "PROPN" or value_tok.is_title)
+            if lemma == "name" and value_tok is not None and named:  # the tagger may say ADJ
                 value = cl.phrase(value_tok)
                 out.append(
                     _fact(

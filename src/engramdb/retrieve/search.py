@@ -93,6 +93,13 @@ def _hit(
     )
 
 
+def _own_names(store: Store, flt: MemoryFilter) -> dict[str, str]:
+    """The names the user gave as their own (the `user.name` facts visible to `flt`), each
+    standing for the speaker "user"."""
+    facts = store.slot_memories(replace(flt, kinds=("fact",), ids=None), ["user.name"])
+    return {value: "user" for value in (f.fact_value for f in facts) if value}
+
+
 def read_query(
     store: Store, flt: MemoryFilter, query: str, config: RetrievalConfig
 ) -> QueryReading:
@@ -100,7 +107,8 @@ def read_query(
     text, speakers, windows = query, tuple[str, ...](), tuple[DateWindow, ...]()
     role = None
     if config.speaker_names and flt.user_id is not None:
-        found = read_speakers(query, store.speakers(flt.tenant_id, flt.user_id))
+        known = store.speakers(flt.tenant_id, flt.user_id)
+        found = read_speakers(query, known, _own_names(store, flt) if "user" in known else None)
         text, speakers = found.text, found.speakers
         role = None if speakers else role_asked(query)
     if config.time_weight:

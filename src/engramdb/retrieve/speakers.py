@@ -10,14 +10,17 @@ said the memory (`MemoryRecord.speaker`; the weight lives in `RetrievalConfig.sp
 A speaker is matched by its whole name or its first name, case-insensitively, as whole words
 (a possessive "Caroline's" included). Only the speakers of the user's own memories are looked
 for, so a name that is not a speaker (a pet, a city) stays in the query as words to match. A
-question that names no speaker but speaks in the first or second person ("what did I...",
-"what did you...") asks about the user's or the assistant's words (`role_asked`).
+name the user gave as their own ("I'm Priti") stands for the speaker "user": "where does Priti
+work?" asks about the user's words, and the fact "User's name is Priti" does not answer it by
+the name alone. A question that names no speaker but speaks in the first or second person
+("what did I...", "what did you...") asks about the user's or the assistant's words
+(`role_asked`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["SpeakerQuery", "read_speakers", "role_asked"]
@@ -45,22 +48,27 @@ def _forms(speaker: str) -> list[str]:
     return [f for f in forms if len(f) >= _MIN_NAME]
 
 
-def read_speakers(query: str, speakers: Sequence[str]) -> SpeakerQuery:
+def read_speakers(
+    query: str, speakers: Sequence[str], aliases: Mapping[str, str] | None = None
+) -> SpeakerQuery:
     """The speakers among `speakers` that `query` names, and the query without their names.
 
-    When the names are all the query holds, the text is left as it was.
+    `aliases` maps other names to the speaker they stand for ({"Priti": "user"}). When the names
+    are all the query holds, the text is left as it was.
     """
     found: list[str] = []
     text = query
-    for speaker in speakers:
-        forms = _forms(speaker)
+    named = [(s, s) for s in speakers] + list((aliases or {}).items())
+    for name, speaker in named:
+        forms = _forms(name)
         if not forms:
             continue
         alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
         pattern = re.compile(rf"(?<!\w)(?:{alternatives}){_POSSESSIVE}(?!\w)", re.IGNORECASE)
         stripped, count = pattern.subn(" ", text)
         if count:
-            found.append(speaker)
+            if speaker not in found:
+                found.append(speaker)
             text = stripped
     text = " ".join(text.split())
     if not found or not re.search(r"\w", text):
