@@ -34,8 +34,9 @@ class RetrievalConfig(BaseModel):
     With `replies`, a hit that only asks is followed by the turn that answers it (the next turn
     of its session, when the shortlist holds it); with `current_first`, a message whose fact
     was replaced ranks right after what replaced it when the query is about that fact
-    (`retrieve/current.py`); with `latest_first`, of the statements that answer a question about
-    the present about as well as the best, the latest comes first; `neighbours` turns on either
+    (`retrieve/current.py`); with `latest_first`, of the user's statements on the best one's
+    subject among the first five, the latest comes first for a question about the present;
+    `neighbours` turns on either
     side of an episodic hit are appended after it, in session order.
 
     The weights of `default` were chosen by leave-one-conversation-out on the LoCoMo development
