@@ -267,3 +267,35 @@ def test_forget_drops_the_users_summaries(tmp_path: Path, embedder: OnnxMiniLM) 
     calls = _summary_calls(received)
     assert len(calls) == 2 and calls[1]["summary_so_far"] == ""
     assert "Miso" not in block
+
+
+def test_the_profile_holds_every_current_slot_however_many_facts_came_first(
+    tmp_path: Path, embedder: OnnxMiniLM
+) -> None:
+    import numpy as np
+
+    from engramdb.types import MemoryRecord
+
+    with facts_memory(str(tmp_path / "many.sqlite"), embedder) as memory:
+        older = datetime(2023, 1, 1, tzinfo=UTC)
+        fillers = [
+            MemoryRecord(
+                id=f"filler{i:04d}",
+                scope=Scope(user_id="ana"),
+                kind="fact",
+                text=f"Ana noted thing number {i}",
+                created_at=older,
+                valid_from=older,
+            )
+            for i in range(700)
+        ]
+        vectors = np.tile(embedder.embed(["a note"]), (len(fillers), 1))
+        memory.store.insert_memories(fillers, vectors)
+        memory.add(
+            [{"role": "user", "name": "Ana", "content": "I'm vegetarian."}],
+            user_id="ana",
+            timestamp="2024-01-02T10:00:00Z",
+        )
+        block = memory.context("what should Ana eat?", user_id="ana", max_tokens=400)
+        known = block.split("## What is known about")[1].split("## ")[0]
+        assert "Ana is vegetarian" in known

@@ -199,6 +199,15 @@ def test_my_name_is_gives_the_name_once(rules: RuleExtractor) -> None:
     assert [(f.slot, f.value) for f in facts] == [("user.name", "Rosalind")]
 
 
+def test_long_topics_keep_apart_in_their_slot_keys() -> None:
+    from engramdb.ingest.clauses import key
+
+    stem = "restoring vintage mechanical wristwatches from the nineteen fifties "
+    first, second = key(stem + "and sixties"), key(stem + "and seventies")
+    assert first != second and len(first) == len(second) == 48
+    assert key("hiking") == "hik"
+
+
 def test_moving_a_thing_is_not_moving_house(rules: RuleExtractor) -> None:
     for text in ("I moved my savings over to Alliant.", "We moved the party to Friday."):
         assert not any(f.slot == "user.home_city" for f in _facts(rules, text)), text

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engramdb import Memory
+from engramdb.errors import InvalidInput
 from engramdb.lifecycle import MaintenancePolicy, expires_at, maintain, retention
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.store.base import MemoryFilter
@@ -72,6 +73,25 @@ def test_maintain_archives_faded_and_expired_memories_but_keeps_current_slots(
     assert "Ana ran a marathon in Boston" not in [
         h.text for h in mem.search("marathon", user_id="ana")
     ]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        ({"expires_at": "next tuesday-ish"}, "metadata.expires_at"),
+        ({"expires_at": 20300101}, "metadata.expires_at"),
+        ({"ttl_days": -3}, "metadata.ttl_days"),
+        ({"ttl_days": "30"}, "metadata.ttl_days"),
+    ],
+)
+def test_a_malformed_expiry_is_refused_at_add(
+    mem: Memory, metadata: dict[str, object], field: str
+) -> None:
+    say(mem, "I live in Denver.", "2019-01-01T00:00:00Z")
+    with pytest.raises(InvalidInput) as raised:
+        mem.add("remember the locker code", user_id="ana", metadata=metadata)
+    assert raised.value.field == field
+    assert [m.text for m in mem.list(user_id="ana", kinds=["fact"])] == ["Ana lives in Denver"]
 
 
 def test_maintain_merges_duplicate_facts_into_the_earliest(mem: Memory) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -74,6 +74,7 @@ log = logging.getLogger("engramdb")
 
 _FILTER_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _MAX_LIMIT = 1000
+_PAGE = 500  # memories read at a time where all of them are wanted
 _SHOWN_MATCHES = 10  # ids an ambiguous prefix error lists
 Progress = Callable[[int], None]
 
@@ -707,7 +708,7 @@ class Memory:
             raise InvalidInput("max_tokens", "expected a positive integer")
         text = check_text(query, "query")
         user = self._filter(user_id=user_id, agent_id=agent_id, kinds=("fact",), current=True)
-        profile = [m for m in self.store.list_memories(user, limit=500, offset=0) if m.slot]
+        profile = [m for m in self._every(user) if m.slot]
         session = self._filter(user_id=user_id, agent_id=agent_id, session_id=session_id)
         working = working_memory(
             self.store,
@@ -725,6 +726,13 @@ class Memory:
         subject = next((e.name for e in working.turns if e.role == "user" and e.name), user_id)
         parts = ContextParts(subject, profile, working.summary, working.turns, hits)
         return render_context(parts, max_tokens=max_tokens)
+
+    def _every(self, flt: MemoryFilter) -> Iterator[MemoryRecord]:
+        """Every memory `flt` admits, a page at a time."""
+        offset = 0
+        while page := self.store.list_memories(flt, limit=_PAGE, offset=offset):
+            yield from page
+            offset += len(page)
 
     def add_procedure(
         self,

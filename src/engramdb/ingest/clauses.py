@@ -9,6 +9,7 @@ start pottery", "my sister" -> "Ana's sister".
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -65,6 +66,7 @@ _IRREGULAR = {
 _CONTRACTED = {"'ll": "will", "'d": "would", "'m": "is", "'ve": "has", "'re": "is"}
 _SPACES = re.compile(r"\s+")
 _KEY_CHARS = re.compile(r"[^a-z0-9]+")
+_KEY_MAX = 48  # characters of a slot key: a longer one keeps a digest of the rest
 
 
 def _stem(word: str) -> str:
@@ -79,7 +81,11 @@ def _stem(word: str) -> str:
 def key(text: str) -> str:
     """A slot key from words: stemmed, without articles, quantifiers or possessives."""
     words = [_stem(w) for w in _KEY_CHARS.sub(" ", text.lower()).split() if w not in lx.KEY_FILLERS]
-    return "_".join(words)[:48]
+    joined = "_".join(words)
+    if len(joined) <= _KEY_MAX:
+        return joined
+    digest = hashlib.blake2s(joined.encode("utf-8"), digest_size=4).hexdigest()
+    return f"{joined[: _KEY_MAX - len(digest) - 1]}_{digest}"  # two long topics stay apart
 
 
 def _third_person(word: str) -> str:

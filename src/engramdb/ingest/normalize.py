@@ -119,8 +119,20 @@ def check_metadata(value: object, field: str) -> dict[str, Any]:
         raise InvalidInput(field, f"larger than {LIMITS['metadata_bytes']} bytes as JSON")
     if _depth(value) > LIMITS["metadata_depth"]:
         raise InvalidInput(field, f"nested deeper than {LIMITS['metadata_depth']} levels")
+    _check_expiry(value, field)
     result: dict[str, Any] = json.loads(encoded)
     return result
+
+
+def _check_expiry(value: Mapping[str, Any], field: str) -> None:
+    """The keys `lifecycle` reads as a hard expiry: an ISO 8601 `expires_at`, a positive
+    `ttl_days` of zero or more (a malformed one would otherwise read as "never expires")."""
+    if "expires_at" in value:
+        parse_time(value["expires_at"], f"{field}.expires_at")
+    if "ttl_days" in value:
+        days = value["ttl_days"]
+        if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
+            raise InvalidInput(f"{field}.ttl_days", f"expected days >= 0, got {days!r}")
 
 
 @dataclass
