@@ -55,9 +55,9 @@ def test_history_keeps_a_session_in_order(apis: Apis, kind: str) -> None:
 
         retriever = EngramRetriever(memory=api.target, user_id=user, k=2)
         docs = retriever.invoke("where does Ana live?")
-        assert docs[0].page_content == "Ana: I moved to Denver last month."
+        assert docs[0].page_content == "Ana lives in Denver"  # the fact read from her message
         meta = docs[0].metadata
-        assert meta["kind"] == "episodic" and meta["id"] == docs[0].id
+        assert meta["kind"] == "fact" and meta["id"] == docs[0].id
         assert meta["score"] >= docs[1].metadata["score"]
         assert meta["created_at"] and meta["session_id"] == "s1" and meta["source_episode_ids"]
         assert apis.run(retriever.ainvoke("where does Ana live?")) == docs
