@@ -73,5 +73,6 @@ def test_a_chat_engine_answers_with_the_block_in_its_prompt(apis: Apis) -> None:
     engine = SimpleChatEngine.from_defaults(llm=MockLLM(), memory=memory)
     answer = engine.chat("What does my sister do for work?")
     shown = answer.response.split("</engramdb>")[0]
-    assert "- User's sister is Eva" in shown  # the fact read from "My sister Eva is a nurse ..."
+    # the message itself: its fact ("User's sister is Eva") leaves out where she works
+    assert "- user: My sister Eva is a nurse in Chicago." in shown
     assert shown.count("\n- ") == 2
