@@ -144,3 +144,23 @@ def test_the_name_the_user_gave_stands_for_the_user(sqlite_memory: Memory) -> No
     # the name is not what the question asks: the fact "User's name is Rosalind" is no answer
     first = sqlite_memory.search("Where does Rosalind work?", user_id="u")[0]
     assert "Hillcrest" in first.text
+
+
+def test_a_later_statement_on_another_subject_does_not_jump_ahead(sqlite_memory: Memory) -> None:
+    _tell(
+        sqlite_memory,
+        "u",
+        [
+            ("2022-03-05T10:00:00Z", "user",
+             "Hi! I plan meals for me and my husband Omar, we live in Leeds."),
+            ("2022-03-05T10:01:00Z", "user",
+             "Also, we have a greyhound called Pixel who begs at every meal."),
+            ("2022-06-10T10:00:00Z", "user",
+             "Not yet, I'll get one at the market. Pixel loves the park by the canal."),
+            ("2022-09-20T10:00:00Z", "user",
+             "Thanks. For Omar's birthday next month I want to bake a lemon cake."),
+        ],
+    )  # fmt: skip
+    # the cake is the latest statement and shares a little with the dog's: it answers nothing
+    first = sqlite_memory.search("What is the name of the user's dog?", user_id="u")[0]
+    assert "greyhound called Pixel" in first.text

@@ -35,7 +35,8 @@ class RetrievalConfig(BaseModel):
     of its session, when the shortlist holds it); with `current_first`, a message whose fact
     was replaced ranks right after what replaced it when the query is about that fact
     (`retrieve/current.py`); with `latest_first`, of the user's statements on the best one's
-    subject among the first five, the latest comes first for a question about the present;
+    subject that answer about as well, among the first five, the latest comes first for a
+    question about the present;
     `neighbours` turns on either
     side of an episodic hit are appended after it, in session order.
 

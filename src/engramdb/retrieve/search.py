@@ -368,7 +368,8 @@ def search(
     if config.latest_first and present:
         head = [memory.id for memory, _, _ in scored[:LATEST_DEPTH]]
         vectors = dict(zip(head, store.get_vectors(tenant_id, head), strict=True))
-        scored = latest_first(scored, vectors, reading.speakers)
+        query = embed_query(embedder, reading.text)
+        scored = latest_first(scored, vectors, query, reading.speakers)
 
     raw = {name: dict(ranked) for name, ranked in channels.items()}
     answers = replies([memory for memory, _, _ in scored]) if config.replies else {}
