@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from engramdb import InvalidInput, Memory
@@ -20,7 +21,7 @@ from engramdb.models.embed import OnnxMiniLM
 from engramdb.models.llm import OpenAIChat
 from engramdb.retrieve.context import ContextParts, approximate_tokens, render_context
 from engramdb.store.base import MemoryFilter
-from engramdb.types import Episode, Scope
+from engramdb.types import Episode, MemoryRecord, Scope
 from ingest_support import facts_memory, scripted_llm
 
 TALK = [
@@ -272,10 +273,6 @@ def test_forget_drops_the_users_summaries(tmp_path: Path, embedder: OnnxMiniLM) 
 def test_the_profile_holds_every_current_slot_however_many_facts_came_first(
     tmp_path: Path, embedder: OnnxMiniLM
 ) -> None:
-    import numpy as np
-
-    from engramdb.types import MemoryRecord
-
     with facts_memory(str(tmp_path / "many.sqlite"), embedder) as memory:
         older = datetime(2023, 1, 1, tzinfo=UTC)
         fillers = [

@@ -36,9 +36,8 @@ class RetrievalConfig(BaseModel):
     was replaced ranks right after what replaced it when the query is about that fact
     (`retrieve/current.py`); with `latest_first`, of the user's statements on the best one's
     subject that answer about as well, among the first five, the latest comes first for a
-    question about the present;
-    `neighbours` turns on either
-    side of an episodic hit are appended after it, in session order.
+    question about the present; `neighbours` turns on either side of an episodic hit are
+    appended after it, in session order.
 
     The weights of `default` were chosen by leave-one-conversation-out on the LoCoMo development
     split (`benchmarks/locomo-ablation.md`); every prior is switched off by a weight of 0.

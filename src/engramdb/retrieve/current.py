@@ -22,11 +22,10 @@ statements on the best one's subject first: among the best `LATEST_DEPTH` result
 statement scoring at least `LATEST_SHARE` of the best statement's score, whose cosine to the
 query is within `LATEST_SPREAD` of the best one's, and whose vector's cosine with the best
 one's is at least `SAME_SUBJECT`, says the same kind of thing; these are ordered by when they
-became true, the latest first, in the places they held. Of "I cook
-Italian most nights" and "it's all Korean food for me these days", the newer answers what the
-user cooks. A question about the past
-("where did she live before?") is left as it is, and with `as_of` only what was said by then
-takes part.
+became true, the latest first, in the places they held. Of "I cook Italian most nights" and
+"it's all Korean food for me these days", the newer answers what the user cooks. A question
+about the past ("where did she live before?") is left as it is, and with `as_of` only what was
+said by then takes part.
 
 The three constants were chosen on two knowledge-update suites written apart from each other
 (`benchmarks/scenarios/updates.json` and `updates-2.json`) and checked on LoCoMo and

@@ -359,17 +359,17 @@ def search(
     if reranker is not None and rerank_query is not None:
         scored = _reranked(store, scored, reranker, rerank_query, config)
     present = asks_now(request.query)
-    if config.current_first and present:
-        at = request.filter.as_of
-        staleness = _staleness(store, tenant_id, [m for m, _, _ in scored], at)
-        if staleness is not None:
-            query = embed_query(embedder, reading.text)
-            scored = current_first(scored, query, staleness, at)
-    if config.latest_first and present:
-        head = [memory.id for memory, _, _ in scored[:LATEST_DEPTH]]
-        vectors = dict(zip(head, store.get_vectors(tenant_id, head), strict=True))
-        query = embed_query(embedder, reading.text)
-        scored = latest_first(scored, vectors, query, reading.speakers)
+    if present and (config.current_first or config.latest_first):
+        query = embed_query(embedder, reading.text)  # the dense channel's, from the cache
+        if config.current_first:
+            at = request.filter.as_of
+            staleness = _staleness(store, tenant_id, [m for m, _, _ in scored], at)
+            if staleness is not None:
+                scored = current_first(scored, query, staleness, at)
+        if config.latest_first:
+            head = [memory.id for memory, _, _ in scored[:LATEST_DEPTH]]
+            vectors = dict(zip(head, store.get_vectors(tenant_id, head), strict=True))
+            scored = latest_first(scored, vectors, query, reading.speakers)
 
     raw = {name: dict(ranked) for name, ranked in channels.items()}
     answers = replies([memory for memory, _, _ in scored]) if config.replies else {}
