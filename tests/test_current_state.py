@@ -164,3 +164,20 @@ def test_a_later_statement_on_another_subject_does_not_jump_ahead(sqlite_memory:
     # the cake is the latest statement and shares a little with the dog's: it answers nothing
     first = sqlite_memory.search("What is the name of the user's dog?", user_id="u")[0]
     assert "greyhound called Pixel" in first.text
+
+
+def test_advice_given_to_the_user_is_no_answer_about_the_user(sqlite_memory: Memory) -> None:
+    _tell(
+        sqlite_memory,
+        "u",
+        [
+            ("2023-03-02T18:00:00Z", "user",
+             "signed up at Granite Peak bouldering gym last week. beginner warm up routine?"),
+            ("2023-03-02T18:00:05Z", "assistant",
+             "Five minutes of easy traversing, wrist and shoulder circles, "
+             "then a few easy problems before anything hard."),
+        ],
+    )  # fmt: skip
+    # the user's turn only asks by its words, but what the user did is in it, not in the advice
+    first = sqlite_memory.search("Which bouldering gym is the user a member of?", user_id="u")[0]
+    assert "Granite Peak" in first.text
