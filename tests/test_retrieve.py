@@ -13,12 +13,13 @@ from engramdb.config import PRESETS, Config, RetrievalConfig, preset
 from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.retrieve.fusion import convex, minmax, rrf
-from engramdb.retrieve.rescore import asks
+from engramdb.retrieve.rescore import QueryReading, asks, rescore
 from engramdb.retrieve.search import replies
 from engramdb.retrieve.speakers import read_speakers
 from engramdb.retrieve.terms import CHEAP_POSTINGS, POSTINGS_BUDGET, distinctive_terms
 from engramdb.retrieve.timewin import DateWindow, in_windows, query_windows, read_dates
 from engramdb.store.base import MemoryFilter
+from engramdb.types import MemoryRecord, Scope
 
 #: This module ranks messages: they are stored alone, without the facts read from them.
 TURNS = IngestConfig(extract="off")
@@ -84,6 +85,23 @@ def test_a_memory_that_only_asks_is_told_apart() -> None:
     # chat leaves out the question mark; how the sentence opens still asks
     assert asks("user: what does a root canal involve again")
     assert not asks("Ben: What a day!")
+
+
+def test_the_assistants_words_give_way_in_a_question_about_a_named_person() -> None:
+    advice = MemoryRecord(
+        id="a", scope=Scope(user_id="u"), kind="episodic", text="assistant: try Libby",
+        trust="assistant", speaker="assistant", created_at=datetime(2023, 5, 14, tzinfo=UTC),
+    )  # fmt: skip
+    own = advice.model_copy(update={"id": "b", "trust": "user", "speaker": "user"})
+    about_user = QueryReading(text="which e-reader", speakers=("user",))
+    priors = {"speaker_weight": 0.2, "time_weight": 0.0, "question_weight": 0.0}
+    assert rescore(advice, 1.0, about_user, **priors, advice_weight=0.4) == (0.6, {"advice": -0.4})
+    assert rescore(own, 1.0, about_user, **priors, advice_weight=0.4)[1] == {"speaker": 0.2}
+    # no person named, or a question about the assistant's own words: nothing is taken off
+    unnamed = QueryReading(text="which e-reader")
+    assert rescore(advice, 1.0, unnamed, **priors, advice_weight=0.4) == (1.0, {})
+    about_it = QueryReading(text="what did you suggest", speakers=("assistant",))
+    assert "advice" not in rescore(advice, 1.0, about_it, **priors, advice_weight=0.4)[1]
 
 
 def test_fusions() -> None:

@@ -23,8 +23,8 @@ class RetrievalConfig(BaseModel):
     field of its own); `fusion` combines them with the channel weights:
     "convex" (a weighted sum of normalised scores, Bruch et al., 2023) or "rrf" (reciprocal
     ranks, Cormack et al., 2009, with `rrf_k`). The `rescore_depth` best are then re-scored
-    with the speaker, time and question priors (`retrieve/rescore.py`, on the scale of the
-    convex fusion). With `rerank_weight` > 0, a second model (multilingual-e5-small, the `rerank`
+    with the speaker, time, question and advice priors (`retrieve/rescore.py`, on the scale of
+    the convex fusion). With `rerank_weight` > 0, a second model (multilingual-e5-small, the `rerank`
     extra) scores the `rerank_depth` best of them too (`retrieve/rerank.py`): the `quality`
     preset. With `rerank_on_write`, a `Memory` that re-ranks has the second model read each
     memory as it is written (writes cost about twice as much; no search waits for it);
@@ -58,6 +58,7 @@ class RetrievalConfig(BaseModel):
     speaker_weight: float = Field(default=0.2, ge=0)
     time_weight: float = Field(default=1.0, ge=0)
     question_weight: float = Field(default=0.4, ge=0)
+    advice_weight: float = Field(default=0.4, ge=0)
     topic_weight: float = Field(default=0.5, ge=0)
     rescore_depth: int = Field(default=50, ge=1)
     rerank_weight: float = Field(default=0.0, ge=0)
@@ -80,6 +81,7 @@ class RetrievalConfig(BaseModel):
             (self.speaker_names and self.speaker_weight)
             or self.time_weight
             or self.question_weight
+            or self.advice_weight
             or self.topic_weight
         )
 
@@ -97,6 +99,7 @@ def _plain(name: str, *, dense_weight: float, lexical_weight: float) -> Retrieva
         speaker_weight=0.0,
         time_weight=0.0,
         question_weight=0.0,
+        advice_weight=0.0,
         topic_weight=0.0,
         replies=False,
         current_first=False,

@@ -358,6 +358,7 @@ def search(
                 speaker_weight=config.speaker_weight if config.speaker_names else 0.0,
                 time_weight=config.time_weight,
                 question_weight=config.question_weight,
+                advice_weight=config.advice_weight,
                 topic_weight=config.topic_weight,
             )
         else:
