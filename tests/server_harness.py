@@ -22,9 +22,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from engramdb.ingest.slots import IngestConfig
+from engramdb.keys import create_key
 from engramdb.models.embed import Embedder
 from engramdb.server import ServerSettings, create_app
-from engramdb.server.auth import create_key
 from engramdb.store import Store
 
 HOST = "127.0.0.1"

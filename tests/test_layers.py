@@ -4,6 +4,7 @@ imports only from the layers below it."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,21 @@ ALLOWED: dict[str, set[str]] = {
     "guard": {"errors", "models", "store", "timestamps", "types"},
     "retrieve": {"config", "models", "store", "text", "topics", "types"},
     "ingest": {"errors", "guard", "models", "store", "text", "timestamps", "topics", "types"},
+    # the server calls the facade layer only: `Memory`, the parts it is wired from, API keys
+    "server": {
+        "config",
+        "engramdb",
+        "errors",
+        "jobs",
+        "keys",
+        "memory",
+        "parts",
+        "timestamps",
+        "types",
+    },
 }
+#: SQL a facade must not write: it hands over to the store and the pipelines.
+_SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b", re.I)
 
 
 def _package(module: str) -> str:
@@ -66,3 +81,42 @@ def test_the_contract_sees_a_wrong_import(tmp_path: Path) -> None:
         "import engramdb.store.base\n\ndef f():\n    from engramdb.retrieve import search\n"
     )
     assert imports_of("store", tmp_path) == {"store/sql/late.py": {"retrieve"}}
+
+
+def store_work(path: Path) -> list[str]:
+    """What a facade module does that is the store's or a pipeline's: SQL it writes,
+    transactions it runs and history entries it builds by hand."""
+    tree = ast.parse(path.read_text("utf-8"))
+    sql = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and _SQL.search(node.value)
+    ]
+    called = {
+        node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
+    return sql + sorted(called & {"transaction", "append_history", "HistoryEntry", "execute"})
+
+
+def test_memory_is_a_facade() -> None:
+    """The edits that log history are `ingest/edits.py`'s, the SQL is the store's."""
+    assert store_work(SOURCE / "memory.py") == []
+
+
+def test_the_facade_check_sees_store_work(tmp_path: Path) -> None:
+    (tmp_path / "memory.py").write_text(
+        "def delete(store, entry):\n"
+        "    with store.transaction():\n"
+        "        store.append_history('t', [entry])\n"
+        "        store.execute('DELETE FROM memories WHERE id = ?')\n"
+    )
+    assert store_work(tmp_path / "memory.py") == [
+        "DELETE FROM memories WHERE id = ?",
+        "append_history",
+        "execute",
+        "transaction",
+    ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -55,6 +57,28 @@ def test_keys_refuse_bad_input(tmp_path: Path) -> None:
     assert code == 1 and err.startswith("Error: tenant:")
     code, out, _ = invoke("keys", "list", "--db", db)
     assert code == 0 and out == ""
+
+
+def test_keys_work_without_the_server_extra(tmp_path: Path) -> None:
+    """`keys create` in a process where the server's libraries cannot be imported."""
+    script = (
+        "import sys\n"
+        "for name in ('fastapi', 'starlette', 'uvicorn', 'mcp'):\n"
+        "    sys.modules[name] = None  # an import of it raises ImportError\n"
+        "from engramdb.server.cli import server_app\n"
+        "server_app(sys.argv[1:])\n"
+    )
+    db = str(tmp_path / "bare.sqlite")
+    made = subprocess.run(
+        [sys.executable, "-c", script, "keys", "create", "--tenant", "acme", "--db", db],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("egm_")
+    code, out, _ = invoke("keys", "list", "--tenant", "acme", "--db", db)
+    assert code == 0 and "acme" in out
 
 
 def test_no_auth_only_on_loopback(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from engramdb.keys import create_key
 from engramdb.models.embed import OnnxMiniLM
-from engramdb.server.auth import create_key
 from engramdb.server.tenancy import Tenants
 from engramdb.server.worker import JobWorker
 from engramdb.store import open_store

@@ -12,12 +12,20 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from engramdb.errors import EngramError
+from engramdb.errors import EngramError, InvalidInput
 from engramdb.store import Store
 from engramdb.timestamps import utcnow
 from engramdb.types import AddResult, Job, JobOutcome
 
-__all__ = ["BATCH", "MAX_ATTEMPTS", "STALE_AFTER_S", "JobRunner", "work_batch"]
+__all__ = [
+    "BATCH",
+    "MAX_ATTEMPTS",
+    "STALE_AFTER_S",
+    "JobRunner",
+    "check_jobs",
+    "work_batch",
+    "work_off",
+]
 
 log = logging.getLogger("engramdb.jobs")
 
@@ -33,6 +41,23 @@ class JobRunner(Protocol):
     """What runs a tenant's jobs (a `Memory`)."""
 
     def run_jobs(self, jobs: Sequence[Job]) -> list[AddResult]: ...
+
+
+def check_jobs(jobs: Sequence[Job], tenant_id: str) -> None:
+    """Refuse a batch that `tenant_id`'s `Memory` cannot run: a job of another tenant, of an
+    unknown kind, or naming no list of episodes.
+
+    Raises:
+        InvalidInput: naming the job and its field.
+    """
+    for i, job in enumerate(jobs):
+        if job.tenant_id != tenant_id:
+            raise InvalidInput(f"jobs[{i}].tenant_id", "the job belongs to another tenant")
+        if job.kind != "derive":
+            raise InvalidInput(f"jobs[{i}].kind", f"unknown job kind {job.kind!r}")
+        ids = job.payload.get("episode_ids")
+        if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
+            raise InvalidInput(f"jobs[{i}].payload.episode_ids", "expected a list of ids")
 
 
 def work_batch(
@@ -83,3 +108,22 @@ def work_batch(
     if outcomes:
         store.finish_jobs(outcomes, utcnow())
     return len(jobs), sum(o.status == "done" for o in outcomes)
+
+
+def work_off(
+    store: Store, runner: JobRunner, tenant_id: str, *, limit: int, stale_after_s: float
+) -> int:
+    """Run `tenant_id`'s queued jobs with `runner`, `limit` at a time, until none is left;
+    returns how many were done (failed ones are marked failed in the queue)."""
+    done = 0
+    while True:
+        claimed, ran = work_batch(
+            store,
+            lambda _tenant: runner,
+            limit=limit,
+            stale_after_s=stale_after_s,
+            tenant_id=tenant_id,
+        )
+        if not claimed:
+            return done
+        done += ran

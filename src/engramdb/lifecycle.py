@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from engramdb.errors import InvalidInput
 from engramdb.store.base import MemoryFilter, Store
 from engramdb.text.words import STOPWORDS
 from engramdb.timestamps import from_iso
@@ -58,6 +59,12 @@ class MaintenancePolicy:
     kinds: tuple[MemoryKind, ...] = ("episodic", "fact")
     merge_similarity: float = 0.95
     dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threshold < 1:
+            raise InvalidInput("threshold", "expected a number in [0, 1)")
+        if self.unit_days <= 0:
+            raise InvalidInput("unit_days", "expected a positive number of days")
 
 
 @dataclass

@@ -1,58 +1,56 @@
 """`Memory`: the facade that wires a store, an embedder, an optional LLM and the pipelines.
 
 Each method checks its input, builds a scope filter and hands over to one pipeline or store
-call; the logic lives in `ingest/`, `retrieve/` and `store/`.
+call; the logic lives in `ingest/` (input checks in `normalize`, the caller's edits with their
+history in `edits`), `retrieve/`, `assemble` (the `context` block), `parts` (opening a store
+and its embedder), `lifecycle`, `exchange` and `jobs`. The module is longer than most because
+it holds the public API's signatures and docstrings, which `AsyncMemory` and the clients take
+from it; no method body is more than a few calls.
 """
 
 from __future__ import annotations
 
 import builtins
 import logging
-import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from engramdb import exchange, lifecycle
+from engramdb import exchange, lifecycle, parts
+from engramdb.assemble import assemble_context
 from engramdb.config import Config
-from engramdb.errors import EngramError, InvalidInput, ModelMismatch, NotFound
+from engramdb.errors import EngramError, InvalidInput, NotFound
 from engramdb.guard import quarantine
+from engramdb.ingest import edits
 from engramdb.ingest.extract import Extractor
 from engramdb.ingest.normalize import (
+    check_filters,
     check_id,
+    check_kinds,
+    check_limit,
     check_metadata,
+    check_offset,
     check_scope,
+    check_status,
     check_text,
     make_episodes,
     read_messages,
+    resolve_id,
 )
 from engramdb.ingest.pipeline import ingest, run_derive_jobs
-from engramdb.ingest.procedural import AGENT_USER_PREFIX, procedure_memory
+from engramdb.ingest.procedural import procedure_scope
 from engramdb.ingest.rolling import RollingSummaries
-from engramdb.ingest.slots import IngestConfig
 from engramdb.ingest.wiring import make_extractor
-from engramdb.ingest.working import working_memory
-from engramdb.jobs import BATCH, STALE_AFTER_S, work_batch
-from engramdb.models.embed import (
-    EMBEDDER_SPEC_META_KEY,
-    MODEL_META_KEY,
-    Embedder,
-    OnnxMiniLM,
-    embedder_spec,
-    store_embedder,
-)
+from engramdb.jobs import BATCH, STALE_AFTER_S, check_jobs, work_off
 from engramdb.models.llm import LLM
-from engramdb.retrieve.context import ContextParts, render_context
+from engramdb.parts import Embedder, IngestConfig, Progress, Reranker, Store
 from engramdb.retrieve.graph import drop_user_graph
-from engramdb.retrieve.rerank import Reranker
 from engramdb.retrieve.search import SearchRequest, search
-from engramdb.store import MemoryFilter, Store, open_store
+from engramdb.store import MemoryFilter
 from engramdb.timestamps import parse_time, utcnow
 from engramdb.types import (
-    MEMORY_KINDS,
-    MEMORY_STATUSES,
     AddResult,
     Episode,
     ForgetReceipt,
@@ -60,10 +58,8 @@ from engramdb.types import (
     HistoryEntry,
     Hit,
     Job,
-    MemoryKind,
     MemoryRecord,
     MemoryStatus,
-    Scope,
     Stats,
     UserSummary,
 )
@@ -71,59 +67,6 @@ from engramdb.types import (
 __all__ = ["Memory"]
 
 log = logging.getLogger("engramdb")
-
-_FILTER_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
-_MAX_LIMIT = 1000
-_PAGE = 500  # memories read at a time where all of them are wanted
-_SHOWN_MATCHES = 10  # ids an ambiguous prefix error lists
-Progress = Callable[[int], None]
-
-
-def _kinds(kinds: object) -> tuple[MemoryKind, ...] | None:
-    if kinds is None:
-        return None
-    if isinstance(kinds, str):
-        kinds = [kinds]
-    if not isinstance(kinds, Sequence) or not kinds:
-        raise InvalidInput("kinds", "expected a non-empty list of memory kinds")
-    for kind in kinds:
-        if kind not in MEMORY_KINDS:
-            raise InvalidInput(
-                "kinds", f"unknown kind {kind!r} (expected one of {', '.join(MEMORY_KINDS)})"
-            )
-    return tuple(kinds)
-
-
-def _filters(value: object) -> dict[str, Any]:
-    checked = check_metadata(value, "filters")
-    for key in checked:
-        if not _FILTER_KEY.fullmatch(key):
-            raise InvalidInput("filters", f"key {key!r} must match {_FILTER_KEY.pattern}")
-    return checked
-
-
-def _limit(value: object, field: str = "limit") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(field, f"expected an integer, got {type(value).__name__}")
-    if not 1 <= value <= _MAX_LIMIT:
-        raise InvalidInput(field, f"must be between 1 and {_MAX_LIMIT}, got {value}")
-    return value
-
-
-def _offset(value: object) -> int:
-    """A paging offset: a non-negative integer that SQL can hold (a larger one is a 422, not
-    an overflow inside the store)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
-        raise InvalidInput("offset", f"expected an integer between 0 and {2**62 - 1}")
-    return value
-
-
-def _remember_embedder(store: Store, embedder: Embedder) -> None:
-    """Note in the store which model makes its vectors and how to build it again, so that it
-    opens with that model without being told (`store_embedder`)."""
-    with store.transaction():
-        store.set_meta(MODEL_META_KEY, embedder.model_id)
-        store.set_meta(EMBEDDER_SPEC_META_KEY, embedder_spec(embedder) or "")
 
 
 class Memory:
@@ -164,9 +107,7 @@ class Memory:
         reranker: Reranker | None = None,
     ) -> None:
         self.config = config or Config()
-        self.reranker = reranker
-        if reranker is None and self.config.retrieval.reranks:
-            self.reranker = Reranker()
+        self.reranker = reranker if reranker is not None else parts.reranker_for(self.config)
         self.ingest_config = ingest_config or IngestConfig()
         self.llm = llm
         self.extractor: Extractor | None = make_extractor(self.ingest_config, llm)
@@ -175,17 +116,12 @@ class Memory:
         )
         self._owns_store = store is None or isinstance(store, str)
         if store is None or isinstance(store, str):
-            self.store: Store = open_store(store or path)
+            self.store: Store = parts.open_store(store or path)
         else:
             self.store = store
         self._tenant = self.config.tenant_id
         try:
-            stored = self.store.get_meta(MODEL_META_KEY)
-            self.embedder: Embedder = embedder or store_embedder(self.store)
-            if stored is None:
-                _remember_embedder(self.store, self.embedder)
-            elif stored != self.embedder.model_id:
-                raise ModelMismatch(stored, self.embedder.model_id)
+            self.embedder: Embedder = parts.embedder_for(self.store, embedder)
         except EngramError:
             self.close()
             raise
@@ -304,14 +240,7 @@ class Memory:
             InvalidInput: a job is of another tenant, of an unknown kind or names no list of
                 episodes; nothing was run.
         """
-        for i, job in enumerate(jobs):
-            if job.tenant_id != self._tenant:
-                raise InvalidInput(f"jobs[{i}].tenant_id", "the job belongs to another tenant")
-            if job.kind != "derive":
-                raise InvalidInput(f"jobs[{i}].kind", f"unknown job kind {job.kind!r}")
-            ids = job.payload.get("episode_ids")
-            if not isinstance(ids, builtins.list) or not all(isinstance(x, str) for x in ids):
-                raise InvalidInput(f"jobs[{i}].payload.episode_ids", "expected a list of ids")
+        check_jobs(jobs, self._tenant)
         results = run_derive_jobs(
             self.store,
             self.embedder,
@@ -347,19 +276,8 @@ class Memory:
         Returns:
             How many jobs were done (failed ones are marked failed in the queue).
         """
-        batch = _limit(batch, "batch")
-        done = 0
-        while True:
-            claimed, ran = work_batch(
-                self.store,
-                lambda _tenant: self,
-                limit=batch,
-                stale_after_s=stale_after_s,
-                tenant_id=self._tenant,
-            )
-            if not claimed:
-                return done
-            done += ran
+        limit = check_limit(batch, "batch")
+        return work_off(self.store, self, self._tenant, limit=limit, stale_after_s=stale_after_s)
 
     def update(
         self, id: str, text: str | None = None, metadata: dict[str, Any] | None = None
@@ -373,34 +291,11 @@ class Memory:
         if text is None and metadata is None:
             raise InvalidInput("text", "give a new text or new metadata")
         current = self.get(id)
-        id = current.id
-        changes: dict[str, Any] = {}
-        vector = None
+        updated = edits.update_memory(
+            self.store, self.embedder, current, text=text, metadata=metadata
+        )
         if text is not None:
-            changes["text"] = check_text(text, "text")
-            vector = self.embedder.embed([changes["text"]])[0]
-            changes["embedding_model"] = self.embedder.model_id
-        if metadata is not None:
-            changes["metadata"] = check_metadata(metadata, "metadata")
-        updated = current.model_copy(update=changes)
-        with self.store.transaction():
-            self.store.replace_memory(updated, vector)
-            self.store.append_history(
-                self._tenant,
-                [
-                    HistoryEntry(
-                        memory_id=id,
-                        op="UPDATE",
-                        old_text=current.text,
-                        new_text=updated.text,
-                        reason="updated by caller",
-                        actor="caller",
-                        at=utcnow(),
-                    )
-                ],
-            )
-        if text is not None:
-            self._read_written([id])
+            self._read_written([updated.id])
         return updated
 
     def delete(self, id: str) -> str:
@@ -410,23 +305,8 @@ class Memory:
             NotFound: no memory with that id.
         """
         current = self.get(id)
-        id = current.id
-        with self.store.transaction():
-            self.store.append_history(
-                self._tenant,
-                [
-                    HistoryEntry(
-                        memory_id=id,
-                        op="DELETE",
-                        old_text=current.text,
-                        reason="deleted by caller",
-                        actor="caller",
-                        at=utcnow(),
-                    )
-                ],
-            )
-            self.store.delete_memories(self._tenant, [id])
-        return id
+        edits.delete_memory(self.store, current)
+        return current.id
 
     def delete_all(
         self,
@@ -449,26 +329,7 @@ class Memory:
             user_required=False,
             statuses=None,
         )
-        now = utcnow()
-        with self.store.transaction():
-            doomed = self.store.list_memories(flt, limit=2**62, offset=0)
-            self.store.append_history(
-                self._tenant,
-                [
-                    HistoryEntry(
-                        memory_id=m.id,
-                        op="DELETE",
-                        old_text=m.text,
-                        reason="delete_all",
-                        actor="caller",
-                        at=now,
-                    )
-                    for m in doomed
-                ],
-            )
-            count = self.store.delete_where(flt)
-            self.store.delete_episodes(flt)
-        return count
+        return edits.delete_scope(self.store, flt)
 
     def forget(self, *, user_id: str) -> ForgetReceipt:
         """Erase everything of one user: episodes, memories, history, entities, edges, vectors.
@@ -518,12 +379,12 @@ class Memory:
             user_id=user_id,
             agent_id=agent_id,
             session_id=session_id,
-            kinds=_kinds(kinds),
+            kinds=check_kinds(kinds),
             as_of=None if as_of is None else parse_time(as_of, "as_of"),
             current=as_of is None,
-            metadata=_filters(filters),
+            metadata=check_filters(filters),
         )
-        request = SearchRequest(query=text, filter=flt, limit=_limit(limit), explain=explain)
+        request = SearchRequest(query=text, filter=flt, limit=check_limit(limit), explain=explain)
         hits = search(self.store, self.embedder, request, self.config.retrieval, self.reranker)
         self.store.record_access(self._tenant, [h.id for h in hits], utcnow())
         return hits
@@ -535,32 +396,10 @@ class Memory:
             NotFound: no memory with that id in this tenant.
             InvalidInput: the prefix starts the ids of several memories (they are listed).
         """
-        found = self.store.get_memories(self._tenant, [self._resolve_id(id)])
+        found = self.store.get_memories(self._tenant, [resolve_id(self.store, self._tenant, id)])
         if not found:
             raise NotFound("memory", id)
         return found[0]
-
-    def _resolve_id(self, id: str, *, erased: bool = False) -> str:
-        """The full id of the one memory whose id is `id` or starts with it; with `erased`,
-        erased memories that the history log still names count too.
-
-        Raises:
-            NotFound: no memory's id starts with `id`.
-            InvalidInput: several do (the error lists them).
-        """
-        checked = check_id(id, "id", required=True) or ""
-        found = self.store.ids_with_prefix(
-            self._tenant, checked, limit=_SHOWN_MATCHES + 1, erased=erased
-        )
-        if checked in found or len(found) == 1:
-            return checked if checked in found else found[0]
-        if not found:
-            raise NotFound("memory", checked)
-        shown = ", ".join(found[:_SHOWN_MATCHES])
-        more = " and more" if len(found) > _SHOWN_MATCHES else ""
-        raise InvalidInput(
-            "id", f"{checked!r} starts the ids of several memories ({shown}{more}): give more of it"
-        )
 
     def list(
         self,
@@ -576,26 +415,22 @@ class Memory:
     ) -> builtins.list[MemoryRecord]:
         """Memories in a scope, oldest first: the active ones unless a status or "all" is asked;
         `filters` keeps those whose metadata fields equal the given values, as in `search`."""
-        if status != "all" and status not in MEMORY_STATUSES:
-            raise InvalidInput(
-                "status",
-                f"unknown status {status!r} (expected one of {', '.join(MEMORY_STATUSES)} or all)",
-            )
-        _offset(offset)
+        statuses = check_status(status)
+        check_offset(offset)
         flt = self._filter(
             user_id=user_id,
             agent_id=agent_id,
             session_id=session_id,
-            kinds=_kinds(kinds),
-            statuses=None if status == "all" else (status,),
-            metadata=_filters(filters),
+            kinds=check_kinds(kinds),
+            statuses=statuses,
+            metadata=check_filters(filters),
         )
-        return self.store.list_memories(flt, limit=_limit(limit), offset=offset)
+        return self.store.list_memories(flt, limit=check_limit(limit), offset=offset)
 
     def users(self, *, limit: int = 100, offset: int = 0) -> builtins.list[UserSummary]:
         """This tenant's users that have memories, by user id, with how many each has."""
-        _offset(offset)
-        return self.store.users(self._tenant, limit=_limit(limit), offset=offset)
+        check_offset(offset)
+        return self.store.users(self._tenant, limit=check_limit(limit), offset=offset)
 
     def graph(self, *, user_id: str, agent_id: str | None = None) -> Graph:
         """A user's entity graph: the named things their memories mention and the relations
@@ -629,7 +464,9 @@ class Memory:
         Raises:
             NotFound: the memory never existed in this tenant.
         """
-        entries = self.store.history(self._tenant, self._resolve_id(id, erased=True))
+        entries = self.store.history(
+            self._tenant, resolve_id(self.store, self._tenant, id, erased=True)
+        )
         if not entries:
             raise NotFound("memory", id)
         return entries
@@ -647,11 +484,11 @@ class Memory:
 
         Each carries the poisoning guard's score and reasons in `metadata["guard"]`.
         """
-        _offset(offset)
+        check_offset(offset)
         flt = self._filter(
             user_id=user_id, agent_id=agent_id, session_id=session_id, user_required=False
         )
-        return quarantine.review(self.store, flt, limit=_limit(limit), offset=offset)
+        return quarantine.review(self.store, flt, limit=check_limit(limit), offset=offset)
 
     def release(self, id: str, *, reason: str = "released by a reviewer") -> MemoryRecord:
         """Make a quarantined memory active again; its history gets a RESTORE entry.
@@ -660,7 +497,7 @@ class Memory:
             NotFound: no memory with that id in this tenant.
             InvalidInput: the memory is not quarantined.
         """
-        full = self._resolve_id(id)
+        full = resolve_id(self.store, self._tenant, id)
         return quarantine.release(
             self.store, self._tenant, full, reason=check_text(reason, "reason")
         )
@@ -707,32 +544,18 @@ class Memory:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise InvalidInput("max_tokens", "expected a positive integer")
         text = check_text(query, "query")
-        user = self._filter(user_id=user_id, agent_id=agent_id, kinds=("fact",), current=True)
-        profile = [m for m in self._every(user) if m.slot]
-        session = self._filter(user_id=user_id, agent_id=agent_id, session_id=session_id)
-        working = working_memory(
+        return assemble_context(
             self.store,
-            session,
-            turns=self.ingest_config.working_turns,
-            sentences=self.ingest_config.summary_sentences,
+            facts=self._filter(user_id=user_id, agent_id=agent_id, kinds=("fact",), current=True),
+            session=self._filter(user_id=user_id, agent_id=agent_id, session_id=session_id),
+            relevant=lambda: self.search(
+                text, user_id=user_id, agent_id=agent_id, limit=check_limit(limit)
+            ),
+            ingest_config=self.ingest_config,
             summaries=self._summaries,
+            user_id=user_id,
+            max_tokens=max_tokens,
         )
-        shown = {m.id for m in profile} | {e.id for e in working.turns}
-        hits = [
-            h
-            for h in self.search(text, user_id=user_id, agent_id=agent_id, limit=_limit(limit))
-            if h.id not in shown and not shown.intersection(h.source_episode_ids)
-        ]
-        subject = next((e.name for e in working.turns if e.role == "user" and e.name), user_id)
-        parts = ContextParts(subject, profile, working.summary, working.turns, hits)
-        return render_context(parts, max_tokens=max_tokens)
-
-    def _every(self, flt: MemoryFilter) -> Iterator[MemoryRecord]:
-        """Every memory `flt` admits, a page at a time."""
-        offset = 0
-        while page := self.store.list_memories(flt, limit=_PAGE, offset=offset):
-            yield from page
-            offset += len(page)
 
     def add_procedure(
         self,
@@ -751,27 +574,8 @@ class Memory:
         Raises:
             InvalidInput: neither user_id nor agent_id, an empty task or lesson, a bad outcome.
         """
-        scope = self._procedure_scope(user_id, agent_id)
-        record = procedure_memory(
-            scope, task, steps_or_lesson, outcome, now=utcnow(), model_id=self.embedder.model_id
-        )
-        vector = self.embedder.embed([record.text])
-        with self.store.transaction():
-            self.store.insert_memories([record], vector)
-            self.store.append_history(
-                self._tenant,
-                [
-                    HistoryEntry(
-                        memory_id=record.id,
-                        op="ADD",
-                        new_text=record.text,
-                        reason=f"procedure ({record.metadata['outcome']})",
-                        actor="caller",
-                        at=record.created_at,
-                    )
-                ],
-            )
-        return record
+        scope = procedure_scope(self._tenant, user_id, agent_id)
+        return edits.add_procedure(self.store, self.embedder, scope, task, steps_or_lesson, outcome)
 
     def lessons(
         self,
@@ -782,7 +586,7 @@ class Memory:
         limit: int = 5,
     ) -> builtins.list[Hit]:
         """The procedures most similar to `task`, successes and failures alike, best first."""
-        scope = self._procedure_scope(user_id, agent_id)
+        scope = procedure_scope(self._tenant, user_id, agent_id)
         return self.search(
             task,
             user_id=scope.user_id,
@@ -790,13 +594,6 @@ class Memory:
             kinds=["procedural"],
             limit=limit,
         )
-
-    def _procedure_scope(self, user_id: str | None, agent_id: str | None) -> Scope:
-        if user_id is None and agent_id is None:
-            raise InvalidInput("user_id", "give a user_id or an agent_id")
-        checked_agent = check_id(agent_id, "agent_id", required=False)
-        owner = user_id if user_id is not None else f"{AGENT_USER_PREFIX}{checked_agent}"
-        return check_scope(tenant_id=self._tenant, user_id=owner, agent_id=checked_agent)
 
     def maintain(
         self,
@@ -814,17 +611,13 @@ class Memory:
         Returns:
             What was archived and merged (or would be, with `dry_run`).
         """
-        if not 0 <= threshold < 1:
-            raise InvalidInput("threshold", "expected a number in [0, 1)")
-        if unit_days <= 0:
-            raise InvalidInput("unit_days", "expected a positive number of days")
-        flt = self._filter(user_id=user_id, agent_id=agent_id, user_required=False)
         policy = lifecycle.MaintenancePolicy(
             unit_days=unit_days,
             threshold=threshold,
             merge_similarity=merge_similarity,
             dry_run=dry_run,
         )
+        flt = self._filter(user_id=user_id, agent_id=agent_id, user_required=False)
         return lifecycle.maintain(self.store, flt, utcnow(), policy)
 
     # moving data
@@ -870,20 +663,7 @@ class Memory:
         Returns:
             How many memories were re-embedded.
         """
-        model = embedder or OnnxMiniLM()
-        store = open_store(location)
-        done = 0
-        try:
-            for batch in store.iter_memory_texts(256):
-                vectors = model.embed([text for _, _, text in batch])
-                store.set_vectors([i for _, i, _ in batch], vectors, model.model_id)
-                done += len(batch)
-                if progress is not None:
-                    progress(len(batch))
-            _remember_embedder(store, model)
-        finally:
-            store.close()
-        return done
+        return parts.reembed_store(location, embedder, progress)
 
     @staticmethod
     def rerank_read_store(
@@ -896,9 +676,4 @@ class Memory:
         Returns:
             How many memories the model read (0 when every one was read already).
         """
-        model = reranker or Reranker(cache_size=0)
-        store = open_store(location)
-        try:
-            return model.read_store(store, progress)
-        finally:
-            store.close()
+        return parts.rerank_read_store(location, reranker, progress)

@@ -1,4 +1,5 @@
-"""Check what a caller hands to `add` and turn it into episodes.
+"""Check what a caller hands to `Memory` (ids, texts, metadata, the arguments of a query or a
+page) and turn the messages of an `add` into episodes.
 
 Every problem is an `InvalidInput` naming the field, raised before anything is written.
 An episode's content hash covers its scope, session, speaker, content, time and position in
@@ -9,25 +10,44 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engramdb.errors import InvalidInput
+from engramdb.errors import InvalidInput, NotFound
+from engramdb.store.base import Store
 from engramdb.timestamps import parse_time, to_iso, utcnow
-from engramdb.types import ROLES, Episode, Message, Role, Scope
+from engramdb.types import (
+    MEMORY_KINDS,
+    MEMORY_STATUSES,
+    ROLES,
+    Episode,
+    MemoryKind,
+    MemoryStatus,
+    Message,
+    Role,
+    Scope,
+)
 
 __all__ = [
     "LIMITS",
+    "MAX_LIMIT",
     "Batch",
+    "check_filters",
     "check_id",
+    "check_kinds",
+    "check_limit",
     "check_metadata",
+    "check_offset",
     "check_scope",
+    "check_status",
     "check_text",
     "make_episodes",
     "read_messages",
+    "resolve_id",
 ]
 
 #: Input limits, documented in the README; larger input is refused, never truncated silently.
@@ -39,6 +59,10 @@ LIMITS = {
     "metadata_depth": 8,
 }
 _MESSAGE_KEYS = {"role", "content", "name", "metadata"}
+#: The largest number of results one call returns.
+MAX_LIMIT = 1000
+_SHOWN_MATCHES = 10  # ids an ambiguous prefix error lists
+_FILTER_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 #: Fields of the OpenAI chat format that a message may carry besides its text; kept in the
 #: episode's metadata.
 _TOOL_KEYS = ("tool_calls", "tool_call_id")
@@ -133,6 +157,82 @@ def _check_expiry(value: Mapping[str, Any], field: str) -> None:
         days = value["ttl_days"]
         if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
             raise InvalidInput(f"{field}.ttl_days", f"expected days >= 0, got {days!r}")
+
+
+def check_kinds(kinds: object) -> tuple[MemoryKind, ...] | None:
+    """Memory kinds to keep: None (every kind), one kind or a non-empty list of them."""
+    if kinds is None:
+        return None
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    if not isinstance(kinds, Sequence) or not kinds:
+        raise InvalidInput("kinds", "expected a non-empty list of memory kinds")
+    for kind in kinds:
+        if kind not in MEMORY_KINDS:
+            raise InvalidInput(
+                "kinds", f"unknown kind {kind!r} (expected one of {', '.join(MEMORY_KINDS)})"
+            )
+    return tuple(kinds)
+
+
+def check_status(status: object) -> tuple[MemoryStatus, ...] | None:
+    """The statuses a listing keeps: one status, or None for "all"."""
+    if status == "all":
+        return None
+    for known in MEMORY_STATUSES:
+        if status == known:
+            return (known,)
+    raise InvalidInput(
+        "status",
+        f"unknown status {status!r} (expected one of {', '.join(MEMORY_STATUSES)} or all)",
+    )
+
+
+def check_filters(value: object) -> dict[str, Any]:
+    """Metadata filters: metadata whose keys are plain names (they become JSON paths)."""
+    checked = check_metadata(value, "filters")
+    for key in checked:
+        if not _FILTER_KEY.fullmatch(key):
+            raise InvalidInput("filters", f"key {key!r} must match {_FILTER_KEY.pattern}")
+    return checked
+
+
+def check_limit(value: object, field: str = "limit") -> int:
+    """How many results at most: an integer from 1 to `MAX_LIMIT`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"expected an integer, got {type(value).__name__}")
+    if not 1 <= value <= MAX_LIMIT:
+        raise InvalidInput(field, f"must be between 1 and {MAX_LIMIT}, got {value}")
+    return value
+
+
+def check_offset(value: object) -> int:
+    """A paging offset: a non-negative integer that SQL can hold (a larger one is a 422, not
+    an overflow inside the store)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+        raise InvalidInput("offset", f"expected an integer between 0 and {2**62 - 1}")
+    return value
+
+
+def resolve_id(store: Store, tenant_id: str, id: object, *, erased: bool = False) -> str:
+    """The full id of the one memory whose id is `id` or starts with it; with `erased`,
+    erased memories that the history log still names count too.
+
+    Raises:
+        NotFound: no memory's id starts with `id`.
+        InvalidInput: several do (the error lists them).
+    """
+    checked = check_id(id, "id", required=True) or ""
+    found = store.ids_with_prefix(tenant_id, checked, limit=_SHOWN_MATCHES + 1, erased=erased)
+    if checked in found or len(found) == 1:
+        return checked if checked in found else found[0]
+    if not found:
+        raise NotFound("memory", checked)
+    shown = ", ".join(found[:_SHOWN_MATCHES])
+    more = " and more" if len(found) > _SHOWN_MATCHES else ""
+    raise InvalidInput(
+        "id", f"{checked!r} starts the ids of several memories ({shown}{more}): give more of it"
+    )
 
 
 @dataclass

@@ -15,14 +15,34 @@ from datetime import datetime
 from typing import Literal
 
 from engramdb.errors import InvalidInput
-from engramdb.ingest.normalize import check_text
+from engramdb.ingest.normalize import check_id, check_scope, check_text
 from engramdb.types import MemoryRecord, Scope
 
-__all__ = ["AGENT_USER_PREFIX", "Outcome", "procedure_memory", "procedure_text"]
+__all__ = [
+    "AGENT_USER_PREFIX",
+    "Outcome",
+    "procedure_memory",
+    "procedure_scope",
+    "procedure_text",
+]
 
 Outcome = Literal["success", "failure"]
 #: The user id under which an agent's own procedures live when no user is given.
 AGENT_USER_PREFIX = "agent:"
+
+
+def procedure_scope(tenant_id: str, user_id: object, agent_id: object) -> Scope:
+    """Where a procedure lives: with its user, or without one with its agent (under the user
+    id ``agent:<agent_id>``).
+
+    Raises:
+        InvalidInput: neither a user_id nor an agent_id, or a malformed one.
+    """
+    if user_id is None and agent_id is None:
+        raise InvalidInput("user_id", "give a user_id or an agent_id")
+    checked_agent = check_id(agent_id, "agent_id", required=False)
+    owner = user_id if user_id is not None else f"{AGENT_USER_PREFIX}{checked_agent}"
+    return check_scope(tenant_id=tenant_id, user_id=owner, agent_id=checked_agent)
 
 
 def procedure_text(task: str, steps: str | Sequence[str], outcome: Outcome) -> str:

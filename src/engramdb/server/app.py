@@ -25,9 +25,8 @@ from starlette.staticfiles import StaticFiles
 from engramdb import __version__
 from engramdb.config import Config
 from engramdb.errors import EngramError
-from engramdb.ingest.slots import IngestConfig
 from engramdb.jobs import STALE_AFTER_S
-from engramdb.models.embed import Embedder, store_embedder
+from engramdb.parts import Embedder, IngestConfig, Store, embedder_for, open_store
 from engramdb.server.auth import Principal, authenticate
 from engramdb.server.errors import error_response, install_handlers
 from engramdb.server.guards import LOOPBACK_NAMES, BodyLimit, LoopbackHost
@@ -36,7 +35,6 @@ from engramdb.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from engramdb.server.routes import router
 from engramdb.server.tenancy import Tenants
 from engramdb.server.worker import JobWorker
-from engramdb.store import Store, open_store
 
 __all__ = ["NO_AUTH_TENANT", "ServerSettings", "create_app", "is_loopback"]
 
@@ -119,7 +117,7 @@ def create_app(
     owns_store = isinstance(store, str)
     opened = open_store(store) if isinstance(store, str) else store
     try:
-        model = embedder or store_embedder(opened)
+        model = embedder_for(opened, embedder)
         tenants = Tenants(opened, model, config, ingest_config)
         tenants.memory(NO_AUTH_TENANT)  # fail now, not on the first request, on a mismatch
     except EngramError:

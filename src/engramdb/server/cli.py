@@ -20,9 +20,15 @@ import typer
 
 from engramdb.config import Config, preset
 from engramdb.errors import EngramError, InvalidInput
-from engramdb.ingest.slots import IngestConfig
-from engramdb.models.embed import Embedder, embedder_from_spec
-from engramdb.store import Store, open_store, sqlite_path
+from engramdb.parts import (
+    Embedder,
+    IngestConfig,
+    Store,
+    embedder_for,
+    embedder_from_spec,
+    open_store,
+    sqlite_path,
+)
 
 __all__ = [
     "EXTRACT_CHOICES",
@@ -229,7 +235,6 @@ def mcp(
     Example: engramdb mcp --db ~/.engramdb/memories.sqlite
     """
     try:
-        from engramdb.models.embed import store_embedder
         from engramdb.server.auth import Principal
         from engramdb.server.mcp import build_mcp
         from engramdb.server.tenancy import Tenants
@@ -237,7 +242,7 @@ def mcp(
         raise _missing_extra(exc) from None
     with _errors(), _store(db, store, create=True) as opened:
         config = Config(retrieval=preset(retrieval, "retrieval"))
-        model = embedder_option(embedder) or store_embedder(opened)
+        model = embedder_for(opened, embedder_option(embedder))
         tenants = Tenants(opened, model, config, ingest_config(extract))
         tenants.memory(tenant)  # a bad tenant name or a model mismatch fails before serving
         server = build_mcp(tenants, fixed=Principal(tenant_id=tenant, scope="admin"))
@@ -261,7 +266,7 @@ def keys_create(
 
     Example: engramdb keys create --tenant acme --scope write --name support-bot
     """
-    from engramdb.server.auth import create_key
+    from engramdb.keys import create_key
 
     with _errors(), _store(db, store, create=True) as opened:
         key, secret = create_key(opened, tenant_id=tenant, scope=scope, name=name)

@@ -10,11 +10,8 @@ from __future__ import annotations
 import threading
 
 from engramdb.config import Config
-from engramdb.ingest.slots import IngestConfig
 from engramdb.memory import Memory
-from engramdb.models.embed import Embedder
-from engramdb.retrieve.rerank import Reranker
-from engramdb.store import Store
+from engramdb.parts import Embedder, IngestConfig, Store, reranker_for
 
 __all__ = ["Tenants"]
 
@@ -35,7 +32,7 @@ class Tenants:
         self._ingest_config = ingest_config or IngestConfig()
         # the second model and the passages it has read serve every tenant: a vector depends
         # on a memory's text alone, and a tenant's search only asks about its own memories
-        self._reranker = Reranker() if self._config.retrieval.reranks else None
+        self._reranker = reranker_for(self._config)
         self._lock = threading.Lock()
         self._memories: dict[str, Memory] = {}
 
