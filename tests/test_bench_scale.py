@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from engramdb import Memory
-from engramdb.bench.scale import TextGenerator, render_scale_report, run_scale
+from engramdb.bench.scale import TextGenerator, run_scale
+from engramdb.bench.scale_report import render_scale_report
 
 
 def test_text_generator_is_seeded_and_varied() -> None:

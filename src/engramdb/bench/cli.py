@@ -355,7 +355,8 @@ def scale(
     """
     from rich.progress import Progress
 
-    from engramdb.bench.scale import default_cache_dir, render_scale_report, run_scale
+    from engramdb.bench.scale import default_cache_dir, run_scale
+    from engramdb.bench.scale_report import render_scale_report
 
     try:
         counts = [int(s) for s in sizes.split(",") if s.strip()]

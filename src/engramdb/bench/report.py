@@ -6,9 +6,9 @@ shape documented in `engramdb.bench.evidence`), so the same JSON always renders 
 - `render_report(results, out_dir)` writes `<name>.md` (`engramdb bench locomo --report`,
   `engramdb bench longmemeval --report`): the command and machine, the method comparison per
   category, LongMemEval's official metrics, each method's recall@k table, the spread over
-  conversations, the published figures next to this run's, and two plots, `<name>_recall.png`
-  (overall recall@k, one line per method) and `<name>_by_category.png` (grouped bars of R@10
-  per category and method);
+  conversations, the published figures next to this run's, and two plots (drawn by
+  `engramdb.bench.plots`), `<name>_recall.png` (overall recall@k, one line per method) and
+  `<name>_by_category.png` (grouped bars of R@10 per category and method);
 - `render_ablation(results, out_dir)` writes `<name>-ablation.md`
   (`engramdb bench locomo-ablation --report`): each part of `default` switched off in turn,
   and the leave-one-conversation-out choice of weights.
@@ -29,7 +29,17 @@ from typing import Any
 from rich.table import Table
 
 from engramdb.bench.methods import DEFAULT_KS
-from engramdb.errors import EngramError
+from engramdb.bench.plots import plot_by_category, plot_recall_curves
+from engramdb.bench.results import (
+    bar_k,
+    benchmark_name,
+    benchmark_title,
+    categories,
+    category_label,
+    headline_ks,
+    ks,
+    recall,
+)
 
 __all__ = [
     "PUBLISHED",
@@ -40,14 +50,11 @@ __all__ = [
     "comparison_table",
     "markdown_report",
     "pages",
-    "plot_by_category",
-    "plot_recall_curves",
     "render_ablation",
     "render_report",
 ]
 
 _DASH = "–"
-_TITLES = {"locomo": "LoCoMo", "longmemeval": "LongMemEval"}
 #: What a benchmark's overall figure covers, for the page's metric line.
 _OVERALL = {
     "locomo": "overall includes category 5",
@@ -78,58 +85,18 @@ class Pages:
         return f"{self.name}_by_category.png"
 
 
-def _name(results: dict[str, Any]) -> str:
-    """The benchmark of a results object: "locomo" for "locomo-evidence-recall"."""
-    return str(results.get("benchmark", "locomo")).removesuffix("-evidence-recall")
-
-
 def pages(results: dict[str, Any]) -> Pages:
     """The pages of the benchmark these results are of."""
-    return Pages(_name(results))
-
-
-def _title(results: dict[str, Any]) -> str:
-    return _TITLES.get(_name(results), _name(results))
+    return Pages(benchmark_name(results))
 
 
 def _pct(value: float | None) -> str:
     return _DASH if value is None else f"{100.0 * value:.1f}"
 
 
-def _ks(results: dict[str, Any]) -> list[int]:
-    return [int(k) for k in results["k"]]
-
-
-def _headline_ks(results: dict[str, Any]) -> list[int]:
-    """R@5 and R@10 when they were measured, else the first two cut-offs."""
-    ks = _ks(results)
-    return [k for k in (5, 10) if k in ks] or ks[:2]
-
-
-def _bar_k(results: dict[str, Any]) -> int:
-    """The cut-off of the per-category bars: 10 when measured, else the largest below it."""
-    ks = _ks(results)
-    return 10 if 10 in ks else max([k for k in ks if k < 10] or ks)
-
-
-def _categories(results: dict[str, Any]) -> list[str]:
-    """The question categories, in the benchmark's order."""
-    return [str(c) for c in results.get("categories") or results["questions"]["by_category"]]
-
-
-def _category_label(results: dict[str, Any], category: str) -> str:
-    label = (results.get("categories") or {}).get(category, category)
-    return label if label == category else f"{category} {label}"
-
-
-def _recall(group: dict[str, Any] | None, k: int) -> float | None:
-    value = None if group is None else group.get(f"recall@{k}")
-    return None if value is None else float(value)
-
-
 def _pair(group: dict[str, Any] | None, heads: Sequence[int]) -> str:
     """ "R@5 / R@10" of a group, in percent."""
-    return _DASH if group is None else " / ".join(_pct(_recall(group, k)) for k in heads)
+    return _DASH if group is None else " / ".join(_pct(recall(group, k)) for k in heads)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> list[str]:
@@ -169,8 +136,8 @@ def _command(results: dict[str, Any], verb: str, report_dir: str, *, methods: bo
         parts.append(f"--method {','.join(results['methods'])}")
     if results.get("store", "sqlite") != "sqlite":
         parts.append("--store postgresql://...")
-    if _ks(results) != list(DEFAULT_KS):
-        parts.append(f"--k {','.join(map(str, _ks(results)))}")
+    if ks(results) != list(DEFAULT_KS):
+        parts.append(f"--k {','.join(map(str, ks(results)))}")
     parts.append(f"--report {report_dir}")
     return " ".join(parts)
 
@@ -187,7 +154,7 @@ def _header(results: dict[str, Any], title: str, command: str) -> list[str]:
         f"({', '.join(conversations)}), {questions['total']} questions",
         f"- store: {results.get('store', 'sqlite')}, a fresh one per conversation",
         "- metric: evidence recall@k over the turn ids of the first k hits, in %; a question "
-        f"with empty evidence counts 1; {_OVERALL.get(_name(results), '')}",
+        f"with empty evidence counts 1; {_OVERALL.get(benchmark_name(results), '')}",
         f"- evidence ids: {evidence['repaired']} repaired, "
         f"{evidence['dropped']} dropped as unparseable",
         f"- machine: {_machine_line(results.get('machine', {}))}; search latency and ingest "
@@ -201,15 +168,15 @@ def _header(results: dict[str, Any], title: str, command: str) -> list[str]:
 
 def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The method comparison: headline recall overall and per category, latency, ingest rate."""
-    heads = _headline_ks(results)
+    heads = headline_ks(results)
     label = " / ".join(f"R@{k}" for k in heads)
     header = ["method", f"overall {label}"]
-    header += [_category_label(results, c) for c in _categories(results)]
+    header += [category_label(results, c) for c in categories(results)]
     header += ["search p50 ms", "search p95 ms", "ingest msg/s"]
     rows = []
     for name, method in results["methods"].items():
         groups = [method["overall"]]
-        groups += [method["by_category"].get(str(c)) for c in _categories(results)]
+        groups += [method["by_category"].get(str(c)) for c in categories(results)]
         rows.append(
             [
                 name,
@@ -231,7 +198,7 @@ def _spread(values: Sequence[float]) -> list[str]:
 
 def _spread_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Min / median / max over conversations of the headline recalls."""
-    heads = _headline_ks(results)
+    heads = headline_ks(results)
     header = ["method"] + [f"R@{k} {s}" for k in heads for s in ("min", "median", "max")]
     rows = []
     for name, method in results["methods"].items():
@@ -244,7 +211,7 @@ def _spread_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def _conversation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Headline recall of every method in every conversation."""
-    heads = _headline_ks(results)
+    heads = headline_ks(results)
     label = " / ".join(f"R@{k}" for k in heads)
     header = ["conversation", "questions", *(f"{m} {label}" for m in results["methods"])]
     counts = results["questions"]["by_conversation"]
@@ -288,7 +255,7 @@ _SOURCES = {
 
 def _published_lines(results: dict[str, Any]) -> list[str]:
     heads = [5, 10]
-    name_ = _name(results)
+    name_ = benchmark_name(results)
     published = PUBLISHED.get(name_, ())
     if not published:
         return []
@@ -297,7 +264,7 @@ def _published_lines(results: dict[str, Any]) -> list[str]:
     for name, method in results["methods"].items():
         rows.append(
             [f"engramdb `{name}`", "measured here", split]
-            + [_pct(_recall(method["overall"], k)) for k in heads]
+            + [_pct(recall(method["overall"], k)) for k in heads]
         )
     lines = ["", "## Published figures", ""]
     lines += _numeric(["retriever", "source", "data", "R@5", "R@10"], rows, labels=3)
@@ -366,15 +333,15 @@ def _method_rows(results: dict[str, Any], method: dict[str, Any]) -> list[list[s
     """Recall@k per category, then overall, for one method."""
     counts = results["questions"]["by_category"]
     rows = []
-    for c in _categories(results):
+    for c in categories(results):
         group = method["by_category"].get(str(c))
         rows.append(
-            [_category_label(results, c), str(counts.get(str(c), 0))]
-            + [_pct(_recall(group, k)) for k in _ks(results)]
+            [category_label(results, c), str(counts.get(str(c), 0))]
+            + [_pct(recall(group, k)) for k in ks(results)]
         )
     rows.append(
         ["overall", str(method["n_questions"])]
-        + [_pct(_recall(method["overall"], k)) for k in _ks(results)]
+        + [_pct(recall(method["overall"], k)) for k in ks(results)]
     )
     return rows
 
@@ -383,7 +350,7 @@ def _method_sections(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for name, method in results["methods"].items():
         config = json.dumps(method["config"], sort_keys=True, separators=(", ", ": "))
-        header = ["category", "questions"] + [f"R@{k}" for k in _ks(results)]
+        header = ["category", "questions"] + [f"R@{k}" for k in ks(results)]
         lines += ["", f"## {name}", "", f"Config: `{config}`", ""]
         lines += _numeric(header, _method_rows(results, method))
     return lines
@@ -391,10 +358,10 @@ def _method_sections(results: dict[str, Any]) -> list[str]:
 
 def markdown_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
     """The whole `<name>.md`, from the results object and the report directory as given."""
-    heads = _headline_ks(results)
+    heads = headline_ks(results)
     names = pages(results)
     command = _command(results, names.name, report_dir, methods=True)
-    lines = _header(results, f"{_title(results)} evidence recall", command)
+    lines = _header(results, f"{benchmark_title(results)} evidence recall", command)
     lines += [
         "",
         "## Method comparison",
@@ -420,7 +387,7 @@ def markdown_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
         "",
         f"![Overall recall@k per method]({names.recall_plot})",
         "",
-        f"![R@{_bar_k(results)} per category and method]({names.category_plot})",
+        f"![R@{bar_k(results)} per category and method]({names.category_plot})",
         "",
         "What each part of `default` adds, and how its weights were chosen: "
         f"[{names.ablation}]({names.ablation}).",
@@ -438,7 +405,7 @@ def comparison_table(results: dict[str, Any]) -> Table:
     per method when there are many."""
     header, rows = comparison_rows(results)
     table = Table(
-        title=f"{_title(results)} evidence recall, % ({results['questions']['total']} questions)"
+        title=f"{benchmark_title(results)} evidence recall, % ({results['questions']['total']} questions)"
     )
     if len(rows) > _COLUMNS_MAX:
         for i, label in enumerate(header):
@@ -466,10 +433,10 @@ def _delta(new: float | None, old: float | None) -> str:
 def ablation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Each "base:field=value" method against its base: change of R@5 / R@10 in points."""
     methods = results["methods"]
-    heads = _headline_ks(results)
+    heads = headline_ks(results)
     label = " / ".join(f"R@{k}" for k in heads)
     header = ["method", f"overall {label}", f"Δ overall {label}"]
-    header += [f"Δ {_category_label(results, c)}" for c in _categories(results)]
+    header += [f"Δ {category_label(results, c)}" for c in categories(results)]
     header += ["search p50 ms"]
     rows = []
     for name, method in methods.items():
@@ -481,12 +448,12 @@ def ablation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             name,
             _pair(method["overall"], heads),
             " / ".join(
-                _delta(_recall(method["overall"], k), _recall(base["overall"], k)) for k in heads
+                _delta(recall(method["overall"], k), recall(base["overall"], k)) for k in heads
             ),
         ]
-        for c in _categories(results):
+        for c in categories(results):
             new, old = method["by_category"].get(str(c)), base["by_category"].get(str(c))
-            cells.append(" / ".join(_delta(_recall(new, k), _recall(old, k)) for k in heads))
+            cells.append(" / ".join(_delta(recall(new, k), recall(old, k)) for k in heads))
         cells.append(f"{method['search_ms']['p50']:.2f}")
         rows.append(cells)
     return header, rows
@@ -495,7 +462,7 @@ def ablation_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def _loco_lines(results: dict[str, Any]) -> list[str]:
     loco = results["loco"]
     names = list(loco["grid"])
-    heads = _headline_ks(results)
+    heads = headline_ks(results)
     label = " / ".join(f"R@{k}" for k in heads)
     search = loco["search"]
     header = ["held-out conversation", "questions", *names, f"held-out {label}"]
@@ -519,8 +486,8 @@ def _loco_lines(results: dict[str, Any]) -> list[str]:
     )
     chosen = ", ".join(f"{n}={loco['all']['weights'][n]:g}" for n in names)
     category_rows = [
-        [_category_label(results, c), _pair(search["by_category"].get(str(c)), heads)]
-        for c in _categories(results)
+        [category_label(results, c), _pair(search["by_category"].get(str(c)), heads)]
+        for c in categories(results)
     ]
     lines = [
         "",
@@ -547,9 +514,11 @@ def _loco_lines(results: dict[str, Any]) -> list[str]:
 
 def ablation_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
     """The whole `<name>-ablation.md`, from the results object and the report directory."""
-    heads = _headline_ks(results)
-    command = _command(results, f"{_name(results)}-ablation", report_dir, methods=False)
-    lines = _header(results, f"{_title(results)} evidence recall: ablation of `default`", command)
+    heads = headline_ks(results)
+    command = _command(results, f"{benchmark_name(results)}-ablation", report_dir, methods=False)
+    lines = _header(
+        results, f"{benchmark_title(results)} evidence recall: ablation of `default`", command
+    )
     lines += [
         "",
         "## Methods",
@@ -579,81 +548,6 @@ def ablation_report(results: dict[str, Any], report_dir: str = "DIR") -> str:
     lines += _numeric(header, rows)
     lines += [""]
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------ plots
-
-
-def _figure(width: float, height: float) -> Any:
-    """A matplotlib figure on the Agg canvas (no global pyplot state)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise EngramError("plots need matplotlib: pip install 'engramdb[bench]'") from None
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _colour(i: int, n: int) -> str:
-    """Matplotlib's default cycle for up to 10 lines, then the 20 colours of tab20."""
-    if n <= 10:
-        return f"C{i % 10}"
-    from matplotlib import colormaps
-
-    red, green, blue, _ = colormaps["tab20"](i % 20)
-    return f"#{int(red * 255):02x}{int(green * 255):02x}{int(blue * 255):02x}"
-
-
-def _save(figure: Any, path: Path) -> None:
-    figure.savefig(path, format="png", bbox_inches="tight", metadata={"Software": None})
-
-
-def plot_recall_curves(results: dict[str, Any], path: Path) -> None:
-    """Overall recall@k against k, one line per method."""
-    ks = _ks(results)
-    figure = _figure(7.0, 4.5)
-    axes = figure.add_subplot()
-    for i, (name, method) in enumerate(results["methods"].items()):
-        values = [100.0 * float(method["overall"][f"recall@{k}"]) for k in ks]
-        axes.plot(ks, values, marker="o", label=name, color=_colour(i, len(results["methods"])))
-    if len(ks) > 1 and ks[-1] / ks[0] >= 10:
-        axes.set_xscale("log")
-    axes.set_xticks(ks, [str(k) for k in ks])
-    axes.minorticks_off()
-    axes.set_ylim(0, 100)
-    axes.set_xlabel("k (hits)")
-    axes.set_ylabel("evidence recall@k (%)")
-    axes.set_title(
-        f"{_title(results)} overall recall@k ({results['questions']['total']} questions)"
-    )
-    axes.grid(True, alpha=0.3)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(figure, path)
-
-
-def plot_by_category(results: dict[str, Any], path: Path) -> None:
-    """Grouped bars: R@10 (or the nearest smaller cut-off) per category, one bar per method."""
-    k = _bar_k(results)
-    groups = [c for c in _categories(results) if c in results["questions"]["by_category"]]
-    labels = [_category_label(results, c) for c in groups] + ["overall"]
-    methods = list(results["methods"].items())
-    width = 0.8 / max(len(methods), 1)
-    figure = _figure(max(7.0, 1.4 * len(labels)), 4.5)
-    axes = figure.add_subplot()
-    for i, (name, method) in enumerate(methods):
-        values = [100.0 * (_recall(method["by_category"].get(c), k) or 0.0) for c in groups]
-        values.append(100.0 * float(method["overall"][f"recall@{k}"]))
-        offsets = [x - 0.4 + width * (i + 0.5) for x in range(len(labels))]
-        axes.bar(offsets, values, width=width, label=name, color=_colour(i, len(methods)))
-    axes.set_xticks(range(len(labels)), labels)
-    axes.set_ylim(0, 100)
-    axes.set_ylabel(f"evidence recall@{k} (%)")
-    axes.set_title(f"{_title(results)} R@{k} per category")
-    axes.grid(True, axis="y", alpha=0.3)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(figure, path)
 
 
 def render_report(
