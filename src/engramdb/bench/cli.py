@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from engramdb.bench.across import render_across, run_across
 from engramdb.bench.locomo import ABLATION_METHODS, run_locomo
 from engramdb.bench.longmemeval import run_longmemeval
 from engramdb.bench.methods import (
@@ -246,6 +247,55 @@ def locomo_ablation(
         _publish(console, results, json_out, report, render_ablation)
     except EngramError as exc:
         raise _fail(exc) from None
+
+
+@bench_app.command("across")
+def across_datasets(
+    locomo_data: Annotated[str, typer.Option("--locomo", help="The LoCoMo JSON file.")],
+    longmemeval_data: Annotated[
+        str, typer.Option("--longmemeval", help="The LongMemEval JSON file (.xz is read).")
+    ],
+    workdir: Annotated[
+        Path,
+        typer.Option(help="Keep the stores here (locomo/ and longmemeval/ beneath it)."),
+    ],
+    reuse: _Reuse = False,
+    json_out: _Json = None,
+    report: Annotated[
+        str | None, typer.Option(help="Write across.md and across.png into this directory.")
+    ] = None,
+    quiet: _Quiet = False,
+) -> None:
+    """Retrieval weights chosen on one benchmark and measured on the other, beside those chosen
+    on both, leave-one-out within each, and the weights `default` ships with.
+
+    Example: engramdb bench across --locomo locomo_dev.json --longmemeval
+    longmemeval_s_dev100.json.xz --workdir runs/across --report out/
+    """
+    console = Console()
+    try:
+        results = run_across(
+            locomo_data,
+            longmemeval_data,
+            workdir=workdir,
+            reuse=reuse,
+            console=console,
+            progress=not quiet,
+        )
+    except EngramError as exc:
+        raise _fail(exc) from None
+    if json_out is not None:
+        _write_json(results, json_out)
+    if report is not None:
+        console.print(f"report: {render_across(results, report)}")
+    for row in results["rows"]:
+        console.print(
+            f"{row['label']:<28}"
+            + "  ".join(
+                f"{name} {100 * row[name]['recall@5']:.1f}/{100 * row[name]['recall@10']:.1f}"
+                for name in ("locomo", "longmemeval")
+            )
+        )
 
 
 @bench_app.command("report")

@@ -69,7 +69,7 @@ from engramdb.bench.methods import (
     parse_methods,
 )
 from engramdb.bench.metrics import mean_by_k, official, percentile, recall_at_k
-from engramdb.bench.tune import combinations, fold_method
+from engramdb.bench.tune import GRID, combinations, fold_method
 from engramdb.bench.tune import loco as choose
 from engramdb.errors import InvalidInput
 from engramdb.ingest.slots import IngestConfig
@@ -427,6 +427,7 @@ def run_evidence(
     console: Console | None = None,
     progress: bool = True,
     loco: bool = False,
+    grid: Mapping[str, Sequence[float]] = GRID,
     with_official: bool = False,
     reuse: bool = False,
 ) -> dict[str, Any]:
@@ -445,6 +446,7 @@ def run_evidence(
         progress: show progress bars.
         loco: also choose the weights of the first `Memory` method by leave-one-conversation-out
             (`engramdb.bench.tune.loco`); the results carry them under "loco".
+        grid: the weights `loco` tries (default: `engramdb.bench.tune.GRID`).
         with_official: also compute LongMemEval's official metrics (`metrics.official`).
         reuse: keep a store of `workdir` that already holds its whole conversation (written by
             an earlier run with the same ingest setting) instead of writing it again; its
@@ -477,7 +479,7 @@ def run_evidence(
     reference_ingest = _Ingest()
     loco_scored: dict[str, list[list[_Scored]]] = {}
     first = memory_methods[0] if memory_methods else ""  # the method whose weights loco chooses
-    combos = combinations()
+    combos = combinations(grid)
     bar = Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
@@ -550,7 +552,7 @@ def run_evidence(
                 sample: [[q.recalls for q in questions] for questions in per]
                 for sample, per in loco_scored.items()
             }
-            loco_result = {"method": first, **choose(recalls, combos)}
+            loco_result = {"method": first, **choose(recalls, combos, grid)}
             # the method as it ships, each conversation searched with the weights chosen without it
             held = [
                 question

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from rich.console import Console
 from engramdb.bench.corpus import Conversation, EvidenceCount, Question, Session, Turn
 from engramdb.bench.evidence import Benchmark, run_evidence
 from engramdb.bench.methods import DEFAULT_KS, REFERENCE_METHOD
+from engramdb.bench.tune import GRID
 from engramdb.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -267,6 +268,7 @@ def run_locomo(
     console: Console | None = None,
     progress: bool = True,
     loco: bool = False,
+    grid: Mapping[str, Sequence[float]] = GRID,
     reuse: bool = False,
 ) -> dict[str, Any]:
     """Evidence recall of every method on a LoCoMo file (`evidence.run_evidence`).
@@ -285,5 +287,6 @@ def run_locomo(
         console=console,
         progress=progress,
         loco=loco,
+        grid=grid,
         reuse=reuse,
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import lzma
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from rich.console import Console
 from engramdb.bench.corpus import Conversation, Question, Session, Turn
 from engramdb.bench.evidence import Benchmark, run_evidence
 from engramdb.bench.methods import DEFAULT_KS
+from engramdb.bench.tune import GRID
 from engramdb.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ def run_longmemeval(
     console: Console | None = None,
     progress: bool = True,
     loco: bool = False,
+    grid: Mapping[str, Sequence[float]] = GRID,
     reuse: bool = False,
 ) -> dict[str, Any]:
     """Evidence recall and the official metrics of every method on a LongMemEval file.
@@ -190,6 +192,7 @@ def run_longmemeval(
         console=console,
         progress=progress,
         loco=loco,
+        grid=grid,
         with_official=True,
         reuse=reuse,
     )

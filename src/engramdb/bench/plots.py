@@ -13,10 +13,10 @@ from typing import Any
 from engramdb.bench.results import bar_k, benchmark_title, categories, category_label, ks, recall
 from engramdb.errors import EngramError
 
-__all__ = ["plot_by_category", "plot_recall_curves"]
+__all__ = ["figure_on_agg", "plot_by_category", "plot_recall_curves", "save_png"]
 
 
-def _figure(width: float, height: float) -> Any:
+def figure_on_agg(width: float, height: float) -> Any:
     """A matplotlib figure on the Agg canvas (no global pyplot state)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -38,14 +38,14 @@ def _colour(i: int, n: int) -> str:
     return f"#{int(red * 255):02x}{int(green * 255):02x}{int(blue * 255):02x}"
 
 
-def _save(figure: Any, path: Path) -> None:
+def save_png(figure: Any, path: Path) -> None:
     figure.savefig(path, format="png", bbox_inches="tight", metadata={"Software": None})
 
 
 def plot_recall_curves(results: dict[str, Any], path: Path) -> None:
     """Overall recall@k against k, one line per method."""
     measured = ks(results)
-    figure = _figure(7.0, 4.5)
+    figure = figure_on_agg(7.0, 4.5)
     axes = figure.add_subplot()
     for i, (name, method) in enumerate(results["methods"].items()):
         values = [100.0 * float(method["overall"][f"recall@{k}"]) for k in measured]
@@ -64,7 +64,7 @@ def plot_recall_curves(results: dict[str, Any], path: Path) -> None:
     )
     axes.grid(True, alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(figure, path)
+    save_png(figure, path)
 
 
 def plot_by_category(results: dict[str, Any], path: Path) -> None:
@@ -74,7 +74,7 @@ def plot_by_category(results: dict[str, Any], path: Path) -> None:
     labels = [category_label(results, c) for c in groups] + ["overall"]
     methods = list(results["methods"].items())
     width = 0.8 / max(len(methods), 1)
-    figure = _figure(max(7.0, 1.4 * len(labels)), 4.5)
+    figure = figure_on_agg(max(7.0, 1.4 * len(labels)), 4.5)
     axes = figure.add_subplot()
     for i, (name, method) in enumerate(methods):
         values = [100.0 * (recall(method["by_category"].get(c), k) or 0.0) for c in groups]
@@ -87,4 +87,4 @@ def plot_by_category(results: dict[str, Any], path: Path) -> None:
     axes.set_title(f"{benchmark_title(results)} R@{k} per category")
     axes.grid(True, axis="y", alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(figure, path)
+    save_png(figure, path)

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from engramdb.errors import InvalidInput
+
 __all__ = ["GRID", "combinations", "fold_method", "loco"]
 
 #: The weights tried (lexical_weight stays 1: only ratios matter).
@@ -56,8 +58,12 @@ def loco(
 
     Returns `{"grid", "folds": {sample: {"weights", "recall@5", "recall@10", "questions",
     "choice"}}, "held_out": {"recall@5", "recall@10"}, "all": {"weights", "recall@5",
-    "recall@10", "choice"}}`, recall as fractions and "choice" the index into `updates`.
+    "recall@10", "choice"}, "combinations": [{"weights", "recall@5", "recall@10"}]}`, recall
+    as fractions and "choice" the index into `updates`; "combinations" holds each one's recall
+    over every question (what `bench.across` chooses from).
     """
+    if len(recalls) < 2:
+        raise InvalidInput("conversations", "leaving one out needs at least two of them")
     # sums[sample][combination] = (sum of R@5, sum of R@10) over the conversation's questions
     sums = {
         sample: np.asarray(
@@ -88,6 +94,7 @@ def loco(
     total_questions = max(1, sum(sizes.values()))
     choice = best(list(recalls))
     on_all = sum(sums[s][choice] for s in recalls)
+    every = np.sum([sums[s] for s in recalls], axis=0) / total_questions
     return {
         "grid": {name: list(values) for name, values in grid.items()},
         "folds": folds,
@@ -102,4 +109,11 @@ def loco(
             },
             "choice": choice,
         },
+        "combinations": [
+            {
+                "weights": dict(update),
+                **{f"recall@{k}": round(float(every[c][j]), 6) for j, k in enumerate(_KS)},
+            }
+            for c, update in enumerate(updates)
+        ],
     }
