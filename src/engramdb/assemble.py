@@ -1,26 +1,25 @@
 """Assembling `Memory.context`: what is known about the user, this session's working memory and
 the memories relevant to the query, gathered from both pipelines and rendered within a budget.
 
-The profile is every current fact of the user that has a slot (read a page at a time, however
-many facts came before); a hit already shown as a profile fact or as a turn of the session, or
+The profile is every current fact of the user that has a slot (read through the store's index
+of slots, however many facts came before: paging through all the facts of a user with 50k of
+them took 20 s); a hit already shown as a profile fact or as a turn of the session, or
 derived from such a turn, is left out of the relevant memories. Rendering and the token budget
 are `retrieve.context`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from engramdb.ingest.rolling import RollingSummaries
 from engramdb.ingest.slots import IngestConfig
 from engramdb.ingest.working import working_memory
 from engramdb.retrieve.context import ContextParts, render_context
 from engramdb.store import MemoryFilter, Store
-from engramdb.types import Hit, MemoryRecord
+from engramdb.types import Hit
 
 __all__ = ["assemble_context"]
-
-_PAGE = 500  # memories read at a time
 
 
 def assemble_context(
@@ -46,7 +45,7 @@ def assemble_context(
         user_id: the subject's name when no user turn of the session gives one.
         max_tokens: the budget of the whole block.
     """
-    profile = [m for m in _every(store, facts) if m.slot]
+    profile = store.slot_memories(facts, None)
     working = working_memory(
         store,
         session,
@@ -61,11 +60,3 @@ def assemble_context(
     subject = next((e.name for e in working.turns if e.role == "user" and e.name), user_id)
     parts = ContextParts(subject, profile, working.summary, working.turns, hits)
     return render_context(parts, max_tokens=max_tokens)
-
-
-def _every(store: Store, flt: MemoryFilter) -> Iterator[MemoryRecord]:
-    """Every memory `flt` admits, a page at a time."""
-    offset = 0
-    while page := store.list_memories(flt, limit=_PAGE, offset=offset):
-        yield from page
-        offset += len(page)

@@ -160,8 +160,9 @@ class MemoryStore(Protocol):
         """Ids of this tenant's memories that start with `prefix`, sorted, at most `limit`;
         with `erased`, also the ids of erased memories that the history log still names."""
 
-    def slot_memories(self, flt: MemoryFilter, slots: Sequence[str]) -> list[MemoryRecord]:
-        """Memories the filter admits whose `slot` is one of `slots`, oldest first."""
+    def slot_memories(self, flt: MemoryFilter, slots: Sequence[str] | None) -> list[MemoryRecord]:
+        """Memories the filter admits whose `slot` is one of `slots` (None: any slot), oldest
+        first."""
 
     def memories_for_episodes(
         self, tenant_id: str, episode_ids: Sequence[str], *, kind: MemoryKind | None = None

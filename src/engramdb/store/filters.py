@@ -7,6 +7,7 @@ their `Dialect`), the column form serves the vector cache, which filters by scop
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,9 +31,12 @@ def _visible_statuses(flt: MemoryFilter) -> tuple[MemoryStatus, ...] | None:
     return flt.statuses
 
 
-def scope_where(flt: MemoryFilter, alias: str) -> tuple[str, list[object]]:
-    """Tenant, user, agent and session equality over any table that carries a scope."""
-    clauses = [f"{alias}.tenant_id = ?"]
+def scope_where(
+    flt: MemoryFilter, alias: str, tenant: Callable[[str], str] = str
+) -> tuple[str, list[object]]:
+    """Tenant, user, agent and session equality over any table that carries a scope
+    (`tenant`: how the tenant column is written, e.g. `Dialect.by_id`)."""
+    clauses = [f"{tenant(f'{alias}.tenant_id')} = ?"]
     params: list[object] = [flt.tenant_id]
     for column in ("user_id", "agent_id", "session_id"):
         value = getattr(flt, column)
@@ -42,9 +46,17 @@ def scope_where(flt: MemoryFilter, alias: str) -> tuple[str, list[object]]:
     return " AND ".join(clauses), params
 
 
-def sql_where(flt: MemoryFilter, dialect: Dialect, alias: str = "m") -> tuple[str, list[object]]:
-    """A WHERE clause (without the keyword) and its parameters over the memories table."""
-    where, params = scope_where(flt, alias)
+def sql_where(
+    flt: MemoryFilter, dialect: Dialect, alias: str = "m", *, by_id: bool = False
+) -> tuple[str, list[object]]:
+    """A WHERE clause (without the keyword) and its parameters over the memories table.
+
+    `by_id`: the query also names its memories by id, so the planner should find them by the
+    id index rather than walk the scope's index (`Dialect.by_id`; with `flt.ids` too): in a
+    scope of 150k memories, 150 ids took 194 ms through the scope's index.
+    """
+    tenant = dialect.by_id if by_id or flt.ids is not None else str
+    where, params = scope_where(flt, alias, tenant)
     clauses = [where]
     if flt.kinds is not None:
         clauses.append(f"{alias}.kind IN ({marks(len(flt.kinds))})")

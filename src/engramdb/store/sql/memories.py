@@ -40,7 +40,7 @@ class MemoryRows(SQLBackend):
         return self._select(MEMORIES, flt.tenant_id, where, order, page=(limit, offset))
 
     def admitted(self, flt: MemoryFilter, ids: Sequence[str]) -> set[str]:
-        where, params = sql_where(flt, self.dialect)
+        where, params = sql_where(flt, self.dialect, by_id=True)
         found: set[str] = set()
         with self._reading(flt.tenant_id) as session:
             for chunk in chunks(list(ids)):
@@ -69,12 +69,16 @@ class MemoryRows(SQLBackend):
             ).fetchall()
         return [str(r[0]) for r in rows]
 
-    def slot_memories(self, flt: MemoryFilter, slots: Sequence[str]) -> list[MemoryRecord]:
+    def slot_memories(self, flt: MemoryFilter, slots: Sequence[str] | None) -> list[MemoryRecord]:
         where, params = sql_where(flt, self.dialect)
         found: list[tuple[Any, MemoryRecord]] = []
         with self._reading(flt.tenant_id) as session:
-            for chunk in chunks(list(slots)):
-                clause, more = self.dialect.members("m.slot", chunk)
+            wanted = (
+                [("m.slot IS NOT NULL", [])]
+                if slots is None
+                else (self.dialect.members("m.slot", chunk) for chunk in chunks(list(slots)))
+            )
+            for clause, more in wanted:
                 rows = session.execute(
                     f"SELECT {self._columns()}, m.created_at, m.{self.dialect.seq} "
                     f"FROM memories m WHERE {where} AND {clause}",
