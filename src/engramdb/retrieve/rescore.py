@@ -1,7 +1,7 @@
 """Late re-scoring of the fused shortlist: who said a memory, when, and whether it only asks.
 
 The `RetrievalConfig.rescore_depth` best fused memories are read in full (the hits need those
-records anyway) and each fused score is adjusted by three priors, each a weight of the config:
+records anyway) and each fused score is adjusted by priors, each a weight of the config:
 
 - `speaker_weight` is added when a speaker the query names said the memory, or, for a question
   in the first or second person, when the memory is the user's or the assistant's words as
@@ -30,12 +30,13 @@ its weight); `default` took them by leave-one-conversation-out on LoCoMo's devel
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engramdb.retrieve.timewin import DateWindow, in_windows
 from engramdb.types import MemoryRecord
 
-__all__ = ["QueryReading", "asks", "rescore"]
+__all__ = ["QueryReading", "advice", "asks", "rescore"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ _OPENS_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
+
+
+def advice(memory: MemoryRecord, speakers: Sequence[str]) -> bool:
+    """Whether `memory` is the assistant's words to the people a query names (`speakers`),
+    which say what it advised, not what holds for them."""
+    return bool(speakers) and memory.trust == "assistant" and memory.speaker not in speakers
 
 
 def asks(text: str) -> bool:
@@ -94,8 +101,7 @@ def rescore(
     asked = reading.role is not None and memory.trust == reading.role
     if speaker_weight and (named or asked):
         parts["speaker"] = speaker_weight
-    about = reading.speakers
-    if advice_weight and about and memory.trust == "assistant" and memory.speaker not in about:
+    if advice_weight and advice(memory, reading.speakers):
         parts["advice"] = -advice_weight
     if time_weight and reading.windows and in_windows(memory.valid_from, list(reading.windows)):
         parts["time"] = time_weight

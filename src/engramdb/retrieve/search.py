@@ -46,7 +46,7 @@ from engramdb.retrieve.current import (
 from engramdb.retrieve.fusion import convex, rrf
 from engramdb.retrieve.graph import graph_candidates
 from engramdb.retrieve.rerank import Reranker
-from engramdb.retrieve.rescore import QueryReading, asks, rescore
+from engramdb.retrieve.rescore import QueryReading, advice, asks, rescore
 from engramdb.retrieve.speakers import read_speakers, role_asked
 from engramdb.retrieve.terms import POSTINGS_BUDGET, distinctive_terms, query_terms
 from engramdb.retrieve.timewin import DateWindow, read_dates
@@ -142,8 +142,7 @@ def replies(
         for answer in by_last_line.get(key, []):
             context = answer.context or ""
             if context == question.text or context.endswith("\n" + question.text):
-                advice = answer.trust == "assistant" and answer.speaker not in speakers
-                if not (speakers and advice):
+                if not advice(answer, speakers):
                     found[question.id] = answer
                 break
     return found
