@@ -71,6 +71,19 @@ def _facts(rules: RuleExtractor, text: str, **kw: object) -> list[Fact]:
         ),
         ("I hate spicy food.", "user.opinion:spicy_food", "dislikes", "Ana hates spicy food"),
         ("I have a dog named Rex.", "user.dog:rex", "dog named Rex", "Ana has a dog named Rex"),
+        # a verb joined to the first without a subject of its own shares its tense
+        (  # the tagger reads "work" as a noun here; joined bare to a verb, it is one
+            "I live in Gdansk and work as a piano teacher.",
+            "user.job_title",
+            "piano teacher",
+            "Ana works as a piano teacher",
+        ),
+        (
+            "We live in Tartu and have two cats.",
+            "user.has:cat",
+            "two cats",
+            "Ana has two cats",
+        ),
     ],
 )
 def test_slot_facts(rules: RuleExtractor, text: str, slot: str, value: str, fact_text: str) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "children",
     "clause_tokens",
     "contentful",
+    "is_verb",
     "key",
     "named",
     "phrase",
@@ -32,9 +33,11 @@ __all__ = [
     "pobj",
     "rewrite",
     "subject",
+    "tense",
 ]
 
 SUBJECTS = ("nsubj", "nsubjpass", "csubj")
+_NOUN_MODIFIERS = frozenset(["det", "poss", "nummod", "amod", "compound", "case"])
 _DROP_CHILDREN = frozenset(
     [
         "conj",
@@ -167,6 +170,31 @@ def subject(verb: Token) -> Token | None:
     return None
 
 
+def is_verb(token: Token) -> bool:
+    """A verb, or one the tagger took for a noun: a bare singular noun joined to a verb, with no
+    article or modifier of its own ("I live in Gdansk and work as a teacher")."""
+    if token.pos_ in ("VERB", "AUX"):
+        return True
+    return (
+        token.tag_ == "NN"
+        and token.dep_ == "conj"
+        and token.head.pos_ == "VERB"
+        and not any(c.dep_ in _NOUN_MODIFIERS for c in token.children)
+    )
+
+
+def tense(verb: Token) -> str:
+    """The verb's tense tag; a bare verb joined to a finite one, with no subject or auxiliary
+    of its own, takes that verb's ("I live in Berlin and work as a nurse": work is VBP)."""
+    for _ in range(4):
+        own = any(c.dep_ in SUBJECTS or c.dep_ in ("aux", "auxpass") for c in verb.children)
+        bare = verb.tag_ == "VB" or (verb.tag_ == "NN" and is_verb(verb))
+        if not bare or verb.dep_ != "conj" or own or verb.head is verb:
+            return verb.tag_
+        verb = verb.head
+    return verb.tag_
+
+
 def clause_tokens(verb: Token, subject: Token) -> list[Token]:
     """The verb's clause without subordinate clauses, conjuncts or discourse openers."""
     drop: set[int] = set()
@@ -225,7 +253,7 @@ def _first_person_verbs(tokens: Sequence[Token]) -> set[int]:
                 c.i
                 for c in verb.conjuncts
                 if c.i > verb.i
-                and c.tag_ in ("VB", "VBP")
+                and tense(c) == "VBP"
                 and not any(d.dep_ in SUBJECTS for d in c.children)
             )
     return found
@@ -248,7 +276,7 @@ def rewrite(tokens: Sequence[Token], name: str) -> str:
         elif token.i in agreeing:
             if low in _CONTRACTED:
                 word = " " + _CONTRACTED[low]
-            elif token.tag_ in ("VBP", "VB") or low in _IRREGULAR:
+            elif token.tag_ in ("VBP", "VB", "NN") or low in _IRREGULAR:
                 word = _third_person(low)
                 if low.startswith("'"):
                     word = " " + word

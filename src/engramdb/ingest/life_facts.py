@@ -60,8 +60,9 @@ _STATUS_VERBS = {"marry": "married", "engage": "engaged", "divorce": "divorced"}
 
 def _state_change_facts(c: Clause) -> list[Fact]:
     verb, lemma = c.verb, c.verb.lemma_.lower()
-    past = verb.tag_ == "VBD" and not c.negated
-    present = verb.tag_ in ("VBP", "VBZ", "VBG") or (verb.tag_ == "VBN" and not past)
+    tense = c.tense
+    past = tense == "VBD" and not c.negated
+    present = tense in ("VBP", "VBZ", "VBG") or (tense == "VBN" and not past)
     n = c.name
     if lemma == "be":
         return _copula_facts(c)
@@ -108,7 +109,7 @@ def _state_change_facts(c: Clause) -> list[Fact]:
         return [fact(c, said(c), relation="lived_in", importance=0.5)]
     relocated = lemma in ("move", "relocate") and not cl.children(verb, "dobj")
     if relocated and (place := cl.pobj(verb, "to")) is not None:  # not "moved my savings to"
-        if verb.tag_ in ("VBD", "VBN") and not c.negated:
+        if tense in ("VBD", "VBN") and not c.negated:
             value = cl.phrase(place)
             return [
                 slot_fact(c, "user.home_city", value, f"{n} lives in {value}", "lives_in"),
@@ -117,7 +118,7 @@ def _state_change_facts(c: Clause) -> list[Fact]:
         return [fact(c, said(c), relation="plans", importance=0.5, dated=False)]
     if lemma == "work":
         return _work_facts(c, present)
-    if lemma in ("join", "start") and verb.tag_ in ("VBD", "VBN") and not c.negated:
+    if lemma in ("join", "start") and tense in ("VBD", "VBN") and not c.negated:
         org = next((o for o in cl.children(verb, "dobj") if o.pos_ == "PROPN"), None)
         org = org or cl.pobj(verb, "at")
         if org is not None and org.pos_ == "PROPN":
@@ -130,7 +131,7 @@ def _state_change_facts(c: Clause) -> list[Fact]:
         found = _new_role_facts(c, lemma)
         if found:
             return found
-    if lemma in ("quit", "leave", "resign") and verb.tag_ in ("VBD", "VBN", "VBP"):
+    if lemma in ("quit", "leave", "resign") and tense in ("VBD", "VBN", "VBP"):
         obj = next(iter(cl.children(verb, "dobj")), None) or cl.pobj(verb, "from")
         if obj is not None and (obj.lemma_ == "job" or obj.pos_ == "PROPN"):
             ended: str | None = None if obj.lemma_ == "job" else cl.phrase(obj)
@@ -152,7 +153,7 @@ def _state_change_facts(c: Clause) -> list[Fact]:
     if lemma == "feel":
         return feeling_facts(c)
     if lemma in ("have", "own", "adopt", "get", "buy") or (
-        lemma in lx.LOSE_VERBS and verb.tag_ in ("VBD", "VBN")
+        lemma in lx.LOSE_VERBS and tense in ("VBD", "VBN")
     ):
         found = _possession_facts(c, lemma)
         if found:
@@ -202,7 +203,7 @@ def _new_role_facts(c: Clause, lemma: str) -> list[Fact]:
 
 def _copula_facts(c: Clause) -> list[Fact]:
     verb, n = c.verb, c.name
-    past = verb.tag_ == "VBD"
+    past = c.tense == "VBD"
     for attr in cl.children(verb, "attr"):
         if attr.like_num or attr.lemma_ == "year":
             age = attr if attr.like_num else next(iter(cl.children(attr, "nummod")), None)
@@ -300,7 +301,7 @@ def _possession_facts(c: Clause, lemma: str) -> list[Fact]:
         slot = f"user.{noun}:{cl.key(name)}" if name else f"user.has:{noun}"
     elif noun in lx.POSSESSIONS:
         slot = f"user.has:{noun}"
-    elif lemma in ("adopt", "buy", "get") and c.verb.tag_ == "VBD":
+    elif lemma in ("adopt", "buy", "get") and c.tense == "VBD":
         return [fact(c, said(c), relation=lemma, importance=0.5)]
     else:
         return []
@@ -317,7 +318,7 @@ def _possession_facts(c: Clause, lemma: str) -> list[Fact]:
             value=value,
             relation="has",
             importance=0.7,
-            dated=c.verb.tag_ == "VBD",
+            dated=c.tense == "VBD",
             extra_entities=(name,) if name else (),
         )
     ]

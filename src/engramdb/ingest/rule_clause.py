@@ -50,6 +50,11 @@ class Clause:
     implicit: bool = False  # no subject written: the speaker's ("Sold the car last week.")
     dated: bool = False  # names a date, as when it happened or as a target ("to April 2")
 
+    @property
+    def tense(self) -> str:
+        """The verb's tense tag, a joined verb's taken from the verb it joins (`cl.tense`)."""
+        return cl.tense(self.verb)
+
 
 def has_content(c: Clause, least: int) -> bool:
     return sum(1 for t in c.tokens if t.pos_ in ("NOUN", "PROPN") and cl.contentful(t)) >= least
@@ -156,7 +161,7 @@ def fact(
     date in a present or future clause is when something will happen, not when it became
     true."""
     entities = tuple(dict.fromkeys([*c.entities, *extra_entities]))
-    past = c.verb.tag_ in ("VBD", "VBN")
+    past = c.tense in ("VBD", "VBN")
     when = c.when if dated and past and c.when is not None else None
     return Fact(
         text=text,
@@ -201,5 +206,5 @@ def slot_fact(c: Clause, slot: str, value: str, template: str, relation: str) ->
 
 def is_future(c: Clause) -> bool:
     return any(a.lower_ in ("will", "'ll") for a in cl.children(c.verb, "aux")) or (
-        c.verb.lemma_ == "go" and c.verb.tag_ == "VBG" and bool(cl.children(c.verb, "xcomp"))
+        c.verb.lemma_ == "go" and c.tense == "VBG" and bool(cl.children(c.verb, "xcomp"))
     )

@@ -151,7 +151,7 @@ class RuleExtractor:
         """The clause facts of one sentence, added to `found`."""
         found.extend(possessive_facts(episode, name, sent))
         found.extend(naming_facts(episode, name, sent))
-        verbs = [t for t in sent if t.pos_ in ("VERB", "AUX")]
+        verbs = [t for t in sent if cl.is_verb(t)]
         if not verbs:
             found.extend(fragment_facts(episode, name, sent))
         for token in verbs:

@@ -124,7 +124,7 @@ def ending_facts(c: Clause) -> list[Fact]:
     """The speaker ends something: "I sold the Civic", "we gave Kiwi to my aunt", "I switched
     from Barclays to Monzo", "Marco and I broke up", "I moved out of Brooklyn"."""
     verb, lemma = c.verb, c.verb.lemma_.lower()
-    if lemma not in lx.END_VERBS or c.negated or verb.tag_ not in ("VBD", "VBN", "VBP", "VBZ"):
+    if lemma not in lx.END_VERBS or c.negated or c.tense not in ("VBD", "VBN", "VBP", "VBZ"):
         return []
     parts = {ch.lower_ for ch in verb.children if ch.dep_ in ("prt", "advmod")}
     needed = lx.CHANGE_PARTICLES.get(lemma)
@@ -256,7 +256,7 @@ def event_facts(c: Clause, lemma: str, past: bool) -> list[Fact]:
         c.when is not None or lemma in lx.EVENT_VERBS or any(o.pos_ == "PROPN" for o in objects)
     ):
         return [fact(c, said(c), relation=lemma, importance=0.5)]
-    if c.verb.tag_ == "VBP" and not c.negated:  # habits: "I volunteer at the shelter"
+    if c.tense == "VBP" and not c.negated:  # habits: "I volunteer at the shelter"
         return [fact(c, said(c), relation=lemma, importance=0.4, dated=False)]
     if _present(c.verb) and not c.negated:  # "I'm learning Spanish", "I'm based in Toronto"
         return [fact(c, said(c), relation=lemma, importance=0.4, dated=False)]
