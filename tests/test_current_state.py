@@ -84,6 +84,27 @@ def test_the_words_that_name_something_particular() -> None:
             "train",
             "2021-07-01T00:00:00Z",
         ),
+        (
+            [
+                (
+                    "2020-04-02T18:00:00Z",
+                    "user",
+                    "My rent in Lyon is 900 euros a month for a studio, is that a lot?",
+                ),
+                ("2020-04-02T18:00:05Z", "assistant", "It's about average for a studio there."),
+                (
+                    "2021-02-15T18:00:00Z",
+                    "user",
+                    "landlord hiked it in January, so I hand over 1,050 every month now. "
+                    "time to look around?",
+                ),
+            ],
+            # the change shares few words with the question: it scores far below the old rent
+            "How much rent does the user pay?",
+            "1,050",
+            "900",
+            "2020-10-01T00:00:00Z",
+        ),
     ],
 )
 def test_the_newer_statement_on_a_subject_answers_about_now(
@@ -181,3 +202,23 @@ def test_advice_given_to_the_user_is_no_answer_about_the_user(sqlite_memory: Mem
     # the user's turn only asks by its words, but what the user did is in it, not in the advice
     first = sqlite_memory.search("Which bouldering gym is the user a member of?", user_id="u")[0]
     assert "Granite Peak" in first.text
+
+
+def test_two_states_in_one_sentence_are_kept_apart(sqlite_memory: Memory) -> None:
+    _tell(
+        sqlite_memory,
+        "u",
+        [
+            ("2024-01-08T09:00:00Z", "user", "I live in Gdansk and work as a piano teacher."),
+            ("2024-05-20T09:00:00Z", "user", "We moved to Poznan two weeks ago, new flat!"),
+        ],
+    )
+    facts = sqlite_memory.list(user_id="u", kinds=["fact"])
+    current = [f.text for f in facts if f.status == "active"]
+    # the move ends the city, not the job said in the same breath
+    assert not any("Gdansk" in text for text in current), current
+    assert any("piano teacher" in text for text in current), current
+    first = sqlite_memory.search("Where does the user live now?", user_id="u")[0]
+    assert first.kind == "fact" and "Poznan" in first.text
+    then = sqlite_memory.search("Where does the user live?", user_id="u", as_of="2024-03-01")[0]
+    assert "Gdansk" in then.text and "Poznan" not in then.text
