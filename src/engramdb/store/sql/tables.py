@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -106,16 +107,29 @@ class Table(Generic[M]):
             out.append(value)
         return tuple(out)
 
+    @cached_property
+    def _reading(self) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...], bool]:
+        """The column names, the places of the time and the JSON columns, whether scoped."""
+        kinds = [c.kind for c in self.columns]
+        return (
+            tuple(c.name for c in self.columns),
+            tuple(i for i, kind in enumerate(kinds) if kind is Kind.TIME),
+            tuple(i for i, kind in enumerate(kinds) if kind is Kind.JSON),
+            self.scoped,
+        )
+
     def load(self, row: Sequence[Any], dialect: Dialect) -> M:
         """A model from a row holding this table's columns in order (more may follow)."""
-        fields: dict[str, Any] = {}
-        for column, value in zip(self.columns, row, strict=False):
-            if value is not None and column.kind is Kind.TIME:
-                value = dialect.read_time(value)
-            elif value is not None and column.kind is Kind.JSON:
-                value = dialect.read_document(value)
-            fields[column.name] = value
-        if self.scoped:
+        names, times, documents, scoped = self._reading
+        values = list(row[: len(names)])
+        for i in times:
+            if values[i] is not None:
+                values[i] = dialect.read_time(values[i])
+        for i in documents:
+            if values[i] is not None:
+                values[i] = dialect.read_document(values[i])
+        fields = dict(zip(names, values, strict=True))
+        if scoped:
             fields["scope"] = Scope(**{k: fields.pop(k) for k in _SCOPE if k in fields})
         return self.model(**fields)
 
