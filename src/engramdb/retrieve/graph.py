@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.store.base import MemoryFilter, Store
+from engramdb.store.base import GraphLinks, MemoryFilter, Store
 from engramdb.text.names import canonical
-from engramdb.types import Edge, Entity
+from engramdb.types import Entity
 
 __all__ = [
     "UserGraph",
@@ -52,15 +52,15 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def _names(entity: Entity) -> list[str]:
+def _word_forms(name: str, aliases: Sequence[str]) -> list[str]:
     """The word forms an entity is found by: its canonical name and aliases."""
-    return [w for w in (_words(canonical(n)) for n in (entity.name, *entity.aliases)) if w]
+    return [w for w in (_words(canonical(n)) for n in (name, *aliases)) if w]
 
 
 def match_entities(query: str, entities: Sequence[Entity]) -> list[Entity]:
     """The entities whose name or an alias occurs in `query` as whole words (any case)."""
     text = f" {_words(query)} "
-    return [e for e in entities if any(f" {name} " in text for name in _names(e))]
+    return [e for e in entities if any(f" {w} " in text for w in _word_forms(e.name, e.aliases))]
 
 
 @dataclass(frozen=True)
@@ -77,22 +77,24 @@ class UserGraph:
     degree: Floats
 
     @classmethod
-    def build(cls, version: str, entities: Sequence[Entity], edges: Sequence[Edge]) -> UserGraph:
-        """The graph of these entities and edges, tagged with the store's `version`."""
-        nodes = {e.id: i for i, e in enumerate(entities)}
-        for edge in edges:  # an edge may name an entity the listing missed
-            nodes.setdefault(edge.source_id, len(nodes))
-            nodes.setdefault(edge.target_id, len(nodes))
+    def build(cls, version: str, links: GraphLinks) -> UserGraph:
+        """The graph of these entities and edges (`Store.graph_links`), tagged with the store's
+        `version`."""
+        entities, edges = links
+        nodes = {entity_id: i for i, (entity_id, _, _) in enumerate(entities)}
+        for _, source, target in edges:  # an edge may name an entity the listing missed
+            nodes.setdefault(source, len(nodes))
+            nodes.setdefault(target, len(nodes))
         memories: dict[str, int] = {}
         pairs: list[tuple[int, int]] = []
-        for edge in edges:
-            memory = len(nodes) + memories.setdefault(edge.memory_id, len(memories))
-            for node in (nodes[edge.source_id], nodes[edge.target_id]):
+        for memory_id, source, target in edges:
+            memory = len(nodes) + memories.setdefault(memory_id, len(memories))
+            for node in (nodes[source], nodes[target]):
                 pairs += [(memory, node), (node, memory)]
         by_word: dict[str, list[tuple[str, int]]] = {}
-        for entity in entities:
-            for name in _names(entity):
-                by_word.setdefault(name.split()[0], []).append((name, nodes[entity.id]))
+        for entity_id, name, aliases in entities:
+            for words in _word_forms(name, aliases):
+                by_word.setdefault(words.split()[0], []).append((words, nodes[entity_id]))
         flat = np.array(pairs, dtype=np.int64).reshape(-1, 2)
         size = len(nodes) + len(memories)
         degree = np.bincount(flat[:, 0], minlength=size).astype(np.float64)
@@ -200,7 +202,7 @@ def user_graph(store: Store, tenant_id: str, user_id: str) -> UserGraph:
             graphs.move_to_end(key)
             return found
     user = MemoryFilter(tenant_id=tenant_id, user_id=user_id)
-    graph = UserGraph.build(version, store.list_entities(user), store.list_edges(user))
+    graph = UserGraph.build(version, store.graph_links(user))
     with _LOCK:
         graphs[key] = graph
         graphs.move_to_end(key)

@@ -37,6 +37,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AccountStore",
     "EpisodeStore",
+    "GraphLinks",
     "GraphStore",
     "HistoryStore",
     "JobStore",
@@ -61,6 +62,9 @@ Vectors = npt.NDArray[np.float32]
 #: The two fields of the lexical index: a memory's own words, and its key (its own words with
 #: those it borrows from the turns around it).
 LexicalField = Literal["text", "around"]
+#: A graph as a walk reads it: entities as (id, name, aliases), edges as (memory id, source
+#: id, target id).
+GraphLinks = tuple[list[tuple[str, str, list[str]]], list[tuple[str, str, str]]]
 
 
 def around_text(text: str, context: str | None, next_turn: str | None) -> str:
@@ -222,6 +226,11 @@ class GraphStore(Protocol):
 
     def list_edges(self, flt: MemoryFilter) -> list[Edge]:
         """Edges in scope."""
+
+    def graph_links(self, flt: MemoryFilter) -> GraphLinks:
+        """What a walk over the graph in scope needs, without whole models: each entity's
+        (id, name, aliases) in `list_entities` order, each edge's (memory id, source id,
+        target id) in `list_edges` order."""
 
     def graph_version(self, tenant_id: str, user_id: str) -> str:
         """A token that changes whenever this user's entities or edges change: a cache of the

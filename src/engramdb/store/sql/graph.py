@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engramdb.store.base import MemoryFilter
+from engramdb.store.base import GraphLinks, MemoryFilter
 from engramdb.store.filters import scope_where
 from engramdb.store.sql.backend import SQLBackend
 from engramdb.store.sql.tables import EDGES, ENTITIES
@@ -39,3 +39,25 @@ class GraphRows(SQLBackend):
 
     def list_edges(self, flt: MemoryFilter) -> list[Edge]:
         return self._select(EDGES, flt.tenant_id, scope_where(flt, "t"), f"t.{self.dialect.seq}")
+
+    def graph_links(self, flt: MemoryFilter) -> GraphLinks:
+        where, params = scope_where(flt, "t")
+        d = self.dialect
+        with self._reading(flt.tenant_id) as session:
+            entities = session.execute(
+                f"SELECT t.id, t.name, t.aliases FROM entities t WHERE {where} "
+                f"ORDER BY t.name, t.{d.seq}",
+                params,
+            ).fetchall()
+            edges = session.execute(
+                f"SELECT t.memory_id, t.source_id, t.target_id FROM edges t WHERE {where} "
+                f"ORDER BY t.{d.seq}",
+                params,
+            ).fetchall()
+        return (
+            [
+                (i, name, d.read_document(aliases) if aliases else [])
+                for i, name, aliases in entities
+            ],
+            [(m, source, target) for m, source, target in edges],
+        )
