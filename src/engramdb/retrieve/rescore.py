@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from engramdb.retrieve.timewin import DateWindow, in_windows
 from engramdb.types import MemoryRecord
@@ -70,10 +71,12 @@ def advice(memory: MemoryRecord, speakers: Sequence[str]) -> bool:
     return bool(speakers) and memory.trust == "assistant" and memory.speaker not in speakers
 
 
+@lru_cache(maxsize=4096)
 def asks(text: str) -> bool:
     """Whether the memory only asks: its last sentence is a question (by its mark, or by how it
     opens when it has no mark at all) and its speaker says nothing of themselves ("Did you go
-    camping?", "what does a crown involve again"; not "I love horror films, any tips?")."""
+    camping?", "what does a crown involve again"; not "I love horror films, any tips?").
+    Kept for the texts seen last: a search asks it of the same memory up to three times."""
     said = text.split(":", 1)[-1].strip()
     if _SELF.search(said):
         return False
