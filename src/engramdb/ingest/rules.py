@@ -124,17 +124,17 @@ class RuleExtractor:
         sentences that gave a fact, in the third person), without repeats."""
         name = speaker_name(episode)
         found: list[Fact] = []
-        said: list[Span] = []
+        said: list[tuple[Span, list[Token]]] = []
         for sent in doc.sents:
             if sent.text.rstrip().endswith("?"):
                 continue  # a question asks; it does not state
             before = len(found)
-            self._sentence_facts(episode, name, sent, found)
+            settled = self._sentence_facts(episode, name, sent, found)
             new = found[before:]
             if any(not _precise(f) for f in new) or (
                 not any(_precise(f) for f in new) and _speaks_of_self(sent)
             ):
-                said.append(sent)
+                said.append((sent, _unsettled(sent, settled)))
         kept = [f for f in found if _precise(f)]
         statement = _statement(episode, name, said, [f for f in found if not _precise(f)])
         seen: set[tuple[str, str | None]] = set()
@@ -147,8 +147,11 @@ class RuleExtractor:
         return unique + [f for f in statement if f.text not in said_already]
 
     @staticmethod
-    def _sentence_facts(episode: Episode, name: str, sent: Span, found: list[Fact]) -> None:
-        """The clause facts of one sentence, added to `found`."""
+    def _sentence_facts(episode: Episode, name: str, sent: Span, found: list[Fact]) -> set[int]:
+        """The clause facts of one sentence, added to `found`; returns the tokens of the
+        speaker's main clauses (the sentence's root and the verbs joined to it) that only set a
+        slot ("I live in Lisbon")."""
+        settled: set[int] = set()
         found.extend(possessive_facts(episode, name, sent))
         found.extend(naming_facts(episode, name, sent))
         verbs = [t for t in sent if cl.is_verb(t)]
@@ -165,9 +168,28 @@ class RuleExtractor:
             if _addressed(clause.tokens):
                 continue
             if implicit or (subject is not None and _speaker_subject(subject)):
-                found.extend(speaker_facts(clause))
+                made = speaker_facts(clause)
+                main = token.dep_ == "ROOT" or (token.dep_ == "conj" and token.head.dep_ == "ROOT")
+                if main and made and all(f.slot and f.value and not f.negated for f in made):
+                    settled.update(t.i for t in clause.tokens)
+                found.extend(made)
             else:
                 found.extend(other_subject_facts(clause))
+        return settled
+
+
+def _unsettled(sent: Span, settled: set[int]) -> list[Token]:
+    """What a statement keeps of a sentence: without its clauses that only set a slot, which
+    their facts say and a later change supersedes ("I live in Lisbon and I cook most evenings"
+    -> "I cook most evenings"); the whole sentence when what is left names no speaker."""
+    whole = _without_interjection(sent)
+    rest = [t for t in whole if t.i not in settled]
+    while rest and (rest[0].is_punct or rest[0].dep_ == "cc"):
+        rest.pop(0)
+    while rest and (rest[-1].is_punct or rest[-1].dep_ == "cc"):
+        rest.pop()
+    speaks = any(t.lower_ in ("i", "we") and t.dep_ in cl.SUBJECTS for t in rest)
+    return rest if settled and speaks else whole
 
 
 _SELF = frozenset(["i", "me", "my", "mine", "myself", "we", "us", "our", "ours"])
@@ -189,22 +211,24 @@ def _precise(fact: Fact) -> bool:
 
 
 def _statement(
-    episode: Episode, name: str, said: Sequence[Span], generic: Sequence[Fact]
+    episode: Episode, name: str, said: Sequence[tuple[Span, list[Token]]], generic: Sequence[Fact]
 ) -> list[Fact]:
     """One fact of everything a message says about its speaker: its sentences that gave a fact
     or speak of the speaker, rewritten in the third person ("I moved to Munich last week, and
     I love it" -> "Ana moved to Munich last week, and Ana loves it"). A statement keeps what
     the clause facts cut apart, the way a person would note it; a sentence that only set or
-    ended something ("I live in Berlin") is left to the facts that say so."""
+    ended something ("I live in Berlin") is left to the facts that say so, and so is a clause
+    that only set a slot beside one that did not (`_unsettled`)."""
     if not said:
         return []
-    text = " ".join(cl.rewrite(_without_interjection(sent), name) for sent in said)
-    words = [t for t in said[-1] if not (t.is_punct or t.is_space)] or list(said[-1])
+    text = " ".join(cl.rewrite(tokens, name) for _, tokens in said)
+    last = said[-1][0]
+    words = [t for t in last if not (t.is_punct or t.is_space)] or list(last)
     return [
         Fact(
             text=text.rstrip(" ."),
             episode_id=episode.id,
-            span=(said[0].start_char, words[-1].idx + len(words[-1].text)),
+            span=(said[0][0].start_char, words[-1].idx + len(words[-1].text)),
             valid_from=min((f.valid_from for f in generic if f.valid_from), default=None)
             or episode.occurred_at,
             entities=tuple(dict.fromkeys(e for f in generic for e in f.entities)),
