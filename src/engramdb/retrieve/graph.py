@@ -40,7 +40,9 @@ __all__ = [
 ]
 
 _DAMPING = 0.85
-_ITERATIONS = 30
+#: Steps of the walk. 10 and 30 give the same recall at every k on LoCoMo and LongMemEval (15:
+#: LoCoMo R@1 +0.1) at a third of the cost: 22 -> 8 ms a search in a scope of 100k memories.
+_ITERATIONS = 10
 _TOLERANCE = 1e-6
 USERS_PER_STORE = 64  # user graphs kept in process per store, least recently used dropped
 
