@@ -52,6 +52,12 @@ def _facts(rules: RuleExtractor, text: str, **kw: object) -> list[Fact]:
         ),
         ("I got promoted to team lead.", "user.job_title", "team lead", "Ana works as a team lead"),
         ("My husband Tom cooks.", "user.partner", "Tom", "Ana's husband is Tom"),
+        (  # parsed with Tiago as the head and "partner" as its compound
+            "I live with my partner Tiago.",
+            "user.partner",
+            "Tiago",
+            "Ana's partner is Tiago",
+        ),
         ("I'm married to John.", "user.partner", "John", "Ana's partner is John"),
         ("My sister Mia is visiting.", "user.sister:mia", "Mia", "Ana's sister is Mia"),
         ("I'm vegetarian.", "user.diet", "vegetarian", "Ana is vegetarian"),

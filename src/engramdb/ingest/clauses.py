@@ -150,7 +150,9 @@ def named(noun: Token) -> str | None:
                     return phrase(obj)
     after = noun.doc[noun.i + 1] if noun.i + 1 < len(noun.doc) else None
     if after is not None and after.pos_ == "PROPN":
-        return phrase(after)  # "my husband Tom cooks" (parsed with Tom as a compound)
+        # "my husband Tom cooks": Tom may be parsed as the head, with the noun its compound
+        name = [t.i for t in phrase_tokens(after) if t.i > noun.i]
+        return noun.doc[min(name) : max(name) + 1].text.strip(" ,.;:!?\"'")
     if noun.dep_ in SUBJECTS and noun.head.lemma_ == "be":
         for attr in children(noun.head, "attr"):
             if attr.pos_ == "PROPN":
