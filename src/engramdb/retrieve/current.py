@@ -20,8 +20,9 @@ A change the extractor did not read as one ("got taken on at the bakery!") leave
 fact. For a question about the present, `latest_first` also puts the latest of the user's
 statements on the best one's subject first: among the best `LATEST_DEPTH` results, a
 statement whose cosine to the query is within `LATEST_SPREAD` of the best one's, and whose
-vector's cosine with the best one's is at least `SAME_SUBJECT`, says the same kind of thing; these are ordered by when they
-became true, the latest first, in the places they held. Of "I cook Italian most nights" and
+vector's cosine with the best one's is at least `SAME_SUBJECT`, says the same kind of thing;
+these are ordered by when they were said (a fact and its message are one statement), the
+latest first, in the places they held. Of "I cook Italian most nights" and
 "it's all Korean food for me these days", the newer answers what the user cooks. A question
 about the past ("where did she live before?") is left as it is, and with `as_of` only what was
 said by then takes part.

@@ -33,9 +33,12 @@ class GraphRows(SQLBackend):
         with self._writing(edges[0].scope.tenant_id, [e.scope for e in edges]) as session:
             session.executemany(EDGES.insert(), [EDGES.values(e, self.dialect) for e in edges])
 
+    @property
+    def _entity_order(self) -> str:
+        return f"t.name, t.{self.dialect.seq}"
+
     def list_entities(self, flt: MemoryFilter) -> list[Entity]:
-        order = f"t.name, t.{self.dialect.seq}"
-        return self._select(ENTITIES, flt.tenant_id, scope_where(flt, "t"), order)
+        return self._select(ENTITIES, flt.tenant_id, scope_where(flt, "t"), self._entity_order)
 
     def list_edges(self, flt: MemoryFilter) -> list[Edge]:
         return self._select(EDGES, flt.tenant_id, scope_where(flt, "t"), f"t.{self.dialect.seq}")
@@ -46,7 +49,7 @@ class GraphRows(SQLBackend):
         with self._reading(flt.tenant_id) as session:
             entities = session.execute(
                 f"SELECT t.id, t.name, t.aliases FROM entities t WHERE {where} "
-                f"ORDER BY t.name, t.{d.seq}",
+                f"ORDER BY {self._entity_order}",
                 params,
             ).fetchall()
             edges = session.execute(
@@ -59,5 +62,5 @@ class GraphRows(SQLBackend):
                 (i, name, d.read_document(aliases) if aliases else [])
                 for i, name, aliases in entities
             ],
-            [(m, source, target) for m, source, target in edges],
+            [tuple(edge) for edge in edges],
         )
