@@ -180,6 +180,28 @@ def test_a_statement_leaves_out_the_main_clause_a_slot_holds(rules: RuleExtracto
     assert any("when Ana has kids" in t for t in texts), texts
 
 
+def test_a_question_is_read_for_what_it_states_first(rules: RuleExtractor) -> None:
+    text = "I work as a welder in Gdynia and I'd love to paint again, where do I start?"
+    facts = {f.text: f for f in _facts(rules, text)}
+    assert set(facts) == {"Ana works as a welder", "Ana would love to paint again"}, facts
+    # spans still point into the message
+    paint = facts["Ana would love to paint again"].span
+    assert text[paint[0] : paint[1]] == "I'd love to paint again"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Honestly, should I move to Lisbon?",
+        "What do you think, should I quit my job at the bank?",
+        "should I sell the van and buy an e-bike",  # asked without its question mark
+        "how do I tell my landlord I'm moving out",
+    ],
+)
+def test_a_clause_put_as_a_question_states_nothing(rules: RuleExtractor, text: str) -> None:
+    assert [f for f in _facts(rules, text) if f.slot or f.relation == "said"] == [], text
+
+
 @pytest.mark.parametrize(
     ("text", "slot", "value"),
     [

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SUBJECTS",
+    "asks",
     "children",
     "clause_tokens",
     "contentful",
@@ -69,6 +70,7 @@ _IRREGULAR = {
 _CONTRACTED = {"'ll": "will", "'d": "would", "'m": "is", "'ve": "has", "'re": "is"}
 _SPACES = re.compile(r"\s+")
 _KEY_CHARS = re.compile(r"[^a-z0-9]+")
+_QUESTION_TAGS = frozenset(["WDT", "WP", "WP$", "WRB"])
 _KEY_MAX = 48  # characters of a slot key: a longer one keeps a digest of the rest
 
 
@@ -170,6 +172,36 @@ def subject(verb: Token) -> Token | None:
             return None
         verb = verb.head
     return None
+
+
+def asks(verb: Token) -> bool:
+    """Whether the verb's clause is put as a question, with or without its question mark: an
+    auxiliary or the verb itself before the subject ("should I upgrade", "is it worth it"), or a
+    question word as the subject or its determiner ("what plants can survive", "who moved"). A
+    verb joined to another without a subject of its own asks when that one does ("should I sell
+    it and buy another")."""
+    found = [c for c in verb.children if c.dep_ in SUBJECTS]
+    if not found:
+        return verb.dep_ == "conj" and verb.head is not verb and asks(verb.head)
+    subj = found[0]
+    first = min([verb, *(c for c in verb.children if c.dep_ in ("aux", "auxpass"))], key=_at)
+    if first.i < subj.i:
+        return not any(_fronted(c) for c in verb.children if c.i < first.i)
+    return any(t.tag_ in _QUESTION_TAGS for t in (subj, *subj.children) if t.i <= subj.i)
+
+
+def _at(token: Token) -> int:
+    return token.i
+
+
+def _fronted(child: Token) -> bool:
+    """An adverb or phrase put before an inverted verb that makes a statement ("here's a pic",
+    "never have I seen"); one set off by a comma ("honestly, should I ...") does not."""
+    if child.dep_ not in ("advmod", "prep", "npadvmod") or child.tag_ in _QUESTION_TAGS:
+        return False
+    last = max(child.subtree, key=_at)
+    after = child.doc[last.i + 1] if last.i + 1 < len(child.doc) else None
+    return after is None or after.text != ","
 
 
 def is_verb(token: Token) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from engramdb.errors import ModelError
@@ -124,17 +125,20 @@ class RuleExtractor:
         sentences that gave a fact, in the third person), without repeats."""
         name = speaker_name(episode)
         found: list[Fact] = []
-        said: list[tuple[Span, list[Token]]] = []
-        for sent in doc.sents:
-            if sent.text.rstrip().endswith("?"):
+        said: list[tuple[list[Token], tuple[int, int]]] = []
+        for whole in doc.sents:
+            sent, offset = _stated(whole) if whole.text.rstrip().endswith("?") else (whole, 0)
+            if not len(sent):
                 continue  # a question asks; it does not state
-            before = len(found)
-            settled = self._sentence_facts(episode, name, sent, found)
-            new = found[before:]
+            new: list[Fact] = []
+            settled = self._sentence_facts(episode, name, sent, new)
+            found.extend(_shifted(f, offset) for f in new)
             if any(not _precise(f) for f in new) or (
                 not any(_precise(f) for f in new) and _speaks_of_self(sent)
             ):
-                said.append((sent, _unsettled(sent, settled)))
+                words = [t for t in sent if not (t.is_punct or t.is_space)] or list(sent)
+                end = words[-1].idx + len(words[-1].text)
+                said.append((_unsettled(sent, settled), (sent.start_char + offset, end + offset)))
         kept = [f for f in found if _precise(f)]
         statement = _statement(episode, name, said, [f for f in found if not _precise(f)])
         seen: set[tuple[str, str | None]] = set()
@@ -159,6 +163,8 @@ class RuleExtractor:
             found.extend(fragment_facts(episode, name, sent))
         for token in verbs:
             if token.dep_ == "xcomp" or (token.lemma_ == "be" and token.dep_ == "aux"):
+                continue
+            if cl.asks(token):
                 continue
             subject = cl.subject(token)
             implicit = subject is None and _implicit_speaker(token)
@@ -197,9 +203,9 @@ _SELF = frozenset(["i", "me", "my", "mine", "myself", "we", "us", "our", "ours"]
 
 def _speaks_of_self(sent: Span) -> bool:
     """A sentence in which the speaker says something of themselves that no rule read: it
-    names them, speaks to no one, and holds two words of content."""
+    names them, speaks to no one, is not put as a question, and holds two words of content."""
     lows = {t.lower_ for t in sent}
-    if not lows & _SELF or _addressed(list(sent)):
+    if not lows & _SELF or _addressed(list(sent)) or cl.asks(sent.root):
         return False
     content = [t for t in sent if t.pos_ in ("NOUN", "PROPN", "ADJ", "VERB") and cl.contentful(t)]
     return len(content) >= 2 and not any(t.lemma_ in lx.CHATTER_VERBS for t in content[:1])
@@ -210,8 +216,31 @@ def _precise(fact: Fact) -> bool:
     return bool(fact.slot or fact.ends or fact.reschedules or fact.negated)
 
 
+def _stated(sentence: Span) -> tuple[Span, int]:
+    """What a question states before it asks, and where it starts in the message: the words
+    before its last comma, parsed apart from the question ("I live in Hamburg and want to cook
+    more, any ideas for a dish?" -> "I live in Hamburg and want to cook more"); nothing when no
+    comma sets a statement apart. Its clauses put as questions are left out by the reader
+    (`clauses.asks`)."""
+    commas = [t.i for t in sentence[1:] if t.text in (",", ";")]
+    if not commas:
+        return sentence[:0], 0
+    part = sentence.doc[sentence.start : commas[-1]]
+    return part.as_doc()[:], part.start_char
+
+
+def _shifted(fact: Fact, offset: int) -> Fact:
+    """`fact` with its span moved by `offset` characters (read from part of a sentence)."""
+    if not offset:
+        return fact
+    return replace(fact, span=(fact.span[0] + offset, fact.span[1] + offset))
+
+
 def _statement(
-    episode: Episode, name: str, said: Sequence[tuple[Span, list[Token]]], generic: Sequence[Fact]
+    episode: Episode,
+    name: str,
+    said: Sequence[tuple[list[Token], tuple[int, int]]],
+    generic: Sequence[Fact],
 ) -> list[Fact]:
     """One fact of everything a message says about its speaker: its sentences that gave a fact
     or speak of the speaker, rewritten in the third person ("I moved to Munich last week, and
@@ -221,14 +250,12 @@ def _statement(
     that only set a slot beside one that did not (`_unsettled`)."""
     if not said:
         return []
-    text = " ".join(cl.rewrite(tokens, name) for _, tokens in said)
-    last = said[-1][0]
-    words = [t for t in last if not (t.is_punct or t.is_space)] or list(last)
+    text = " ".join(cl.rewrite(tokens, name) for tokens, _ in said)
     return [
         Fact(
             text=text.rstrip(" ."),
             episode_id=episode.id,
-            span=(said[0][0].start_char, words[-1].idx + len(words[-1].text)),
+            span=(said[0][1][0], said[-1][1][1]),
             valid_from=min((f.valid_from for f in generic if f.valid_from), default=None)
             or episode.occurred_at,
             entities=tuple(dict.fromkeys(e for f in generic for e in f.entities)),
