@@ -5,13 +5,16 @@ gave leaves the answer to the message, and `as_of` answers with what held then."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from engramdb import Memory
 from engramdb.models.embed import OnnxMiniLM
+from engramdb.retrieve.current import LATEST_SPREAD, Scored, latest_first
 from engramdb.text.names import specifics
+from engramdb.types import MemoryKind, MemoryRecord, Scope
 
 
 @pytest.fixture
@@ -222,3 +225,44 @@ def test_two_states_in_one_sentence_are_kept_apart(sqlite_memory: Memory) -> Non
     assert first.kind == "fact" and "Poznan" in first.text
     then = sqlite_memory.search("Where does the user live?", user_id="u", as_of="2024-03-01")[0]
     assert "Gdansk" in then.text and "Poznan" not in then.text
+
+
+def test_a_message_is_measured_against_messages_not_against_a_fact(embedder: OnnxMiniLM) -> None:
+    # a fact is short and sits close to the question; the change arrives only as a message
+    scope = Scope(tenant_id="t", user_id="u")
+    said: list[tuple[MemoryKind, str, str, str]] = [
+        ("fact", "The user pays 1,450 dollars a month in rent", "2021-09-01", "m1"),
+        (
+            "episodic",
+            "user: My rent is $1,450 a month for a 1 bed, is that fair?",
+            "2021-09-01",
+            "m1",
+        ),
+        (
+            "episodic",
+            "user: new lease signed, the landlord wants $1,600 a month now",
+            "2022-08-05",
+            "m2",
+        ),
+    ]
+    records = [
+        MemoryRecord(
+            id=f"r{i}",
+            scope=scope,
+            kind=kind,
+            text=text,
+            valid_from=datetime.fromisoformat(f"{day}T00:00:00+00:00"),
+            created_at=datetime.fromisoformat(f"{day}T00:00:00+00:00"),
+            source_episode_ids=[episode],
+            speaker="user",
+        )
+        for i, (kind, text, day, episode) in enumerate(said)
+    ]
+    query, *vectors = embedder.embed(
+        ["How much rent does the user pay a month?"] + [s[1] for s in said]
+    )
+    fits = [float(query @ v) for v in vectors]
+    assert fits[0] - fits[2] > LATEST_SPREAD > fits[1] - fits[2], fits  # the case it is about
+    scored: list[Scored] = [(r, 1.0 - i / 10, {}) for i, r in enumerate(records)]
+    ordered = latest_first(scored, {r.id: v for r, v in zip(records, vectors, strict=True)}, query)
+    assert [r.id for r, _, _ in ordered] == ["r2", "r0", "r1"]
