@@ -81,8 +81,8 @@ class Memory:
         llm: an optional LLM client for extraction, summaries and the poisoning guard's
             consistency check (`engramdb.models.llm`).
         config: retrieval and behaviour settings.
-        ingest_config: how `add` extracts and reconciles facts (`IngestConfig`); default: no
-            extraction, only episodic memories.
+        ingest_config: how `add` extracts and reconciles facts (`IngestConfig`); default:
+            facts read by the rule-based extractor and kept current, no LLM.
         reranker: the second model of `RetrievalConfig.rerank_weight` (the `quality` preset);
             default: multilingual-e5-small from the `rerank` extra, loaded on the first search.
 
