@@ -189,6 +189,11 @@ def test_a_question_is_read_for_what_it_states_first(rules: RuleExtractor) -> No
     assert text[paint[0] : paint[1]] == "I'd love to paint again"
 
 
+def test_a_dash_sets_a_question_apart_too(rules: RuleExtractor) -> None:
+    facts = _facts(rules, "We adopted two guinea pigs - what hay should I buy for them?")
+    assert [f.text for f in facts] == ["Ana adopted two guinea pigs"], facts
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -239,6 +244,7 @@ def test_events_carry_their_date_and_span(rules: RuleExtractor) -> None:
         "I'd like to share my plans with you.",
         "Do you think I should move to Denver?",
         "It helps me a lot.",
+        "It's pouring in Oslo today.",  # dated, but today's weather is no plan
     ],
 )
 def test_chatter_gives_no_fact(rules: RuleExtractor, text: str) -> None:

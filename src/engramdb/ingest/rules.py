@@ -222,7 +222,7 @@ def _stated(sentence: Span) -> tuple[Span, int]:
     more, any ideas for a dish?" -> "I live in Hamburg and want to cook more"); nothing when no
     comma sets a statement apart. Its clauses put as questions are left out by the reader
     (`clauses.asks`)."""
-    commas = [t.i for t in sentence[1:] if t.text in (",", ";")]
+    commas = [t.i for t in sentence[1:] if t.text in (",", ";", "-", "–", "—") and t.is_punct]
     if not commas:
         return sentence[:0], 0
     part = sentence.doc[sentence.start : commas[-1]]

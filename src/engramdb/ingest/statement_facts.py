@@ -54,7 +54,8 @@ def _named_parts(token: Token) -> list[str]:
 def other_subject_facts(c: Clause) -> list[Fact]:
     """A clause whose subject is not the speaker: something of the speaker's is gone ("Biscuit
     passed away", "the scooter got stolen"), something planned moved ("the dentist moved me to
-    April 2"), a dated plan ("the offsite is on May 20"), or a statement about the speaker."""
+    April 2"), a plan dated another day than the message ("the offsite is on May 20"; not
+    "it's 30 degrees today"), or a statement about the speaker."""
     verb, subject = c.verb, c.subject
     about_other = _person_like(subject)
     if _gone(verb) and subject.pos_ in ("NOUN", "PROPN") and cl.contentful(subject):
@@ -64,7 +65,8 @@ def other_subject_facts(c: Clause) -> list[Fact]:
         return [fact(c, said(c), relation="rescheduled", reschedules=True, about=about_other)]
     if _about_speaker(c):
         return [fact(c, said(c), relation="involves", about=about_other)]
-    if c.dated and verb.dep_ == "ROOT" and not about_other and has_content(c, 1):
+    today = c.when is not None and c.when.date() == c.episode.occurred_at.date()
+    if c.dated and not today and verb.dep_ == "ROOT" and not about_other and has_content(c, 1):
         return [fact(c, said(c), relation="planned", about=False, dated=False)]
     return []
 
