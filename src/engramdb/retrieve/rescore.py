@@ -78,11 +78,10 @@ def asks(text: str) -> bool:
     camping?", "what does a crown involve again"; not "I love horror films, any tips?").
     Kept for the texts seen last: a search asks it of the same memory up to three times."""
     said = text.split(":", 1)[-1].strip()
-    if _SELF.search(said):
-        return False
-    last = _SENTENCES.split(said)[-1]
-    unmarked = last[-1:].isalnum()
-    return said.endswith("?") or (unmarked and _OPENS_QUESTION.match(last) is not None)
+    if not said.endswith("?"):  # the cheap tests first: most memories do not end in a question
+        if not said[-1:].isalnum() or not _OPENS_QUESTION.match(_SENTENCES.split(said)[-1]):
+            return False
+    return _SELF.search(said) is None
 
 
 def rescore(
