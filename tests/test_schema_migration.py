@@ -16,9 +16,10 @@ import psycopg
 
 from engramdb.check import check_store
 from engramdb.store import open_store
-from engramdb.store.base import SCHEMA_VERSION, MemoryFilter
+from engramdb.store.base import MemoryFilter
 from engramdb.store.postgres_schema import MIGRATIONS as PG_MIGRATIONS
 from engramdb.store.sqlite_schema import MIGRATIONS as SQLITE_MIGRATIONS
+from engramdb.store.sqlite_schema import SQLITE_SCHEMA_VERSION
 from engramdb.store.sqlite_text import scope_token
 from pgserver import PgServer
 
@@ -90,7 +91,7 @@ def test_a_version_5_sqlite_store_is_migrated(tmp_path: Path) -> None:
         )
     _check_migrated(str(path))
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SQLITE_SCHEMA_VERSION
     assert check_store(str(path)).ok
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engramdb.errors import EngramError, InvalidInput
 from engramdb.store import open_store, sqlite_path
-from engramdb.store.base import SCHEMA_VERSION
+from engramdb.store.sqlite_schema import SQLITE_SCHEMA_VERSION
 
 __all__ = ["CheckReport", "check_store"]
 
@@ -78,7 +78,7 @@ def _check_sqlite(path: str) -> CheckReport:
             report.problems.append(f"not a SQLite database: {exc}")
             return report
         report.checks.append("SQLite header")
-        if version > SCHEMA_VERSION:
+        if version > SQLITE_SCHEMA_VERSION:
             report.problems.append(f"schema version {version} is newer than this engramdb's")
         report.checks.append(f"schema version {version}")
         try:

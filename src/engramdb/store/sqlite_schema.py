@@ -17,7 +17,7 @@ from engramdb.store.base import SCHEMA_VERSION, around_text
 from engramdb.store.sqlite_text import scope_token
 from engramdb.store.vector_codes import pack
 
-__all__ = ["MIGRATIONS", "migrate"]
+__all__ = ["MIGRATIONS", "SQLITE_SCHEMA_VERSION", "migrate"]
 
 _V1 = [
     """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -257,9 +257,18 @@ _V6 = [
         PRIMARY KEY (tenant_id, user_id, version, memory_rowid)
     ) WITHOUT ROWID""",
 ]
+# the columns a scope's vector cache is filled from, in an index that holds them all: the rows
+# of `memories` keep them behind their text, which a long message spills to overflow pages, so
+# reading them from the table read every text too (a cold scope of 700 memories: 7 -> 3.5 ms)
+_V7 = [
+    "CREATE INDEX memories_cache ON memories (tenant_id, user_id, id, kind, status, agent_id, "
+    "session_id, valid_from, valid_to, speaker)"
+]
 
 #: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
+#: The version this code writes; at least the shared `SCHEMA_VERSION`.
+SQLITE_SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _pack_float32(blob: bytes) -> bytes:
@@ -274,16 +283,16 @@ def _register(conn: sqlite3.Connection) -> None:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema up to `SCHEMA_VERSION`, one version per transaction."""
-    assert len(MIGRATIONS) == SCHEMA_VERSION, "one migration per schema version"
+    """Bring the schema up to `SQLITE_SCHEMA_VERSION`, one version per transaction."""
+    assert SQLITE_SCHEMA_VERSION >= SCHEMA_VERSION, "a migration for every shared version"
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
+    if version > SQLITE_SCHEMA_VERSION:
         raise StoreError(
             f"the store has schema version {version}, newer than this engramdb "
-            f"(version {SCHEMA_VERSION}); upgrade engramdb to open it"
+            f"(version {SQLITE_SCHEMA_VERSION}); upgrade engramdb to open it"
         )
     _register(conn)
-    for target in range(version + 1, SCHEMA_VERSION + 1):
+    for target in range(version + 1, SQLITE_SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
             # another process may have migrated while this one waited for the lock
