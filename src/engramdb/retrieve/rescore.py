@@ -78,9 +78,12 @@ def asks(text: str) -> bool:
     camping?", "what does a crown involve again"; not "I love horror films, any tips?").
     Kept for the texts seen last: a search asks it of the same memory up to three times."""
     said = text.split(":", 1)[-1].strip()
-    if not said.endswith("?"):  # the cheap tests first: most memories do not end in a question
-        if not said[-1:].isalnum() or not _OPENS_QUESTION.match(_SENTENCES.split(said)[-1]):
-            return False
+    # the cheap tests first: most memories do not end in a question
+    marked = said.endswith("?")
+    if not marked and not (
+        said[-1:].isalnum() and _OPENS_QUESTION.match(_SENTENCES.split(said)[-1])
+    ):
+        return False
     return _SELF.search(said) is None
 
 

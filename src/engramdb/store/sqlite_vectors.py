@@ -59,15 +59,22 @@ _CACHE_SQL = (
 )
 
 
-def _epoch(value: str | None, default: float) -> float:
-    return default if value is None else from_iso(value).timestamp()
-
-
 def _cache_rows(rows: Sequence[Sequence[Any]]) -> tuple[list[CachedRow], Codes]:
-    """Rows of `_CACHE_SQL` as the vector cache takes them."""
+    """Rows of `_CACHE_SQL` as the vector cache takes them (the turns of a session share their
+    time, so each time is read once)."""
     inf = float("inf")
+    epochs: dict[str | None, float] = {}
+
+    def epoch(value: str | None, default: float) -> float:
+        if value is None:
+            return default
+        found = epochs.get(value)
+        if found is None:
+            found = epochs[value] = from_iso(value).timestamp()
+        return found
+
     cached = [
-        CachedRow(r[0], r[1], r[2], r[3], r[4], r[5], _epoch(r[6], -inf), _epoch(r[7], inf), r[8])
+        CachedRow(r[0], r[1], r[2], r[3], r[4], r[5], epoch(r[6], -inf), epoch(r[7], inf), r[8])
         for r in rows
     ]
     blobs = [r[9] for r in rows]

@@ -201,33 +201,38 @@ class ScopeVectors:
             self.dim = int(codes.shape[1])  # a cache opened without a query adopts the data's
             self._matrix = np.zeros((0, self.dim), dtype=np.int8)
         self._reserve(len(rows))
-        cols = self._cols
         where = self._positions()
         written: list[int] = []
-        for row, vector in zip(rows, codes, strict=True):
+        added: list[CachedRow] = []
+        for row in rows:
             pos = where.get(row.rowid)
             if pos is None:
-                pos = self._n
+                pos = where[row.rowid] = self._n
                 self._n += 1
-                where[row.rowid] = pos
-                self._rowids[pos] = row.rowid
-                name = row.id.encode()
-                if len(name) > self._ids.itemsize:
-                    self._ids = self._ids.astype(f"S{len(name)}")
-                self._ids[pos] = name
-            self._matrix[pos] = vector
-            cols.kind[pos] = KIND_CODES[row.kind]  # type: ignore[index]
-            cols.status[pos] = STATUS_CODES[row.status]  # type: ignore[index]
-            cols.agent[pos] = self._code(row.agent_id)
-            cols.session[pos] = self._code(row.session_id)
-            cols.valid_from[pos] = row.valid_from
-            cols.valid_to[pos] = row.valid_to
-            self._speaker[pos] = (
-                -1
-                if row.speaker is None
-                else self._speaker_codes.setdefault(row.speaker, len(self._speaker_codes))
-            )
+                added.append(row)
             written.append(pos)
+        if added:  # new rows take the positions after the old ones, in order
+            names = [row.id.encode() for row in added]
+            width = max(len(name) for name in names)
+            if width > self._ids.itemsize:
+                self._ids = self._ids.astype(f"S{width}")
+            new = slice(self._n - len(added), self._n)
+            self._rowids[new] = [row.rowid for row in added]
+            self._ids[new] = names
+        at = np.array(written, dtype=np.int64)
+        cols = self._cols
+        speakers = self._speaker_codes
+        self._matrix[at] = codes
+        cols.kind[at] = [KIND_CODES[row.kind] for row in rows]  # type: ignore[index]
+        cols.status[at] = [STATUS_CODES[row.status] for row in rows]  # type: ignore[index]
+        cols.agent[at] = [self._code(row.agent_id) for row in rows]
+        cols.session[at] = [self._code(row.session_id) for row in rows]
+        cols.valid_from[at] = [row.valid_from for row in rows]
+        cols.valid_to[at] = [row.valid_to for row in rows]
+        self._speaker[at] = [
+            -1 if row.speaker is None else speakers.setdefault(row.speaker, len(speakers))
+            for row in rows
+        ]
         return written
 
     def remove(self, rowids: Sequence[int]) -> None:
