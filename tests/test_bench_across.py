@@ -11,9 +11,12 @@ from typer.testing import CliRunner
 
 from engramdb.bench.across import across, render_across, run_across
 from engramdb.bench.cli import bench_app
+from engramdb.config import RetrievalConfig
 from engramdb.errors import InvalidInput
 from test_bench_locomo import _tiny_locomo
 from test_bench_longmemeval import _tiny
+
+SHIPPED = RetrievalConfig()
 
 
 def _loco(figures: list[tuple[float, float]], held: float) -> dict[str, Any]:
@@ -22,7 +25,7 @@ def _loco(figures: list[tuple[float, float]], held: float) -> dict[str, Any]:
         "held_out": {"recall@5": held, "recall@10": held},
         "combinations": [
             {
-                "weights": {"dense_weight": dense, "speaker_weight": 0.2},
+                "weights": {"dense_weight": dense, "speaker_weight": SHIPPED.speaker_weight},
                 "recall@5": r5,
                 "recall@10": r10,
             }
@@ -47,7 +50,10 @@ def test_each_choice_is_measured_where_it_was_not_made() -> None:
         "chosen on LoCoMo",
         "chosen on LongMemEval",
     ]
-    assert rows["default as shipped"]["weights"] == {"dense_weight": 0.8, "speaker_weight": 0.2}
+    assert rows["default as shipped"]["weights"] == {
+        "dense_weight": 0.8,
+        "speaker_weight": SHIPPED.speaker_weight,
+    }
     assert rows["chosen on both"]["weights"]["dense_weight"] == 0.8
     on_locomo = rows["chosen on LoCoMo"]
     assert on_locomo["weights"]["dense_weight"] == 0.6

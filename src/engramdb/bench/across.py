@@ -36,7 +36,7 @@ __all__ = ["ACROSS_GRID", "across", "render_across", "run_across"]
 ACROSS_GRID: dict[str, tuple[float, ...]] = {
     "dense_weight": (0.6, 0.8, 1.0),
     "around_weight": (0.5, 1.0),
-    "speaker_weight": (0.0, 0.2),
+    "speaker_weight": (0.0, 0.3),
     "question_weight": (0.0, 0.4),
 }
 _NAMES = ("locomo", "longmemeval")
