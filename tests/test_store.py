@@ -18,6 +18,7 @@ from engramdb import Memory, ModelMismatch, StoreError
 from engramdb.ingest.slots import IngestConfig
 from engramdb.models.embed import OnnxMiniLM
 from engramdb.store.base import MemoryFilter
+from engramdb.store.sqlite import SQLiteStore
 from engramdb.types import MemoryRecord, Scope
 
 #: Messages alone: this module is not about facts (test_scenarios.py, test_extract.py are).
@@ -115,6 +116,26 @@ def test_vector_cache_follows_own_writes(mem: Memory) -> None:
     assert hits[0].id == memory_id and hits[0].channels is not None
     mem.delete(memory_id)
     assert memory_id not in {h.id for h in mem.search("matcha", user_id="u")}
+
+
+def test_a_new_file_opened_by_several_stores_at_once_opens_in_each(tmp_path: Path) -> None:
+    # the switch to WAL takes a new file whole, and SQLite refuses it without waiting
+    errors: list[BaseException] = []
+
+    def open_and_close(path: Path) -> None:
+        try:
+            SQLiteStore(str(path)).close()
+        except BaseException as exc:  # noqa: BLE001 - collected and re-raised in the test thread
+            errors.append(exc)
+
+    for trial in range(20):
+        path = tmp_path / f"new-{trial}.sqlite"
+        threads = [threading.Thread(target=open_and_close, args=(path,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
 
 
 def test_concurrent_adders_store_each_episode_once(

@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -76,6 +77,21 @@ class _Guard:
             raise found from exc
 
 
+def _to_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """Put the file in WAL mode. Switching a new file takes it whole, and SQLite refuses at
+    once, without its busy handler, while another connection holds it (several processes
+    opening one new store); so the switch is tried again until `timeout_s` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SQLiteStore(SQLStore):
     """A `Store` in one SQLite file (created on first open).
 
@@ -103,7 +119,7 @@ class SQLiteStore(SQLStore):
             raise StoreError(f"cannot open SQLite database {path!r}: {exc}") from exc
         try:
             with self._lock:
-                self._conn.execute("PRAGMA journal_mode = WAL")
+                _to_wal(self._conn, timeout_s)
                 self._conn.execute("PRAGMA synchronous = NORMAL")
                 self._conn.execute("PRAGMA secure_delete = ON")
                 self._conn.execute("PRAGMA foreign_keys = ON")
