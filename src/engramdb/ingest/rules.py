@@ -218,9 +218,9 @@ def _precise(fact: Fact) -> bool:
 
 def _stated(sentence: Span) -> tuple[Span, int]:
     """What a question states before it asks, and where it starts in the message: the words
-    before its last comma, parsed apart from the question ("I live in Hamburg and want to cook
-    more, any ideas for a dish?" -> "I live in Hamburg and want to cook more"); nothing when no
-    comma sets a statement apart. Its clauses put as questions are left out by the reader
+    before its last comma, semicolon or dash, parsed apart from the question ("I live in Hamburg
+    and want to cook more, any ideas for a dish?" -> "I live in Hamburg and want to cook more");
+    nothing when no such mark sets a statement apart. Its clauses put as questions are left out by the reader
     (`clauses.asks`)."""
     commas = [t.i for t in sentence[1:] if t.text in (",", ";", "-", "–", "—") and t.is_punct]
     if not commas:

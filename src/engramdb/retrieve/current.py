@@ -19,7 +19,8 @@ replaced it; with `as_of` before the change, the replacement is not valid yet an
 A change the extractor did not read as one ("got taken on at the bakery!") leaves no superseded
 fact. For a question about the present, `latest_first` also puts the latest of the user's
 statements on the best one's subject first: among the best `LATEST_DEPTH` results, a
-statement whose cosine to the query is within `LATEST_SPREAD` of the best one's, and whose
+statement whose cosine to the query is within `LATEST_SPREAD` of the best of its kind's (a
+message of the best message's, a fact of the best fact's), and whose
 vector's cosine with the best one's is at least `SAME_SUBJECT`, says the same kind of thing;
 these are ordered by when they were said (a fact and its message are one statement), the
 latest first, in the places they held. Of "I cook Italian most nights" and
@@ -132,15 +133,15 @@ def latest_first(
     first = vectors[head[0][1].id]
     # a fact is shorter than the message it came from and sits closer to a question: each is
     # measured against the best of its own kind
+    fit = {memory.id: float(query @ vectors[memory.id]) for _, memory in head}
     best: dict[str, float] = {}
     for _, memory in head:
-        fit = float(query @ vectors[memory.id])
-        best[memory.kind] = max(best.get(memory.kind, fit), fit)
+        best[memory.kind] = max(best.get(memory.kind, fit[memory.id]), fit[memory.id])
     places = [head[0][0]] + [
         i
         for i, memory in head[1:]
         if float(vectors[memory.id] @ first) >= SAME_SUBJECT
-        and float(vectors[memory.id] @ query) >= best[memory.kind] - LATEST_SPREAD
+        and fit[memory.id] >= best[memory.kind] - LATEST_SPREAD
     ]
     # a fact and its message are one statement: a fact dated back ("moved here last week")
     # takes its message's time, and keeps its place beside it
